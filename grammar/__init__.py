@@ -1,0 +1,1 @@
+"""Command grammar files (*.cli), one per subsystem: VPP short_help syntax bound to handlers."""

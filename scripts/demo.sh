@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job, from a fresh clone: install vppsh into .venv, start it headless with the tour
+# script, then drive it from another process like an operator with vppctl would.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/install.sh
+work=$(mktemp -d /tmp/vppsh-demo.XXXXXX)
+sock=$work/cli.sock
+.venv/bin/vppsh -d -f examples/tour.cli --cli-socket "$sock" --log "$work/vppsh.log" &
+pid=$!
+cleanup() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || { echo "demo: vppsh did not start (see $work/vppsh.log)" >&2; exit 1; }
+vpp() { echo "vpp# $*"; .venv/bin/vppsh -s "$sock" "$@"; echo; }
+vpp show version
+vpp show interface
+vpp show hardware-interfaces brief
+sleep 1
+vpp show packet-generator
+vpp show runtime
+vpp show errors
+vpp show trace max 1
+vpp show buffers
+vpp bogus command
+echo "demo: ok"

@@ -1,0 +1,1 @@
+"""The command language: grammar compiler, dispatcher, REPL, batch runner, CLI socket."""

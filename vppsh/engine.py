@@ -1,0 +1,48 @@
+"""One running vppsh: the engine thread, the command tree and the console's CLI session."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from .cli.grammar import load_tree
+from .cli.session import CliSession
+from .vlib.main import VlibMain
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class Engine:
+    def __init__(self, write=_stdout, n_buffers: int = 16384) -> None:
+        self.vm = VlibMain(n_buffers=n_buffers)
+        self.tree = load_tree()
+        self.quit_requested = False
+        self.vm.start()
+        self.session = self.call(lambda: CliSession(self.vm, self.tree, write, "unix-cli-stdin"))
+        self.session.on_quit = self._quit
+
+    def _quit(self) -> None:
+        self.quit_requested = True
+
+    def call(self, fn):
+        """Run `fn` on the engine thread and return its result."""
+        return self.vm.call(fn).result()
+
+    def run(self, line: str, timeout: float | None = None) -> str | None:
+        """Run one command line on the console session; returns its error text or None."""
+        done = threading.Event()
+        box: dict = {}
+
+        def finished(err):
+            box["err"] = err
+            done.set()
+
+        self.vm.call(lambda: self.session.submit(line, finished))
+        done.wait(timeout)
+        return box.get("err")
+
+    def stop(self) -> None:
+        self.vm.stop()

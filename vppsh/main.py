@@ -1,0 +1,115 @@
+"""`vppsh` command line: interactive shell, batch (-f), daemon (-d), client (-s)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+DEFAULT_CLI_SOCKET = "/run/vppsh/cli.sock"
+DEFAULT_API_SOCKET = "/run/vppsh/api.sock"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vppsh",
+        description="A VPP-style userspace network stack with a vppctl-like shell.",
+        epilog="Examples: vppsh | vppsh -f setup.cli | vppsh -d -f setup.cli | vppsh -s /run/vppsh/cli.sock show int",
+    )
+    p.add_argument("-f", dest="file", metavar="FILE", help="run the commands in FILE (batch), stop at the first error")
+    p.add_argument("-i", dest="interactive", action="store_true", help="stay interactive after -f FILE")
+    p.add_argument("-d", dest="daemon", action="store_true", help="run headless, serving the CLI socket until SIGTERM")
+    p.add_argument("-s", dest="socket", metavar="SOCKET", help="be a client of the vppsh serving SOCKET")
+    p.add_argument("--cli-socket", default=DEFAULT_CLI_SOCKET, metavar="PATH", help=f"CLI socket (default {DEFAULT_CLI_SOCKET})")
+    p.add_argument("--api-socket", default=DEFAULT_API_SOCKET, metavar="PATH", help=f"API socket for the preload shim (default {DEFAULT_API_SOCKET})")
+    p.add_argument("--log", metavar="FILE", help="log to FILE instead of stderr")
+    p.add_argument("words", nargs="*", help="a command to run (with -s: on the running vppsh)")
+    return p
+
+
+def _batch(engine, path: str) -> int:
+    from .cli.dispatch import expand_macros, logical_lines
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        print(f"vppsh: {path}: {e.strerror}", file=sys.stderr)
+        return 1
+    for no, line in logical_lines(text):
+        err = engine.run(expand_macros(line, engine.session.macros))
+        if err:
+            sys.stdout.flush()
+            print(f"{path}:{no}: {err}", file=sys.stderr)
+            return 1
+        if engine.quit_requested:
+            break
+    return 0
+
+
+def _serve(engine, args):
+    from .cli.server import CliServer, ServerError
+
+    srv = CliServer(engine.vm, engine.tree, args.cli_socket)
+    try:
+        engine.call(srv.start)
+    except (ServerError, OSError) as e:
+        raise SystemExit(f"vppsh: {e}")
+    return srv
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        filename=args.log)
+    if args.socket:
+        from .cli.client import run_client
+
+        return run_client(args.socket, args.words or None, args.file, sys.stdin.isatty())
+
+    from .engine import Engine
+
+    engine = Engine()
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        if not args.daemon:
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    rc = 0
+    try:
+        if args.daemon or (args.interactive or not (args.file or args.words)):
+            _serve(engine, args)
+        if args.file:
+            rc = _batch(engine, args.file)
+            if rc and not args.daemon:
+                return rc
+        if args.words:
+            err = engine.run(" ".join(args.words))
+            if err:
+                print(err, file=sys.stderr)
+                return 1
+        if args.daemon:
+            signal.signal(signal.SIGINT, on_signal)
+            while not stop.wait(1.0) and not engine.quit_requested:
+                pass
+            return 0
+        if args.interactive or not (args.file or args.words):
+            from .cli.repl import run_repl
+
+            return run_repl(engine) or rc
+        return rc
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        engine.stop()
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

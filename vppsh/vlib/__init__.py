@@ -1,0 +1,1 @@
+"""The vector engine: buffer pool, node graph, dispatcher thread, process nodes, timers, trace."""

@@ -1,0 +1,40 @@
+"""Error counters (`show errors`): one global numpy counter array, an index per (node, reason).
+
+A dropped buffer carries its error index in `buffers.error`, so error-drop counts a whole frame
+with one bincount; nodes count non-drop events (`ARP replies sent`) directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ErrorCounters:
+    def __init__(self) -> None:
+        self.info: list[tuple[str, str, str]] = [("unknown", "no error", "info")]
+        self.counts = np.zeros(64, np.int64)
+        self.baseline = np.zeros(64, np.int64)
+
+    def register(self, node: str, reason: str, severity: str = "error") -> int:
+        self.info.append((node, reason, severity))
+        i = len(self.info) - 1
+        if i >= len(self.counts):
+            grow = len(self.counts)
+            self.counts = np.concatenate([self.counts, np.zeros(grow, np.int64)])
+            self.baseline = np.concatenate([self.baseline, np.zeros(grow, np.int64)])
+        return i
+
+    def count_buffers(self, codes: np.ndarray) -> None:
+        self.counts[: len(self.info)] += np.bincount(codes, minlength=len(self.info))[: len(self.info)]
+
+    def clear(self) -> None:
+        self.baseline[:] = self.counts
+
+    def since_clear(self) -> np.ndarray:
+        return self.counts[: len(self.info)] - self.baseline[: len(self.info)]
+
+    def value(self, node: str, reason: str) -> int:
+        for i, (n, r, _s) in enumerate(self.info):
+            if n == node and r == reason:
+                return int(self.counts[i] - self.baseline[i])
+        return 0

@@ -1,0 +1,1 @@
+"""vnet: interfaces and devices, ethernet, ARP, IPv4, FIB, packet generator, pcap."""

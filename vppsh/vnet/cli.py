@@ -1,0 +1,133 @@
+"""CLI handlers for interfaces: show interface / hardware-interfaces, state, loopbacks."""
+
+from __future__ import annotations
+
+from ..cli.dispatch import CliError
+from ..cli.fmt import j
+from .interface import Device
+
+_PAD = 32 + 5 + 10 + 21  # continuation lines of the counter column start here
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def _selected(ctx, a):
+    ifs = ctx.vm.interfaces
+    chosen = a.get("interface")
+    if chosen:
+        return [ifs.sw[i] for i in dict.fromkeys(chosen)]
+    return ifs.all()
+
+
+def show_interface(ctx, a):
+    ifs = ctx.vm.interfaces
+    sws = _selected(ctx, a)
+    if a.get("address"):
+        for sw in sws:
+            ctx.out(f"{sw.name} ({'up' if sw.admin_up else 'dn'}):")
+            for line in ctx.vm.interface_address_lines(sw) if hasattr(ctx.vm, "interface_address_lines") else []:
+                ctx.out(line)
+        return
+    ctx.out(j("Name", 32, "=") + j("Idx", 5, "=") + j("State", 10, "=") + j("MTU (L3/IP4/IP6/MPLS)", 21, "=")
+            + j("Counter", 16, "=") + j("Count", 16, "="))
+    for sw in sws:
+        row = (j(sw.name, 32, "-") + j(sw.sw_if_index, 5, "=") + j(sw.state, 10, "=")
+               + j("/".join(str(m) for m in sw.mtu), 21, "="))
+        counters = ifs.counters(sw)
+        if not counters:
+            ctx.out(row)
+            continue
+        for k, (name, v) in enumerate(counters):
+            ctx.out((row if k == 0 else " " * _PAD) + j(name, 16, "-") + j(v, 16))
+
+
+def show_hardware(ctx, a):
+    ifs = ctx.vm.interfaces
+    sws = _selected(ctx, a)
+    brief = a.get("brief")
+    ctx.out(j("Name", 32, "=") + j("Idx", 6, "=") + j("Link", 8, "=") + "Hardware")
+    for sw in sws:
+        hw = sw.hw
+        ctx.out(j(hw.name, 32, "-") + j(hw.hw_if_index, 6, "=") + j("up" if hw.link_up else "down", 8, "=")
+                + hw.name)
+        ctx.out("  Link speed: unknown")
+        if brief:
+            continue
+        dev = hw.device
+        if getattr(dev, "rx_queues", False):
+            ctx.out("  RX Queues:")
+            ctx.out("    queue thread         mode      ")
+            ctx.out(f"    0     main (0)       {hw.rx_mode:<10}")
+        if hw.mac is not None:
+            ctx.out(f"  Ethernet address {_mac(hw.mac)}")
+        for line in dev.details():
+            ctx.out(line)
+
+
+def clear_interfaces(ctx, a):
+    ctx.vm.interfaces.clear()
+
+
+def set_state(ctx, a):
+    ifs = ctx.vm.interfaces
+    sw = ifs.sw[a["interface"]]
+    if a.get("punt") or a.get("enable"):
+        sw.punt = bool(a.get("punt"))
+        return
+    if not (a.get("up") or a.get("down")):
+        raise CliError("unknown flags `'")
+    if sw.sw_if_index == 0 and a.get("up"):
+        raise CliError("interface local0 cannot be brought up")
+    try:
+        ifs.set_admin(sw, bool(a.get("up")))
+    except OSError as e:
+        raise CliError(f"failed to set {sw.name} {'up' if a.get('up') else 'down'}: {e.strerror}") from None
+
+
+# ------------------------------------------------------------ loopback
+
+
+class Loopback(Device):
+    """A loopback: what it transmits comes back in on ethernet-input (VPP's loopN-tx)."""
+
+    dev_class = "loopback"
+    ethernet = True
+
+    def __init__(self, instance: int) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def tx(self, node, frame):
+        vm = node.vm
+        sw_idx = vm.interfaces.by_name[self.hw.name].sw_if_index
+        vm.buffers.sw_if_index[0, frame] = sw_idx
+        vm.interfaces.count_rx(sw_idx, frame)
+        vm.stage("ethernet-input", frame)
+
+    def details(self):
+        return []
+
+
+def loopback_create(ctx, a):
+    ifs = ctx.vm.interfaces
+    used = {sw.hw.device.instance for sw in ifs.all() if isinstance(sw.hw.device, Loopback)}
+    inst = a.get("instance")
+    if inst is None:
+        inst = next(i for i in range(len(used) + 1) if i not in used)
+    elif inst in used or f"loop{inst}" in ifs.by_name:
+        raise CliError(f"instance {inst} already in use")
+    if inst > 16383:
+        raise CliError("instance must be below 16384")
+    mac = a.get("mac") or bytes([0xDE, 0xAD, 0, 0, (inst >> 8) & 0xFF, inst & 0xFF])
+    sw = ifs.create(f"loop{inst}", Loopback(inst), mac)
+    ctx.out(sw.name)
+
+
+def loopback_delete(ctx, a):
+    ifs = ctx.vm.interfaces
+    sw = ifs.sw[a["intfc"]]
+    if not isinstance(sw.hw.device, Loopback):
+        raise CliError(f"interface {sw.name} is not a loopback")
+    ifs.delete(sw)

@@ -1,0 +1,1 @@
+"""The packet generator: stream specs, pg-input, pg interfaces and capture."""
