@@ -154,3 +154,15 @@ def test_fuzz_only_pgspecerror(text):
     if s.data is not None:
         rows, lengths = s.generate(0, 2)
         assert len(lengths) == 2
+
+
+def test_a_keyword_without_its_value_is_not_skipped():
+    # VPP restores the input when `limit` has no number, so `rate 5` is not taken instead.
+    with pytest.raises(PgSpecError, match=r"^unknown input `limit rate 5'$"):
+        parse_stream("node n data { hex 00 } limit rate 5")
+    with pytest.raises(PgSpecError, match=r"^unknown input `buffer-flags size 64-64'$"):
+        parse_stream("node n data { hex 00 } buffer-flags size 64-64")
+    with pytest.raises(PgSpecError, match=r"^unknown input `gso-size x'$"):
+        parse_stream("node n data { hex 00 } buffer-flags gso gso-size x")
+    s = parse_stream("node n data { hex 00 } buffer-flags ip4 gso gso-size 1400")
+    assert (s.buffer_flags, s.gso_size) == (["ip4", "gso"], 1400)

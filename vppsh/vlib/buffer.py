@@ -28,34 +28,41 @@ class BufferPool:
         self._free = np.arange(n_buffers - 1, -1, -1, dtype=np.uint32)
         self.n_free = n_buffers
         self._in_use = np.zeros(n_buffers, bool)
+        self._slot = np.zeros(n_buffers, np.int32)  # scratch for duplicate detection in free()
 
     @property
     def n_used(self) -> int:
         return self.n - self.n_free
 
     def alloc(self, k: int) -> np.ndarray:
-        """Up to `k` fresh buffers (fewer when the pool runs dry, like vlib_buffer_alloc)."""
+        """Up to `k` fresh buffers (fewer when the pool runs dry, like vlib_buffer_alloc).
+
+        Only what every user relies on is reset (data offset, flags); input nodes set lengths
+        and interfaces, droppers set the error.
+        """
         k = min(k, self.n_free)
         bi = self._free[self.n_free - k:self.n_free][::-1].copy()
         self.n_free -= k
         self._in_use[bi] = True
         self.current_data[bi] = 0
-        self.current_length[bi] = 0
         self.flags[bi] = 0
-        self.error[bi] = 0
-        self.trace_index[bi] = -1
-        self.sw_if_index[:, bi] = INVALID
         return bi
 
     def free(self, bi: np.ndarray) -> None:
+        """Return buffers; a double free (or a duplicate in `bi`) is ignored, never corrupting
+        the free list."""
         bi = np.asarray(bi, np.uint32)
-        if bi.size == 0:
+        n = bi.size
+        if n == 0:
             return
-        bi = bi[self._in_use[bi]]  # a double free is ignored rather than corrupting the free list
-        bi = np.unique(bi)
+        pos = np.arange(n, dtype=np.int32)
+        self._slot[bi] = pos
+        if not (self._in_use[bi].all() and (self._slot[bi] == pos).all()):
+            bi = np.unique(bi[self._in_use[bi]])
+            n = bi.size
         self._in_use[bi] = False
-        self._free[self.n_free:self.n_free + bi.size] = bi
-        self.n_free += bi.size
+        self._free[self.n_free:self.n_free + n] = bi
+        self.n_free += n
 
     def packet(self, b: int) -> bytes:
         """One packet's bytes (for trace formatting and tests; never on the fast path)."""

@@ -43,8 +43,9 @@ def _as_col(x, n: int) -> np.ndarray:
 def sum_rows(rows: np.ndarray, start, length, initial=0) -> np.ndarray:
     """Folded (not complemented) ones-complement sums of rows[i, start[i]:start[i]+length[i]].
 
-    Bytes at even offsets from each row's own start are high bytes of a 16-bit word, so the
-    weight of a column depends on the row's start parity; an odd length is zero-padded.
+    A byte at an even offset from its row's own start is the high byte of a 16-bit word, so
+    bytes are summed per column parity and weighted by the parity of each row's start;
+    an odd length is in effect zero-padded.
     """
     rows = np.asarray(rows, dtype=np.uint8)
     n, width = rows.shape
@@ -53,15 +54,18 @@ def sum_rows(rows: np.ndarray, start, length, initial=0) -> np.ndarray:
     init = np.broadcast_to(np.asarray(initial, dtype=np.uint64), (n,))
     if n == 0:
         return np.zeros(0, np.uint64)
-    lo = int(start.min())
-    hi = int(min(width, (start + length).max()))
+    end = np.minimum(start + length, width)
+    lo, hi = int(start.min()), int(end.max())
     if hi <= lo:
         return fold(init.copy())
-    block = rows[:, lo:hi].astype(np.uint32)
-    rel = np.arange(lo, hi, dtype=np.int64)[None, :] - start[:, None]
-    inside = (rel >= 0) & (rel < length[:, None])
-    weight = np.where(rel & 1, np.uint32(1), np.uint32(256)) * inside
-    s = (block * weight).sum(axis=1, dtype=np.uint64)
+    block = rows[:, lo:hi]
+    if not ((start == lo).all() and (end == hi).all()):
+        cols = np.arange(lo, hi)
+        block = np.where((cols >= start[:, None]) & (cols < end[:, None]), block, np.uint8(0))
+    first = block[:, 0::2].sum(axis=1, dtype=np.uint64)  # columns lo, lo+2, ...
+    second = block[:, 1::2].sum(axis=1, dtype=np.uint64)
+    high_first = (start - lo) % 2 == 0
+    s = np.where(high_first, (first << np.uint64(8)) + second, (second << np.uint64(8)) + first)
     return fold(s + init)
 
 

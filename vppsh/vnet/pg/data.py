@@ -280,7 +280,7 @@ class PacketTemplate:
         p = min(len(self.payload), width - hl)
         if p > 0:
             rows[:, hl:hl + p] = np.frombuffer(self.payload, np.uint8, p)
-        if sizes is not None and n:
+        if n and int(lengths.min()) < width:
             rows[np.arange(width)[None, :] >= lengths[:, None]] = 0
         seq = np.uint64(seq0) + np.arange(n, dtype=np.uint64)
         rng = np.random.default_rng([self.seed, seq0 & 0xFFFFFFFF])
@@ -473,7 +473,7 @@ def _ethernet(sc: Scanner, b: _Builder) -> bool:
     if not b.field(type_off, 2, etype):
         return False
     b.layers.append(Layer("ethernet", off, len(b.hdr) - off))
-    if etype.mode == "fixed" or etype.lo == etype.hi:
+    if etype.lo == etype.hi:
         nxt = {ETHERTYPE_IP4: _ip4_header, ETHERTYPE_ARP: _arp}.get(etype.lo)
         if nxt is not None and _attempt(sc, b, nxt):
             return True

@@ -82,11 +82,76 @@ def _normalise(text: str) -> str:
 
 def _flags(sc: Scanner, names) -> list[str]:
     got = []
-    while True:
-        f = next((x for x in names if sc.kw(x)), None)
-        if f is None:
-            return got
+    while (f := next((x for x in names if sc.kw(x)), None)) is not None:
         got.append(f)
+    return got
+
+
+def _buffer_flags(sc: Scanner):
+    flags = _flags(sc, BUFFER_FLAGS)
+    if not flags:
+        return None
+    pos, gso = sc.i, None
+    if "gso" in flags and sc.kw("gso-size"):
+        gso = sc.number()
+        if gso is None:
+            sc.i = pos  # left for the main loop to report
+    return flags, gso
+
+
+def _offload_flags(sc: Scanner):
+    return _flags(sc, BUFFER_OFFLOAD_FLAGS) or None
+
+
+def _uint32(sc: Scanner) -> int | None:
+    v = sc.number()
+    return v if v is not None and v < 1 << 32 else None
+
+
+def _limit(sc: Scanner) -> int | None:
+    x = sc.float()
+    return int(x) if x is not None and 0 <= x < 2 ** 63 else None
+
+
+_SOURCE = re.compile(r"pg(\d{1,9})(?!\S)")
+
+
+def _source(sc: Scanner) -> str | None:
+    m = sc.match(_SOURCE)
+    return f"pg{int(m.group(1))}" if m else None
+
+
+def _size(sc: Scanner):
+    """`A-B` increments per packet, `A+B` is random; a bare `A` (not VPP) is fixed."""
+    lo = sc.number()
+    if lo is None:
+        return None
+    after = sc.i
+    for sym, mode in (("-", "increment"), ("+", "random")):
+        if sc.sym(sym) and (hi := sc.number()) is not None:
+            return lo, hi, "fixed" if lo == hi else mode
+        sc.i = after
+    return lo, lo, "fixed"
+
+
+# keyword, value parser, the StreamSpec field(s) it sets; tried in VPP's order.
+_PARAMS = (
+    ("name", Scanner.token, "name"),
+    ("node", Scanner.token, "node"),
+    ("source", _source, "source"),
+    ("buffer-flags", _buffer_flags, ("buffer_flags", "gso_size")),
+    ("buffer-offload-flags", _offload_flags, "buffer_offload_flags"),
+    ("maxframe", _uint32, "maxframe"),
+    ("worker", _uint32, "worker"),
+    ("interface", Scanner.token, "interface"),
+    ("tx-interface", Scanner.token, "tx_interface"),
+    ("pcap", Scanner.token, "pcap"),
+    ("data", Scanner.token, "data_text"),
+    ("limit", _limit, "limit"),
+    ("rate", Scanner.float, "rate"),
+    ("size", _size, ("size_min", "size_max", "size_mode")),
+    ("buffer-size", _uint32, "buffer_size"),
+)
 
 
 def parse_stream(text: str) -> StreamSpec:
@@ -94,50 +159,23 @@ def parse_stream(text: str) -> StreamSpec:
     text = _normalise(text)
     sc = Scanner(text)
     s = StreamSpec()
-    data_given = False
     while not sc.at_end():
         pos = sc.i
-        if sc.kw("name") and (v := sc.token()) is not None:
-            s.name = v
-        elif sc.kw("node") and (v := sc.token()) is not None:
-            s.node = v
-        elif sc.kw("source") and (m := sc.match(re.compile(r"pg(\d{1,9})(?!\S)"))):
-            s.source = "pg" + str(int(m.group(1)))
-        elif sc.kw("buffer-flags") and (v := _flags(sc, BUFFER_FLAGS)):
-            s.buffer_flags = v
-            gpos = sc.i
-            if "gso" in v and sc.kw("gso-size"):
-                s.gso_size = sc.number()
-                if s.gso_size is None:
-                    sc.i = gpos  # left for the main loop to report
-        elif sc.kw("buffer-offload-flags") and (v := _flags(sc, BUFFER_OFFLOAD_FLAGS)):
-            s.buffer_offload_flags = v
-        elif sc.kw("maxframe") and (v := sc.number()) is not None and v < 1 << 32:
-            s.maxframe = min(v, VLIB_FRAME_SIZE)
-        elif sc.kw("worker") and (v := sc.number()) is not None and v < 1 << 32:
-            s.worker = v
-        elif sc.kw("interface") and (v := sc.token()) is not None:
-            s.interface = v
-        elif sc.kw("tx-interface") and (v := sc.token()) is not None:
-            s.tx_interface = v
-        elif sc.kw("pcap") and (v := sc.token()) is not None:
-            s.pcap = v
-        elif not data_given and sc.kw("data") and (v := sc.token()) is not None:
-            s.data_text, data_given = v, True
-        elif sc.kw("limit") and (x := sc.float()) is not None and 0 <= x < 2 ** 63:
-            s.limit = int(x)
-        elif sc.kw("rate") and (x := sc.float()) is not None:
-            s.rate = x
-        elif sc.kw("size") and _size(sc, s):
-            pass
-        elif sc.kw("buffer-size") and (v := sc.number()) is not None:
-            s.buffer_size = v
+        for word, parse, fields in _PARAMS:
+            sc.i = pos
+            if word == "data" and s.data_text is not None:
+                continue  # a second `data` is unknown input, as in VPP
+            if sc.kw(word) and (v := parse(sc)) is not None:
+                for f, x in zip(fields, v) if isinstance(fields, tuple) else [(fields, v)]:
+                    setattr(s, f, x)
+                break
         else:
             sc.i = pos
-            sc.ws()
-            raise PgSpecError(f"unknown input `{format_unformat_error(text, sc.i)}'")
+            raise PgSpecError(f"unknown input `{format_unformat_error(text, pos)}'")
+    if s.maxframe is not None:
+        s.maxframe = min(s.maxframe, VLIB_FRAME_SIZE)
 
-    if not data_given and s.pcap is None:
+    if s.data_text is None and s.pcap is None:
         raise PgSpecError("no packet data given")
     if s.node is None:
         if s.pcap is None:
@@ -148,22 +186,6 @@ def parse_stream(text: str) -> StreamSpec:
         s.data = parse_data(s.data_text, s.node)
     _validate(s)
     return s
-
-
-def _size(sc: Scanner, s: StreamSpec) -> bool:
-    lo = sc.number()
-    if lo is None:
-        return False
-    after = sc.i
-    for sym, mode in (("-", "increment"), ("+", "random")):
-        if sc.sym(sym) and (hi := sc.number()) is not None:
-            s.size_min, s.size_max = lo, hi
-            s.size_mode = "fixed" if lo == hi else mode
-            return True
-        sc.i = after
-    s.size_min = s.size_max = lo  # a bare `size N` (VPP wants `N-N`)
-    s.size_mode = "fixed"
-    return True
 
 
 def _validate(s: StreamSpec) -> None:

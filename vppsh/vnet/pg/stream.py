@@ -7,6 +7,7 @@ A stream with a rate sleeps on a timer between bursts instead of spinning.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -40,6 +41,9 @@ class PcapTemplate:
         return self.rows[idx], self.lengths[idx]
 
 
+CACHE_BYTES = 16 << 20
+
+
 class Stream:
     def __init__(self, spec, template, next_slot: int, rx_sw_if_index: int) -> None:
         self.spec = spec
@@ -51,19 +55,43 @@ class Stream:
         self.sent = 0
         self.credit = 0.0
         self.last = 0.0
+        self._cycle = None  # (rows, lengths) for one period of a deterministic stream
+
+    def _period(self) -> int | None:
+        """Packets after which a stream repeats: increments wrap in their ranges, sizes too."""
+        edits = getattr(self.template, "edits", None)
+        if edits is None or self.spec.size_mode == "random":
+            return None
+        period = 1
+        for e in edits:
+            if e.mode == "random":
+                return None
+            if e.mode == "increment":
+                period = math.lcm(period, e.hi - e.lo + 1)
+        if self.spec.size_min is not None and self.spec.size_max is not None:
+            period = math.lcm(period, self.spec.size_max - self.spec.size_min + 1)
+        return period
+
+    def frames(self, n: int):
+        """Rows and lengths of the next `n` packets: gathered from the cached period if any."""
+        if self._cycle is None:
+            period = self._period()
+            width = max(self.spec.size_max or 0, getattr(self.template, "length", 0))
+            if period is not None and period * max(width, 1) <= CACHE_BYTES:
+                self._cycle = self.template.generate(0, period, self.spec.sizes(0, period)) + (period,)
+            else:
+                self._cycle = False
+        if self._cycle:
+            rows, lengths, period = self._cycle
+            if period == 1:
+                return np.broadcast_to(rows, (n, rows.shape[1])), np.broadcast_to(lengths, (n,))
+            idx = (self.sent + np.arange(n)) % period
+            return rows[idx], lengths[idx]
+        return self.template.generate(self.sent, n, self.spec.sizes(self.sent, n))
 
     @property
     def limit(self) -> int:
         return self.spec.limit
-
-    def sizes(self, n: int) -> np.ndarray | None:
-        s = self.spec
-        if s.size_min is None or s.size_max is None:
-            return None
-        if s.size_mode == "random":
-            return np.random.randint(s.size_min, s.size_max + 1, n).astype(np.uint32)
-        span = s.size_max - s.size_min + 1
-        return (s.size_min + (self.sent + np.arange(n)) % span).astype(np.uint32)
 
     def due(self, now: float, most: int) -> int:
         """How many packets may go now (rate credit, limit, frame size)."""
@@ -117,7 +145,7 @@ class PgInput(Node):
             if n > 0:
                 bi = vm.buffers.alloc(n)
                 if len(bi):
-                    rows, lengths = s.template.generate(s.sent, len(bi), s.sizes(len(bi)))
+                    rows, lengths = s.frames(len(bi))
                     vm.buffers.write(bi, rows, lengths)
                     vm.buffers.sw_if_index[RX, bi] = s.rx
                     if s.rx:
