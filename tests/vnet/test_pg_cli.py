@@ -99,7 +99,11 @@ def test_pg_errors_in_vpp_wording(shell):
     assert shell.error("packet-generator new { name x data { IP4: 1.2.3 -> 4.5.6 } }") == \
         "packet-generator new: output interface or node not given"
     shell.run(STREAM.format(name="dup", limit=1, extra="node null-node"))
-    assert "already exists" in shell.error(STREAM.format(name="dup", limit=1, extra="node null-node"))
+    shell.run(STREAM.format(name="dup", limit=2, extra="node null-node"))  # replaces, as in VPP
+    assert shell.run("show packet-generator").count("dup") == 1
+    shell.run("packet-generator new { limit 3 node null-node data { IP4: 1.2.3 -> 4.5.6 incrementing 50 } }")
+    assert "stream0" in shell.run("show packet-generator")
+    shell.run("packet-generator delete stream0")
     assert shell.error("packet-generator enable-stream nope") == \
         "packet-generator enable-stream: no such stream `nope'"
     shell.run("packet-generator delete dup")

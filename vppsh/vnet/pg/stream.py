@@ -261,8 +261,9 @@ class PacketGenerator:
     def add(self, spec) -> Stream:
         from .data import PacketTemplate  # noqa: F401  (the spec already holds the template)
 
-        if spec.name in self.streams:
-            raise PgError(f"stream `{spec.name}' already exists")
+        if spec.name is None:  # VPP names unnamed streams by index
+            spec.name = next(f"stream{i}" for i in range(len(self.streams) + 1)
+                             if f"stream{i}" not in self.streams)
         vm = self.vm
         rx = 0
         if spec.interface:
@@ -286,6 +287,7 @@ class PacketGenerator:
         else:
             raise PgError("no packet data given")
         s = Stream(spec, template, self.input.add_next(node), rx)
+        self.streams.pop(spec.name, None)  # a stream of the same name is replaced, as in VPP
         self.streams[spec.name] = s
         return s
 
