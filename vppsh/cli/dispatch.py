@@ -28,6 +28,10 @@ class Quit(Exception):
     """`quit`: end this CLI session."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C while a command runs (thrown into the session's process at its current yield)."""
+
+
 class Ctx:
     """What a handler sees: the engine, the output, the session (macros, history, terminal)."""
 
@@ -125,7 +129,7 @@ def _call(ctx: Ctx, node: CmdNode, args: dict):
             yield from r
     except CliError as e:
         raise CliFailure(f"{path}: {e}") from None
-    except (CliFailure, Quit):
+    except (CliFailure, Quit, Interrupted):
         raise
     except Exception as e:
         ctx.vm.logs.add("err", "cli", f"`{path}' failed:\n{traceback.format_exc().rstrip()}")

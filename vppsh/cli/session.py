@@ -9,11 +9,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..vlib.process import WaitEvent
-from .dispatch import CliFailure, Ctx, Quit, run_line
-
-
-class Interrupted(Exception):
-    """Ctrl-C while a command runs (thrown into the session's process)."""
+from .dispatch import CliFailure, Ctx, Interrupted, Quit, run_line
 
 
 class CliSession:
@@ -31,7 +27,8 @@ class CliSession:
     def submit(self, line: str, done=None) -> None:
         """Queue a line (engine thread only); `done(error_or_None)` is called when it ends."""
         self.queue.append((line, done))
-        self.vm.signal(self.proc, "input")
+        if not self.running:  # a running command may itself wait for events: don't wake it
+            self.vm.signal(self.proc, "input")
 
     def _run(self):
         while not self.closed:
@@ -72,5 +69,9 @@ class CliSession:
             self.vm.throw(self.proc, Interrupted())
 
     def close(self) -> None:
+        """End the session (client gone): a running command is interrupted."""
         self.closed = True
-        self.vm.signal(self.proc, "close")
+        if self.running:
+            self.vm.throw(self.proc, Interrupted())
+        else:
+            self.vm.signal(self.proc, "close")

@@ -12,7 +12,7 @@ import time
 
 from .. import __version__
 from ..cli.dispatch import CliError
-from ..cli.fmt import fe, ff, j
+from ..cli.fmt import fe, j
 from .node import NodeType
 
 
@@ -30,14 +30,14 @@ def _clocks(vm, node) -> float:
 def show_runtime(ctx, a):
     vm = ctx.vm
     dt = max(time.monotonic() - vm.runtime_t0, 1e-9)
-    nodes = [n for n in vm.nodes if n.name in vm.node_by_name or n.calls or n.suspends]
+    nodes = list(vm.node_by_name.values())
     if not a.get("verbose"):
         nodes = [n for n in nodes if n.calls or n.suspends]
 
     def sum_vec(pred):
-        return sum(n.vectors for n in vm.nodes if pred(n))
+        return sum(n.vectors for n in vm.node_by_name.values() if pred(n))
 
-    internal = [n for n in vm.nodes if n.type == NodeType.INTERNAL]
+    internal = [n for n in vm.node_by_name.values() if n.type == NodeType.INTERNAL]
     icalls = sum(n.calls for n in internal)
     rate_int = sum(n.vectors for n in internal) / icalls if icalls else 0.0
     loops = (vm.loops - vm.runtime_loops0) / dt
@@ -149,7 +149,7 @@ def show_node(ctx, a):
             t = vm.node_by_name.get(nn)
             ctx.out("    " + j(slot, 10, "=") + j(t.index if t else -1, 12, "=") + j(nn, 30, "=")
                     + j(t.vectors if t else 0, 12, "="))
-    prev = [n.name for n in vm.nodes if node.name in n.next_index and n.name in vm.node_by_name]
+    prev = [n.name for n in vm.node_by_name.values() if node.name in n.next_index]
     if prev:
         ctx.out("\n  known previous nodes:")
         ctx.out("    " + "\n    ".join(sorted(prev)))
@@ -158,7 +158,7 @@ def show_node(ctx, a):
 def show_graph(ctx, a):
     vm = ctx.vm
     ctx.out(j("Name", 30, "=") + j("Next", 30, "=") + "Previous")
-    live = [n for n in vm.nodes if n.name in vm.node_by_name]
+    live = list(vm.node_by_name.values())
     for n in sorted(live, key=lambda n: n.name):
         nexts = [f"{nn} [{i}]" for i, nn in enumerate(n.next_names)]
         prevs = sorted(p.name for p in live if n.name in p.next_index)

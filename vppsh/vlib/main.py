@@ -63,7 +63,8 @@ class VlibMain:
         self.timers = Timers()
         self.cpu_hz = _cpu_hz()
         self.start_time = time.monotonic()
-        self.nodes: list[Node] = []
+        self.nodes: list[Node | None] = []  # by index; ended processes leave a reusable hole
+        self._free_slots: list[int] = []
         self.node_by_name: dict[str, Node] = {}
         self.input_nodes: list[Node] = []
         self._pending: dict[int, list[np.ndarray]] = {}
@@ -94,8 +95,12 @@ class VlibMain:
     def register(self, node: Node) -> Node:
         if node.name in self.node_by_name:
             raise ValueError(f"node {node.name} already exists")
-        node.index = len(self.nodes)
-        self.nodes.append(node)
+        if node.type == NodeType.PROCESS and self._free_slots:
+            node.index = self._free_slots.pop()  # processes never receive frames: safe to reuse
+            self.nodes[node.index] = node
+        else:
+            node.index = len(self.nodes)
+            self.nodes.append(node)
         self.node_by_name[node.name] = node
         for n in node.next_nodes:
             node.add_next(n)
@@ -112,6 +117,9 @@ class VlibMain:
         if node in self.input_nodes:
             self.input_nodes.remove(node)
         node.state = "disabled"
+        if node.type == NodeType.PROCESS and self.nodes[node.index] is node:
+            self.nodes[node.index] = None
+            self._free_slots.append(node.index)
 
     def node(self, name: str) -> Node:
         return self.node_by_name[name]
@@ -187,7 +195,7 @@ class VlibMain:
             vecs = self._pending.pop(idx)
             frame = vecs[0] if len(vecs) == 1 else np.concatenate(vecs)
             node = self.nodes[idx]
-            if node.name not in self.node_by_name:  # removed while packets were in flight
+            if node is None or self.node_by_name.get(node.name) is not node:  # removed in flight
                 self.buffers.free(frame)
                 continue
             for s in range(0, len(frame), fs):
@@ -387,4 +395,5 @@ class VlibMain:
         self.runtime_t0 = time.monotonic()
         self.runtime_loops0 = self.loops
         for n in getattr(self, "nodes", []):
-            n.clear_stats()
+            if n is not None:
+                n.clear_stats()

@@ -1,0 +1,97 @@
+"""`vppsh -f`, `-d` and `-s` as separate processes, the way scripts and operators use them."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+VPPSH = [sys.executable, "-m", "vppsh"]
+
+
+def run(*args, **kw):
+    return subprocess.run(VPPSH + list(args), capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_batch_prints_only_output_and_exits_zero(tmp_path):
+    f = tmp_path / "ok.cli"
+    f.write_text("create loopback interface\nset interface state loop0 up\nshow interface\n")
+    r = run("-f", str(f))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "loop0"
+    assert lines[1].split() == ["Name", "Idx", "State", "MTU", "(L3/IP4/IP6/MPLS)", "Counter", "Count"]
+    assert lines[3].split()[:3] == ["loop0", "1", "up"]
+    assert r.stderr == ""
+
+
+def test_batch_stops_at_first_failing_line(tmp_path):
+    f = tmp_path / "bad.cli"
+    f.write_text("echo before\n\nshow bogus\necho after\n")
+    r = run("-f", str(f))
+    assert r.returncode == 1
+    assert r.stdout == "before\n"
+    assert r.stderr.strip() == f"{f}:3: show: unknown input `bogus'"
+
+
+def test_missing_script(tmp_path):
+    r = run("-f", str(tmp_path / "nope.cli"))
+    assert r.returncode == 1 and "No such file or directory" in r.stderr
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    sock = tmp_path / "cli.sock"
+    setup = tmp_path / "setup.cli"
+    setup.write_text("create loopback interface\n")
+    p = subprocess.Popen(VPPSH + ["-d", "-f", str(setup), "--cli-socket", str(sock)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        if sock.exists():
+            break
+        time.sleep(0.05)
+    yield p, sock
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+
+
+def test_daemon_and_client(daemon, tmp_path):
+    p, sock = daemon
+    r = run("-s", str(sock), "show", "interface")
+    assert r.returncode == 0 and "loop0" in r.stdout
+    r = run("-s", str(sock), "foo")
+    assert r.returncode == 0 and "unknown input `foo'" in r.stdout  # like vppctl: exit 0
+    script = tmp_path / "more.cli"
+    script.write_text("create loopback interface\nshow interface\n")
+    r = run("-s", str(sock), "-f", str(script))
+    assert "loop1" in r.stdout
+    # a second vppsh on the same socket gets a clear error, not a stolen socket
+    r = run("-d", "--cli-socket", str(sock))
+    assert r.returncode != 0 and "another vppsh" in r.stderr
+    assert run("-s", str(sock), "show", "interface").stdout.count("loop") == 2
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    assert not sock.exists()
+
+
+def test_daemon_idles_at_zero_cpu(daemon):
+    p, sock = daemon
+    time.sleep(0.5)
+
+    def cpu():
+        with open(f"/proc/{p.pid}/stat") as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+    c0, t0 = cpu(), time.monotonic()
+    time.sleep(2.0)
+    used = (cpu() - c0) / (time.monotonic() - t0)
+    assert used < 0.02, f"idle daemon used {used:.1%} CPU"
+
+
+def test_client_without_server(tmp_path):
+    r = run("-s", str(tmp_path / "absent.sock"), "show", "version")
+    assert r.returncode == 1 and "No such file or directory" in r.stderr
