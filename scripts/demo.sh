@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/install.sh
 work=$(mktemp -d /tmp/vppsh-demo.XXXXXX)
 sock=$work/cli.sock
-.venv/bin/vppsh -d -f examples/tour.cli --cli-socket "$sock" --log "$work/vppsh.log" &
+.venv/bin/vppsh -d -f examples/tour.cli --cli-socket "$sock" --log "$work/vppsh.log" >"$work/vppsh.out" &
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
