@@ -269,9 +269,9 @@ def test_interactive_session(served):
     assert c.read_until(b"vpp# ") == b"\b \b" * 10 + b"show foo" + b"\b \b" * 8 + b"\r\nvpp# "
     c.s.sendall(b"show vers\t")  # unique completion: word + space
     assert c.read_until(b"ion ") == b"show version "
-    c.s.sendall(b"\x15show i\t")
-    assert c.read_until(b"show i") == b"\b \b" * 13 + b"show i"
-    assert c.read_until(b"nterface ") == b"nterface "
+    c.s.sendall(b"\x15show ha\t")
+    assert c.read_until(b"show ha") == b"\b \b" * 13 + b"show ha"
+    assert c.read_until(b"rdware-interfaces ") == b"rdware-interfaces "
     c.s.sendall(b"\x15zzz\t")  # nothing matches: bell
     assert c.read_until(b"\a").endswith(b"zzz\a")
     c.s.sendall(b"\x15show ve\x15")

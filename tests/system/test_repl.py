@@ -25,7 +25,11 @@ class Term:
                f"--cli-socket {shlex.quote(str(self.sock))}; echo vppsh-exit=$?; sleep 60")
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
                         "-e", f"PYTHONPATH={os.getcwd()}", cmd], check=True)
-        self.wait_for("vpp#")
+        try:
+            self.wait_for("vpp#")
+        except BaseException:
+            self.close()
+            raise
 
     def keys(self, *keys):
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)

@@ -10,6 +10,7 @@ import numpy as np
 
 PRE_DATA = 128
 F_TRACED = 1 << 0
+F_LOCALLY_ORIGINATED = 1 << 1  # made by this host (ping, ICMP replies): ip4-rewrite keeps the TTL
 RX, TX = 0, 1
 INVALID = 0xFFFFFFFF
 
@@ -25,6 +26,8 @@ class BufferPool:
         self.sw_if_index = np.full((2, n_buffers), INVALID, np.uint32)
         self.error = np.zeros(n_buffers, np.uint16)
         self.trace_index = np.full(n_buffers, -1, np.int32)
+        self.adj_index = np.zeros(n_buffers, np.uint32)
+        self.aux = np.zeros(n_buffers, np.uint32)  # per-node scratch (e.g. ICMP type/code for ip4-icmp-error)  # vnet_buffer()->ip.adj_index: the DPO chosen by lookup
         self._free = np.arange(n_buffers - 1, -1, -1, dtype=np.uint32)
         self.n_free = n_buffers
         self._in_use = np.zeros(n_buffers, bool)
@@ -63,6 +66,34 @@ class BufferPool:
         self._in_use[bi] = False
         self._free[self.n_free:self.n_free + n] = bi
         self.n_free += n
+
+    def offsets(self, bi: np.ndarray, rel: int = 0) -> np.ndarray:
+        """Absolute column of each buffer's current data (+ rel)."""
+        return PRE_DATA + rel + self.current_data[bi].astype(np.int64)
+
+    def gather(self, bi: np.ndarray, rel: int, n: int) -> np.ndarray:
+        """Bytes [rel, rel+n) after each buffer's current data, as an [len(bi), n] array (a copy).
+
+        When every buffer in the frame starts at the same offset (the usual case) this is a
+        row gather with a column slice; otherwise a 2-D fancy gather.
+        """
+        cd = self.current_data[bi]
+        if len(bi) and (cd == cd[0]).all():
+            o = PRE_DATA + int(cd[0]) + rel
+            return self.data[bi, o:o + n]
+        cols = self.offsets(bi, rel)[:, None] + np.arange(n)
+        return self.data[bi[:, None], cols]
+
+    def scatter(self, bi: np.ndarray, rel: int, rows: np.ndarray) -> None:
+        """Write rows back at [rel, rel + rows.shape[1]) after each buffer's current data."""
+        n = rows.shape[1]
+        cd = self.current_data[bi]
+        if len(bi) and (cd == cd[0]).all():
+            o = PRE_DATA + int(cd[0]) + rel
+            self.data[bi, o:o + n] = rows
+            return
+        cols = self.offsets(bi, rel)[:, None] + np.arange(n)
+        self.data[bi[:, None], cols] = rows
 
     def packet(self, b: int) -> bytes:
         """One packet's bytes (for trace formatting and tests; never on the fast path)."""

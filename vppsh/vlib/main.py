@@ -83,13 +83,9 @@ class VlibMain:
         self.clear_runtime()
         for cls in (NullNode, ErrorDrop, ErrorPunt):
             self.register(cls(self))
-        # Subsystems attach themselves here (vnet interfaces, pg, session...).
-        from ..vnet.interface import Interfaces
+        from ..vnet import attach  # interfaces, ethernet, ARP, IPv4, pg: their state and nodes
 
-        self.interfaces = Interfaces(self)
-        from ..vnet.pg.stream import PacketGenerator
-
-        self.pg = PacketGenerator(self)
+        attach(self)
 
     # ------------------------------------------------------------ graph
     def register(self, node: Node) -> Node:

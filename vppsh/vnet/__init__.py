@@ -1,1 +1,27 @@
 """vnet: interfaces and devices, ethernet, ARP, IPv4, FIB, packet generator, pcap."""
+
+
+def attach(vm) -> None:
+    """Give an engine its network subsystems and their graph nodes (VPP's vnet_main init)."""
+    from .arp.node import ArpInput, ArpReply, Ip4Arp, Ip4Glean
+    from .devices.input import DeviceInput
+    from .ethernet.node import EthernetInput, NotEnabled
+    from .interface import Interfaces
+    from .ip4.forward import Ip4Drop, Ip4Input, Ip4Lookup, Ip4Rewrite
+    from .ip4.local import Ip4IcmpEchoReply, Ip4IcmpEchoRequest, Ip4IcmpError, Ip4IcmpInput, Ip4Receive
+    from .ip4.main import Ip4Main
+    from .pg.stream import PacketGenerator
+
+    vm.ip4 = Ip4Main(vm)
+    eth = vm.register(EthernetInput(vm))
+    for cls in (Ip4Input, Ip4Lookup, Ip4Rewrite, Ip4Drop, Ip4Receive, Ip4IcmpInput, Ip4IcmpEchoRequest,
+                Ip4IcmpEchoReply, Ip4IcmpError, ArpInput, ArpReply, Ip4Glean, Ip4Arp):
+        vm.register(cls(vm))
+    vm.register(NotEnabled(vm, "ip4"))
+    vm.register(NotEnabled(vm, "ip6"))
+    vm.interfaces = Interfaces(vm)
+    vm.interfaces.on_create.append(lambda sw: eth.set_mac(sw.sw_if_index, sw.hw.mac))
+    vm.interfaces.on_delete.append(lambda sw: vm.ip4.interface_deleted(sw.sw_if_index))
+    vm.pg = PacketGenerator(vm)
+    vm.register(DeviceInput(vm, "virtio-input"))
+    vm.at_exit.append(vm.interfaces.destroy_all)  # taps, their namespaces: gone when we stop

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..cli.dispatch import CliError
 from ..cli.fmt import j
 from .interface import Device
+from .ip4.cli import address_lines
 
 _PAD = 32 + 5 + 10 + 21  # continuation lines of the counter column start here
 
@@ -27,7 +28,7 @@ def show_interface(ctx, a):
     if a.get("address"):
         for sw in sws:
             ctx.out(f"{sw.name} ({'up' if sw.admin_up else 'dn'}):")
-            for line in ctx.vm.interface_address_lines(sw) if hasattr(ctx.vm, "interface_address_lines") else []:
+            for line in address_lines(ctx.vm, sw.sw_if_index):
                 ctx.out(line)
         return
     ctx.out(j("Name", 32, "=") + j("Idx", 5, "=") + j("State", 10, "=") + j("MTU (L3/IP4/IP6/MPLS)", 21, "=")
@@ -84,6 +85,43 @@ def set_state(ctx, a):
         ifs.set_admin(sw, bool(a.get("up")))
     except OSError as e:
         raise CliError(f"failed to set {sw.name} {'up' if a.get('up') else 'down'}: {e.strerror}") from None
+
+
+def set_mtu(ctx, a):
+    vm = ctx.vm
+    sw = vm.interfaces.sw[a["interface"]]
+    mtu = a["mtu"]
+    proto = next((i for i, k in enumerate(("packet", "ip4", "ip6", "mpls")) if a.get(k)), None)
+    if proto is None or proto == 0:  # hardware/packet MTU
+        if not sw.hw.device.ethernet:
+            raise CliError("not supported")
+        if not 64 <= mtu <= 9216:
+            raise CliError(f"Invalid mtu ({mtu}): must be between 64 and 9216")
+        sw.hw.mtu = sw.mtu[0] = mtu
+    else:
+        sw.mtu[proto] = mtu
+    vm.ip4._refresh_adjacencies(sw.sw_if_index)
+
+
+def set_mac(ctx, a):
+    vm = ctx.vm
+    sw = vm.interfaces.sw[a["interface"]]
+    sw.hw.mac = a["mac_address"]
+    if hasattr(sw.hw.device, "mac"):
+        sw.hw.device.mac = a["mac_address"]
+    for fn in vm.interfaces.on_create:  # ethernet-input learns the new address
+        fn(sw)
+    vm.ip4._refresh_adjacencies(sw.sw_if_index)
+
+
+def set_rx_mode(ctx, a):
+    sw = ctx.vm.interfaces.sw[a["interface"]]
+    mode = next((m for m in ("polling", "interrupt", "adaptive") if a.get(m)), None)
+    if mode is None:
+        raise CliError("please specify valid rx-mode [polling|interrupt|adaptive]")
+    if not getattr(sw.hw.device, "rx_queues", False):
+        raise CliError(f"{sw.name} has no rx queues")
+    sw.hw.rx_mode = mode  # the tap is always read from epoll; the mode is recorded and shown
 
 
 # ------------------------------------------------------------ loopback

@@ -100,6 +100,8 @@ class Interfaces:
         self.sw: list[SwInterface | None] = []
         self.hw: list[HwInterface | None] = []
         self.by_name: dict[str, SwInterface] = {}
+        self.on_create: list = []  # subsystems that keep per-interface state (ethernet MACs, ip4)
+        self.on_delete: list = []
         self._cap = 0
         self._grow(64)
         local = self.create("local0", Device(), mac=None)
@@ -164,9 +166,13 @@ class Interfaces:
         if sw_idx:  # local0 has no data path
             self.vm.register(InterfaceOutput(self.vm, sw))
             self.vm.register(InterfaceTx(self.vm, sw))
+        for fn in self.on_create:
+            fn(sw)
         return sw
 
     def delete(self, sw: SwInterface) -> None:
+        for fn in self.on_delete:
+            fn(sw)
         self.set_admin(sw, False)
         sw.hw.device.destroy()
         for suffix in ("-output", "-tx"):
@@ -176,6 +182,16 @@ class Interfaces:
         self.by_name.pop(sw.name, None)
         self.sw[sw.sw_if_index] = None
         self.hw[sw.hw.hw_if_index] = None
+
+    def destroy_all(self) -> None:
+        """Engine exit: release every device's kernel objects (fds, taps, namespaces)."""
+        for sw in self.all():
+            try:
+                sw.hw.device.destroy()
+            except Exception:  # keep cleaning up the others
+                import logging
+
+                logging.getLogger("vppsh").exception("destroying %s failed", sw.name)
 
     def set_admin(self, sw: SwInterface, up: bool) -> None:
         if sw.admin_up == up:

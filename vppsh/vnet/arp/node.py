@@ -1,0 +1,195 @@
+"""arp-input (validation, vectorised), arp-reply (learn + answer), ip4-glean / ip4-arp (ask).
+
+ARP traffic is a handful of packets, so learning and answering loop per packet; checks that
+protect the engine from malformed frames are vectorised like every other input node.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+import numpy as np
+
+from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX, TX
+from ...vlib.node import Node
+from ..ip4.fields import be16, be32
+
+BROADCAST = b"\xff" * 6
+THROTTLE = 0.1  # seconds between ARP requests for the same (interface, address)
+
+
+def arp_request(src_mac: bytes, src_ip: int, target_ip: int) -> bytes:
+    return (BROADCAST + src_mac + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x01" + src_mac
+            + src_ip.to_bytes(4, "big") + bytes(6) + target_ip.to_bytes(4, "big"))
+
+
+class ArpInput(Node):
+    name = "arp-input"
+    next_nodes = ("error-drop", "arp-reply")
+    errors = (("L2 type not ethernet", "error"), ("L3 type not IP4", "error"),
+              ("ARP packet too short", "error"), ("ARP opcode not request or reply", "error"),
+              ("Interface is not IP enabled", "error"))
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        h = buf.gather(frame, 0, 8)
+        short = buf.current_length[frame] < 28
+        rx = buf.sw_if_index[RX, frame]
+        on = vm.ip4.enabled[np.minimum(rx, len(vm.ip4.enabled) - 1)]
+        op = be16(h, 6)
+        err = np.select([short, (be16(h, 0) != 1) | (h[:, 4] != 6), (be16(h, 2) != 0x0800) | (h[:, 5] != 4),
+                         (op != 1) & (op != 2), ~on],
+                        [self.err["ARP packet too short"], self.err["L2 type not ethernet"],
+                         self.err["L3 type not IP4"], self.err["ARP opcode not request or reply"],
+                         self.err["Interface is not IP enabled"]], 0)
+        buf.error[frame] = err
+        self.nexts((err == 0).astype(np.uint8), frame)
+
+    def format_trace(self, b):
+        return _format_arp(self.vm.buffers.packet(b))
+
+
+def _format_arp(p: bytes) -> str:
+    if len(p) < 28:
+        return f"truncated arp packet ({len(p)} bytes)"
+    from ..ip4.main import i2a
+
+    op = {1: "request", 2: "reply"}.get(int.from_bytes(p[6:8], "big"), "unknown")
+    mac = lambda m: ":".join(f"{x:02x}" for x in m)  # noqa: E731
+    return (f"{op}, type ethernet/IP4, address size 6/4\n"
+            f"{mac(p[8:14])}/{i2a(int.from_bytes(p[14:18], 'big'))} -> "
+            f"{mac(p[18:24])}/{i2a(int.from_bytes(p[24:28], 'big'))}")
+
+
+class ArpReply(Node):
+    """Learn the sender when the target is us; answer requests in place back out the interface."""
+
+    name = "arp-reply"
+    next_nodes = ("error-drop",)
+    errors = (("ARP replies sent", "info"), ("ARP request IP4 source address learned", "info"),
+              ("ARP replies received", "info"), ("IP4 destination address not local to subnet", "error"),
+              ("IP4 source address not local to subnet", "error"),
+              ("IP4 source address matches local interface", "error"))
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.out_slot: dict[int, int] = {}
+
+    def process(self, frame):
+        vm = self.vm
+        buf, ip4 = vm.buffers, vm.ip4
+        body = buf.gather(frame, 0, 28)
+        op = be16(body, 6)
+        s_ip, t_ip = be32(body, 14), be32(body, 24)
+        rx = buf.sw_if_index[RX, frame]
+        for k, b in enumerate(frame):
+            b = int(b)
+            sw, sip, tip = int(rx[k]), int(s_ip[k]), int(t_ip[k])
+            if not ip4.is_local(sw, tip):
+                self._drop(b, "IP4 destination address not local to subnet")
+                continue
+            if ip4.is_local(sw, sip):
+                self._drop(b, "IP4 source address matches local interface")
+                continue
+            if not ip4.connected(sw, sip):
+                self._drop(b, "IP4 source address not local to subnet")
+                continue
+            s_mac = body[k, 8:14].tobytes()
+            ip4.neighbor_learn(sw, sip, s_mac)
+            if op[k] == 2:
+                self._drop(b, "ARP replies received")
+                continue
+            self.count(self.err["ARP request IP4 source address learned"])
+            mine = ip4.mac(sw)
+            reply = (b"\x00\x01\x08\x00\x06\x04\x00\x02" + mine + tip.to_bytes(4, "big")
+                     + s_mac + sip.to_bytes(4, "big"))
+            o = buf.offsets(np.array([b]))[0]
+            buf.data[b, o - 14:o + 28] = np.frombuffer(s_mac + mine + b"\x08\x06" + reply, np.uint8)
+            buf.current_data[b] -= 14
+            buf.current_length[b] = 42
+            buf.sw_if_index[TX, b] = sw
+            self.count(self.err["ARP replies sent"])
+            self.next(self._out(sw), np.array([b], np.uint32))
+
+    def _drop(self, b: int, reason: str) -> None:
+        self.drop(np.array([b], np.uint32), self.err[reason])
+
+    def _out(self, sw: int) -> int:
+        slot = self.out_slot.get(sw)
+        if slot is None:
+            slot = self.out_slot[sw] = self.add_next(f"{self.vm.interfaces.sw[sw].name}-output")
+        return slot
+
+    def format_trace(self, b):
+        return _format_arp(self.vm.buffers.packet(b))
+
+
+class Ip4Glean(Node):
+    """A packet for an unresolved host on a connected subnet: ARP for it (throttled), drop it."""
+
+    name = "ip4-glean"
+    errors = (("ARP requests sent", "info"), ("ARP requests throttled", "info"),
+              ("no source address for ARP request", "error"))
+    target_from_packet = True
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.last: dict[tuple[int, int], float] = {}
+        self.out_slot: dict[int, int] = {}
+
+    def process(self, frame):
+        vm = self.vm
+        buf, t, ip4 = vm.buffers, vm.ip4.dpo, vm.ip4
+        adj = buf.adj_index[frame]
+        sws = t.sw_if_index[adj]
+        if self.target_from_packet:
+            targets = be32(buf.gather(frame, 16, 4), 0)
+        else:
+            targets = t.addr[adj]
+        now = time.monotonic()
+        sent = 0
+        for sw, tip in set(zip(sws.tolist(), targets.tolist())):
+            if now - self.last.get((sw, tip), -1e9) < THROTTLE:
+                continue
+            src = next((int(p.ip) for p in ip4.addrs.get(sw, [])
+                        if ipaddress.IPv4Address(tip) in p.network), 0)
+            if not src and sw < len(ip4.if_addr):
+                src = int(ip4.if_addr[sw])
+            if not src:
+                self.count(self.err["no source address for ARP request"])
+                continue
+            self.last[(sw, tip)] = now
+            pkt = arp_request(ip4.mac(sw), src, tip)
+            bi = buf.alloc(1)
+            if not len(bi):
+                continue
+            buf.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
+            buf.sw_if_index[RX, bi] = sw
+            buf.sw_if_index[TX, bi] = sw
+            buf.flags[bi] |= F_LOCALLY_ORIGINATED
+            slot = self.out_slot.get(sw)
+            if slot is None:
+                slot = self.out_slot[sw] = self.add_next(f"{vm.interfaces.sw[sw].name}-output")
+            self.next(slot, bi)
+            sent += 1
+        if len(self.last) > 4096:  # forget old throttle entries
+            self.last = {k: v for k, v in self.last.items() if now - v < THROTTLE}
+        # each packet is dropped under what happened for it: one per request sent, the rest throttled
+        codes = np.full(len(frame), self.err["ARP requests throttled"], np.uint16)
+        codes[:sent] = self.err["ARP requests sent"]
+        buf.error[frame] = codes
+        vm.stage("error-drop", frame)
+
+    def format_trace(self, b):
+        from ..ip4.forward import format_ip4
+
+        return format_ip4(self.vm, b)
+
+
+class Ip4Arp(Ip4Glean):
+    """Same, for a routed next hop whose adjacency is incomplete: ARP for the next hop."""
+
+    name = "ip4-arp"
+    target_from_packet = False

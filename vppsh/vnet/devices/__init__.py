@@ -1,0 +1,1 @@
+"""Kernel-backed devices (tap, host-interface) and the netlink helpers they share."""

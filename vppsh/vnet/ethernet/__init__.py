@@ -1,0 +1,1 @@
+"""Ethernet: the input node that classifies frames by ethertype and destination MAC."""

@@ -1,0 +1,183 @@
+"""The IPv4 forwarding path: ip4-input, ip4-lookup, ip4-rewrite, ip4-drop — each one numpy pass
+over the frame: header checks, three mtrie gathers, TTL/checksum/MAC rewrite."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX, TX
+from ...vlib.node import Node
+from ...wire.checksum import csum_rows
+from . import dpo as D
+from .fields import add_to_checksum, be16, be32, put32
+
+ICMP_TIME_EXCEEDED, ICMP_DEST_UNREACH = 11, 3
+
+
+def icmp_aux(icmp_type: int, code: int, data: int = 0) -> int:
+    """Packs what ip4-icmp-error needs into the buffer's aux field (vnet_buffer ip.icmp)."""
+    return (icmp_type << 24) | (code << 16) | (data & 0xFFFF)
+
+
+def format_ip4(vm, b: int, rel: int = 0) -> str:
+    from ...wire.ip4 import format_ip4_header
+
+    pkt = vm.buffers.packet(b)[rel:]
+    return format_ip4_header(pkt) if len(pkt) >= 20 else f"truncated ip4 packet ({len(pkt)} bytes)"
+
+
+class Ip4Input(Node):
+    """Validate headers; trim ethernet padding to the IP length; TTL 0 gets time exceeded."""
+
+    name = "ip4-input"
+    next_nodes = ("error-drop", "ip4-lookup", "ip4-icmp-error")
+    errors = (("valid ip4 packets", "info"), ("ip4 length < 20 bytes", "error"),
+              ("ip4 length > l2 length", "error"), ("bad ip4 checksum", "error"),
+              ("ip4 version != 4", "error"), ("ip4 ttl <= 1", "error"))
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        length = buf.current_length[frame].astype(np.int64)
+        hdr = buf.gather(frame, 0, 20)
+        ihl = (hdr[:, 0] & 0x0F).astype(np.int64) * 4
+        total = be16(hdr, 2).astype(np.int64)
+        if (ihl == 20).all():
+            bad_csum = csum_rows(hdr, 0, 20) != 0
+        else:
+            bad_csum = csum_rows(buf.gather(frame, 0, 60), 0, np.clip(ihl, 20, 60)) != 0
+        err = np.select(
+            [length < 20, (hdr[:, 0] >> 4) != 4, (ihl < 20) | (total < ihl), total > length, bad_csum],
+            [self.err["ip4 length < 20 bytes"], self.err["ip4 version != 4"], self.err["ip4 length < 20 bytes"],
+             self.err["ip4 length > l2 length"], self.err["bad ip4 checksum"]], 0)
+        ok = err == 0
+        nxt = np.where(ok, 1, 0).astype(np.uint8)
+        expired = ok & (hdr[:, 8] == 0)
+        if expired.any():
+            nxt[expired] = 2
+            buf.aux[frame[expired]] = icmp_aux(ICMP_TIME_EXCEEDED, 0)
+            self.count(self.err["ip4 ttl <= 1"], int(expired.sum()))
+        buf.current_length[frame[ok]] = total[ok]  # drop ethernet padding
+        buf.error[frame] = err
+        self.count(self.err["valid ip4 packets"], int(ok.sum()))
+        vm.interfaces.count_simple("ip4", buf.sw_if_index[RX, frame[ok]])
+        self.nexts(nxt, frame)
+
+    def format_trace(self, b):
+        return format_ip4(self.vm, b)
+
+
+class Ip4Lookup(Node):
+    """Longest-prefix match for the whole frame (mtrie), then next node by the DPO's kind."""
+
+    name = "ip4-lookup"
+    next_nodes = D.LOOKUP_NEXT
+
+    def process(self, frame):
+        vm = self.vm
+        ip4 = vm.ip4
+        dst = be32(vm.buffers.gather(frame, 16, 4), 0)
+        dpo = ip4.fib.lookup(dst).astype(np.uint32)
+        vm.buffers.adj_index[frame] = dpo
+        t = ip4.dpo
+        n = t.n
+        t.to_pkts[:n] += np.bincount(dpo, minlength=n)[:n]
+        t.to_bytes[:n] += np.bincount(dpo, weights=vm.buffers.current_length[frame], minlength=n)[:n].astype(np.int64)
+        self.nexts(t.kind[dpo], frame)
+
+    def format_trace(self, b):
+        dst = int.from_bytes(self.vm.buffers.packet(b)[16:20], "big")
+        d = self.vm.ip4.lookup(dst)
+        return f"fib 0 dpo-idx {d} flow hash: 0x00000000\n{format_ip4(self.vm, b)}"
+
+
+class Ip4Rewrite(Node):
+    """TTL and checksum, MTU check, prepend the adjacency's ethernet header, to <if>-output."""
+
+    name = "ip4-rewrite"
+    next_nodes = ("error-drop", "ip4-icmp-error")
+    errors = (("ip4 ttl <= 1", "error"), ("ip4 MTU exceeded and DF set", "error"),
+              ("ip4 MTU exceeded, fragmentation not supported", "error"),
+              ("interface has no output path", "error"))
+    trace_in_process = True
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.slot_of_sw = np.zeros(0, np.uint8)
+
+    def _slots(self, sw: np.ndarray) -> np.ndarray:
+        """Next slot of each packet's `<if>-output` (added to this node's nexts on first use)."""
+        top = int(sw.max()) + 1
+        if top > len(self.slot_of_sw):
+            grown = np.zeros(top, np.uint8)
+            grown[: len(self.slot_of_sw)] = self.slot_of_sw
+            self.slot_of_sw = grown
+        need = np.unique(sw[self.slot_of_sw[sw] == 0])
+        for s in need:
+            intf = self.vm.interfaces.get(int(s))
+            self.slot_of_sw[s] = self.add_next(f"{intf.name}-output") if intf is not None else 0
+        return self.slot_of_sw[sw]
+
+    def process(self, frame):
+        vm = self.vm
+        buf, t = vm.buffers, vm.ip4.dpo
+        adj = buf.adj_index[frame]
+        hdr = buf.gather(frame, 0, 12)
+        local = (buf.flags[frame] & F_LOCALLY_ORIGINATED) != 0
+        length = buf.current_length[frame]
+        expired = (hdr[:, 8] <= 1) & ~local
+        too_big = length > t.mtu[adj]
+        df = (hdr[:, 6] & 0x40) != 0
+        frag_needed = too_big & df & ~expired
+        no_frag = too_big & ~df & ~expired
+        bad = expired | too_big
+        if bad.any():
+            buf.aux[frame[expired]] = icmp_aux(ICMP_TIME_EXCEEDED, 0)
+            buf.aux[frame[frag_needed]] = icmp_aux(ICMP_DEST_UNREACH, 4, 0) | t.mtu[adj[frag_needed]]
+            self.count(self.err["ip4 ttl <= 1"], int(expired.sum()))
+            self.count(self.err["ip4 MTU exceeded and DF set"], int(frag_needed.sum()))
+            self.next(1, frame[expired | frag_needed])
+            self.drop(frame[no_frag], self.err["ip4 MTU exceeded, fragmentation not supported"])
+            frame, adj, hdr, local = frame[~bad], adj[~bad], hdr[~bad], local[~bad]
+            if not len(frame):
+                return
+        fwd = ~local
+        if fwd.any():
+            hdr[fwd, 8] -= 1
+            c = add_to_checksum(be16(hdr[fwd], 10), 0x0100)
+            hdr[fwd, 10] = c >> 8
+            hdr[fwd, 11] = c & 0xFF
+            buf.scatter(frame, 8, hdr[:, 8:12])
+        buf.current_data[frame] -= 14
+        buf.current_length[frame] += 14
+        buf.scatter(frame, 0, t.rewrite[adj])
+        sw = t.sw_if_index[adj]
+        buf.sw_if_index[TX, frame] = sw
+        if vm.trace.active:
+            for b, a in zip(frame, adj):
+                vm.trace.add(self, int(b), self._trace(int(b), int(a)))
+        self.nexts(self._slots(sw), frame)
+
+    def _trace(self, b: int, adj: int) -> str:
+        vm = self.vm
+        t = vm.ip4.dpo
+        sw = int(t.sw_if_index[adj])
+        intf = vm.interfaces.get(sw)
+        from .main import i2a
+
+        pkt = vm.buffers.packet(b)
+        dump = "\n".join(f"{o:08x}: {pkt[o:o + 32].hex()}" for o in range(0, min(len(pkt), 64), 32))
+        return (f"tx_sw_if_index {sw} dpo-idx {adj} : ipv4 via {i2a(t.addr[adj])} "
+                f"{intf.name if intf else sw}: mtu:{int(t.mtu[adj])} next:0 flags:[] "
+                f"{t.rewrite[adj].tobytes().hex()} flow hash: 0x00000000\n{dump}")
+
+
+class Ip4Drop(Node):
+    name = "ip4-drop"
+    errors = (("ip4 drop", "error"),)
+
+    def process(self, frame):
+        self.drop(frame, self.err["ip4 drop"])
+
+    def format_trace(self, b):
+        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{format_ip4(self.vm, b)}"

@@ -1,0 +1,262 @@
+"""IPv4 control plane: interface addresses, the FIB, routes, neighbours and their adjacencies.
+
+Mirrors VPP's model: an address adds a connected prefix (glean: ARP for unknown hosts) and a
+local /32 (receive); a learned neighbour adds an adjacency /32 (adj-fib); a route via a next
+hop points at the adjacency of (interface, next hop), incomplete until ARP resolves it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fib.table import FibTable
+from . import dpo as D
+from .dpo import DpoTable
+
+SRC_INTERFACE, SRC_ADJ, SRC_CLI = "interface", "adjacency", "CLI"
+
+
+class Ip4Error(Exception):
+    pass
+
+
+def a2i(a) -> int:
+    return int(ipaddress.IPv4Address(a))
+
+
+def i2a(i: int) -> str:
+    return str(ipaddress.IPv4Address(int(i)))
+
+
+@dataclass
+class Neighbor:
+    sw_if_index: int
+    ip: int
+    mac: bytes
+    static: bool
+    updated: float
+
+
+@dataclass
+class Route:
+    addr: int
+    plen: int
+    nh: int | None
+    sw_if_index: int | None
+    drop: bool
+    dpo: int = 0
+
+
+class Ip4Main:
+    def __init__(self, vm) -> None:
+        self.vm = vm
+        self.dpo = DpoTable()
+        self.fib = FibTable.default(0)
+        self.addrs: dict[int, list[ipaddress.IPv4Interface]] = {}
+        self.neighbors: dict[tuple[int, int], Neighbor] = {}
+        self.routes: dict[tuple[int, int], Route] = {}
+        # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
+        self.enabled = np.zeros(64, bool)
+        self.if_addr = np.zeros(64, np.uint32)
+
+    # ------------------------------------------------------------ per-interface arrays
+    def _sync_if(self, sw_if_index: int) -> None:
+        if sw_if_index >= len(self.enabled):
+            n = max(len(self.enabled) * 2, sw_if_index + 1)
+            self.enabled = np.concatenate([self.enabled, np.zeros(n - len(self.enabled), bool)])
+            self.if_addr = np.concatenate([self.if_addr, np.zeros(n - len(self.if_addr), np.uint32)])
+        lst = self.addrs.get(sw_if_index) or []
+        self.enabled[sw_if_index] = bool(lst)
+        self.if_addr[sw_if_index] = int(lst[0].ip) if lst else 0
+
+    def mac(self, sw_if_index: int) -> bytes:
+        return self.vm.interfaces.sw[sw_if_index].hw.mac or bytes(6)
+
+    def mtu(self, sw_if_index: int) -> int:
+        sw = self.vm.interfaces.sw[sw_if_index]
+        return sw.mtu[1] or sw.mtu[0] or 9000
+
+    # ------------------------------------------------------------ addresses
+    def address_add(self, sw_if_index: int, pfx: ipaddress.IPv4Interface) -> None:
+        name = self.vm.interfaces.sw[sw_if_index].name
+        for sw, lst in self.addrs.items():
+            for have in lst:
+                if have == pfx and sw == sw_if_index:
+                    raise Ip4Error(f"Prefix {pfx} already found on interface {name}")
+                if have.network.overlaps(pfx.network):
+                    other = self.vm.interfaces.sw[sw].name
+                    raise Ip4Error(f"failed to add {pfx} on {name} which conflicts with {have} "
+                                   f"for interface {other}")
+        self.addrs.setdefault(sw_if_index, []).append(pfx)
+        self._sync_if(sw_if_index)
+        net, plen, ip = int(pfx.network.network_address), pfx.network.prefixlen, int(pfx.ip)
+        mtu = self.mtu(sw_if_index)
+        if plen < 32:
+            g = self.dpo.get(("glean", sw_if_index, net, plen), D.GLEAN, sw_if_index, net, plen, mtu)
+            self._fib_add(net, plen, SRC_INTERFACE, g)
+        r = self.dpo.get(("receive", sw_if_index, ip), D.RECEIVE, sw_if_index, ip, 32)
+        self._fib_add(ip, 32, SRC_INTERFACE, r)
+        if plen < 31:  # network and broadcast addresses drop, as in VPP (not for /31)
+            bcast = int(pfx.network.broadcast_address)
+            self._fib_add(net, 32, SRC_INTERFACE, 0)
+            self._fib_add(bcast, 32, SRC_INTERFACE, 0)
+        self._refresh_adjacencies(sw_if_index)
+        self._resolve_routes()
+
+    def address_del(self, sw_if_index: int, pfx: ipaddress.IPv4Interface | None) -> None:
+        lst = self.addrs.get(sw_if_index, [])
+        targets = list(lst) if pfx is None else [p for p in lst if p == pfx]
+        if pfx is not None and not targets:
+            name = self.vm.interfaces.sw[sw_if_index].name
+            raise Ip4Error(f"{pfx} not found for interface {name}")
+        for p in targets:
+            lst.remove(p)
+            net, plen, ip = int(p.network.network_address), p.network.prefixlen, int(p.ip)
+            if plen < 32:
+                self._fib_del(net, plen, SRC_INTERFACE)
+            self._fib_del(ip, 32, SRC_INTERFACE)
+            if plen < 31:
+                self._fib_del(net, 32, SRC_INTERFACE)
+                self._fib_del(int(p.network.broadcast_address), 32, SRC_INTERFACE)
+            for key, nb in list(self.neighbors.items()):  # neighbours no longer on a subnet go
+                if nb.sw_if_index == sw_if_index and not self.connected(sw_if_index, nb.ip):
+                    self.neighbor_del(sw_if_index, nb.ip)
+        self._sync_if(sw_if_index)
+        self._resolve_routes()
+
+    def connected(self, sw_if_index: int, ip: int) -> bool:
+        a = ipaddress.IPv4Address(ip)
+        return any(a in p.network for p in self.addrs.get(sw_if_index, []))
+
+    def is_local(self, sw_if_index: int, ip: int) -> bool:
+        return any(int(p.ip) == ip for p in self.addrs.get(sw_if_index, []))
+
+    def interface_deleted(self, sw_if_index: int) -> None:
+        if self.addrs.get(sw_if_index):
+            self.address_del(sw_if_index, None)
+        for k in [k for k in self.neighbors if k[0] == sw_if_index]:
+            self.neighbor_del(*k)
+
+    # ------------------------------------------------------------ FIB
+    def _fib_add(self, addr: int, plen: int, source: str, dpo: int) -> None:
+        old = self.fib.exact(addr, plen)
+        old_dpo = self._entry_dpo(old, source)
+        self.fib.add(addr, plen, source, dpo)
+        if old_dpo is not None:
+            self.dpo.unlock(old_dpo)
+
+    def _fib_del(self, addr: int, plen: int, source: str) -> None:
+        e = self.fib.exact(addr, plen)
+        d = self._entry_dpo(e, source)
+        if d is None:
+            return
+        self.fib.remove(addr, plen, source)
+        self.dpo.unlock(d)
+
+    @staticmethod
+    def _entry_dpo(entry, source: str):
+        if entry is None:
+            return None
+        return entry.sources.get(source)
+
+    def lookup(self, addr: int) -> int:
+        return int(self.fib.forwarding.lookup_one(addr))
+
+    # ------------------------------------------------------------ neighbours
+    def rewrite(self, sw_if_index: int, dst_mac: bytes) -> np.ndarray:
+        return np.frombuffer(dst_mac + self.mac(sw_if_index) + b"\x08\x00", np.uint8)
+
+    def neighbor_learn(self, sw_if_index: int, ip: int, mac: bytes, static: bool = False) -> None:
+        nb = self.neighbors.get((sw_if_index, ip))
+        if nb is not None and nb.static and not static:
+            return  # a static entry is not overwritten by ARP
+        fresh = nb is None or nb.mac != mac
+        self.neighbors[(sw_if_index, ip)] = Neighbor(sw_if_index, ip, mac, static, time.monotonic())
+        if fresh:
+            adj = self.dpo.get(("adj", sw_if_index, ip), D.ADJ, sw_if_index, ip, 32, self.mtu(sw_if_index))
+            self.dpo.kind[adj] = D.ADJ
+            self.dpo.rewrite[adj] = self.rewrite(sw_if_index, mac)
+            if nb is None and self.connected(sw_if_index, ip):
+                self._fib_add(ip, 32, SRC_ADJ, adj)  # adj-fib: hands the reference to the FIB
+            else:
+                self.dpo.unlock(adj)
+
+    def neighbor_del(self, sw_if_index: int, ip: int) -> None:
+        if self.neighbors.pop((sw_if_index, ip), None) is None:
+            return
+        self._fib_del(ip, 32, SRC_ADJ)
+        adj = self.dpo.find(("adj", sw_if_index, ip))
+        if adj is not None:
+            self.dpo.kind[adj] = D.ADJ_INCOMPLETE
+
+    def _refresh_adjacencies(self, sw_if_index: int) -> None:
+        """MAC or MTU changed: rebuild the rewrites of this interface's adjacencies."""
+        for i in self.dpo.adjacencies(sw_if_index):
+            nb = self.neighbors.get((sw_if_index, int(self.dpo.addr[i])))
+            self.dpo.mtu[i] = self.mtu(sw_if_index)
+            if nb is not None:
+                self.dpo.rewrite[i] = self.rewrite(sw_if_index, nb.mac)
+
+    # ------------------------------------------------------------ routes
+    def route_add(self, addr: int, plen: int, nh: int | None, sw_if_index: int | None, drop: bool,
+                  count: int = 1) -> None:
+        for k in range(count):
+            a = (addr + (k << (32 - plen))) & 0xFFFFFFFF if plen else addr
+            old = self.routes.pop((a, plen), None)
+            if old is not None:
+                self._fib_del(a, plen, SRC_CLI)
+            r = Route(a, plen, nh, sw_if_index, drop)
+            self.routes[(a, plen)] = r
+            self._apply_route(r)
+
+    def route_del(self, addr: int, plen: int, count: int = 1) -> None:
+        for k in range(count):
+            a = (addr + (k << (32 - plen))) & 0xFFFFFFFF if plen else addr
+            r = self.routes.pop((a, plen), None)
+            if r is None:
+                raise Ip4Error(f"route {i2a(a)}/{plen} not found")
+            self._fib_del(a, plen, SRC_CLI)
+
+    def _resolve(self, r: Route) -> int:
+        """The DPO a route's path resolves to (the caller owns one reference)."""
+        if r.drop or r.nh is None and r.sw_if_index is None:
+            return 0
+        if r.nh is None:  # attached route via an interface: glean on it
+            m = self.mtu(r.sw_if_index)
+            return self.dpo.get(("glean", r.sw_if_index, r.addr, r.plen), D.GLEAN, r.sw_if_index,
+                                r.addr, r.plen, m)
+        sw = r.sw_if_index
+        if sw is None:  # find the interface whose connected subnet holds the next hop
+            sw = next((s for s in self.addrs if self.connected(s, r.nh)), None)
+        if sw is None or not self.connected(sw, r.nh):
+            # recursive: share the covering route's forwarding if it is an adjacency
+            d = self.lookup(r.nh)
+            if self.dpo.kind[d] in (D.ADJ, D.ADJ_INCOMPLETE) and (r.addr, r.plen) != (r.nh, 32):
+                self.dpo.refs[d] += 1
+                return d
+            if sw is None:
+                return 0
+        nb = self.neighbors.get((sw, r.nh))
+        adj = self.dpo.get(("adj", sw, r.nh), D.ADJ_INCOMPLETE, sw, r.nh, 32, self.mtu(sw))
+        if nb is not None:
+            self.dpo.kind[adj] = D.ADJ
+            self.dpo.rewrite[adj] = self.rewrite(sw, nb.mac)
+        return adj
+
+    def _apply_route(self, r: Route) -> None:
+        d = self._resolve(r)
+        self._fib_add(r.addr, r.plen, SRC_CLI, d)
+        r.dpo = d
+
+    def _resolve_routes(self) -> None:
+        for r in self.routes.values():
+            d = self._resolve(r)
+            if d != r.dpo:
+                self._fib_add(r.addr, r.plen, SRC_CLI, d)
+                r.dpo = d
+            else:
+                self.dpo.unlock(d)

@@ -1,0 +1,108 @@
+"""`ping`: a CLI command that runs as its session's process, sending echo requests into
+ip4-lookup and sleeping on events that ip4-icmp-echo-reply signals for its ICMP id."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+
+from ...cli.dispatch import CliError
+from ...cli.fmt import ff
+from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
+from ...vlib.process import WaitEvent
+from ...wire.checksum import csum
+from . import dpo as D
+from .main import a2i, i2a
+
+
+def _echo(src: int, dst: int, ident: int, seq: int, size: int, ttl: int = 64) -> bytes:
+    body = struct.pack("!Q", seq) + bytes((i & 0xFF) for i in range(size))
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + body
+    icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+    hdr = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(icmp), seq, 0, ttl, 1, 0, src, dst)
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return hdr + icmp
+
+
+def _source(vm, dst: int, source_sw):
+    """Egress interface and source address, as VPP's ping picks them (FIB lookup)."""
+    ip4 = vm.ip4
+    d = ip4.lookup(dst)
+    kind = int(ip4.dpo.kind[d])
+    if source_sw is not None:
+        addrs = ip4.addrs.get(source_sw)
+        return (source_sw, int(addrs[0].ip)) if addrs else (source_sw, 0)
+    if kind == D.DROP:
+        return None, 0
+    sw = int(ip4.dpo.sw_if_index[d])
+    if kind == D.RECEIVE:
+        return sw, dst
+    addrs = ip4.addrs.get(sw, [])
+    near = next((int(p.ip) for p in addrs if (dst ^ int(p.ip)) >> (32 - p.network.prefixlen) == 0), None) \
+        if addrs else None
+    return sw, near or (int(addrs[0].ip) if addrs else 0)
+
+
+def ping(ctx, a):
+    vm = ctx.vm
+    target = a.get("ip4_address") or a.get("ipv4")
+    if target is None:
+        raise CliError("expecting IP4/IP6 address `'. Possible usage: ping <addr>")
+    dst = a2i(target)
+    repeat, interval, size = a.get("repeat", 5), a.get("interval", 1.0), a.get("size", 60)
+    burst = max(1, a.get("burst", 1))
+    if size > 8000:
+        raise CliError(f"max ping packet size is 8000, got {size}")
+    if ctx.session is None:
+        raise CliError("ping needs a CLI session")
+    waiters = vm.__dict__.setdefault("ping_waiters", {})
+    ident = int.from_bytes(os.urandom(2), "big")
+    while ident in waiters:
+        ctx.out(f"ICMP ID collision at {ident}, incrementing")
+        ident = (ident + 1) & 0xFFFF
+    waiters[ident] = ctx.session.proc
+    sent = received = 0
+    sent_at: dict[int, float] = {}
+    try:
+        for seq in range(1, repeat + 1):
+            sw, src = _source(vm, dst, a.get("source"))
+            for _ in range(burst):
+                if sw is None:
+                    ctx.out("Failed: no egress interface")
+                elif not src:
+                    ctx.out("Failed: no source address for egress interface")
+                else:
+                    bi = vm.buffers.alloc(1)
+                    if not len(bi):
+                        ctx.out("Failed: could not allocate a new buffer")
+                    else:
+                        pkt = _echo(src, dst, ident, seq, size)
+                        vm.buffers.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
+                        vm.buffers.flags[bi] |= F_LOCALLY_ORIGINATED
+                        vm.buffers.sw_if_index[RX, bi] = sw
+                        vm.stage("ip4-lookup", bi)
+                        vm.wake()
+                        sent_at[seq] = vm.now()
+                        sent += 1
+            deadline = vm.now() + interval
+            while True:
+                left = deadline - vm.now()
+                if left <= 0:
+                    break
+                for ev, data in (yield WaitEvent(left)):
+                    if ev != "reply":
+                        continue
+                    rseq, ttl, nbytes, rsrc, t = data
+                    if rseq not in sent_at:
+                        continue
+                    received += 1
+                    rtt = (t - sent_at[rseq]) * 1000
+                    ctx.out(f"{nbytes} bytes from {i2a(rsrc)}: icmp_seq={rseq} ttl={ttl} time={ff(rtt, 4)} ms")
+    finally:
+        waiters.pop(ident, None)
+    loss = 100.0 * (sent - received) / sent if sent else 100.0
+    ctx.out("")
+    ctx.out(f"Statistics: {sent} sent, {received} received, {loss:.0f}% packet loss")
+    ctx.out("")
