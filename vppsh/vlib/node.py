@@ -113,6 +113,9 @@ class ErrorDrop(Node):
 
     def process(self, frame):
         vm = self.vm
+        pcap = getattr(vm, "pcap", None)
+        if pcap is not None and pcap.active:
+            pcap.capture("drop", frame)
         vm.errors.count_buffers(vm.buffers.error[frame])
         vm.interfaces.count_drops(vm.buffers.sw_if_index[0, frame])
         vm.buffers.free(frame)

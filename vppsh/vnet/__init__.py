@@ -12,6 +12,9 @@ def attach(vm) -> None:
     from .ip4.main import Ip4Main
     from .pg.stream import PacketGenerator
 
+    from .pcap_trace import PcapTrace
+
+    vm.pcap = PcapTrace(vm)
     vm.ip4 = Ip4Main(vm)
     eth = vm.register(EthernetInput(vm))
     for cls in (Ip4Input, Ip4Lookup, Ip4Rewrite, Ip4Drop, Ip4Receive, Ip4IcmpInput, Ip4IcmpEchoRequest,
@@ -24,4 +27,6 @@ def attach(vm) -> None:
     vm.interfaces.on_delete.append(lambda sw: vm.ip4.interface_deleted(sw.sw_if_index))
     vm.pg = PacketGenerator(vm)
     vm.register(DeviceInput(vm, "virtio-input"))
+    vm.register(DeviceInput(vm, "af-packet-input"))
+    vm.at_exit.append(vm.pcap.stop)
     vm.at_exit.append(vm.interfaces.destroy_all)  # taps, their namespaces: gone when we stop

@@ -169,3 +169,30 @@ def loopback_delete(ctx, a):
     if not isinstance(sw.hw.device, Loopback):
         raise CliError(f"interface {sw.name} is not a loopback")
     ifs.delete(sw)
+
+
+# ------------------------------------------------------------ pcap trace
+
+
+def pcap_trace(ctx, a):
+    p = ctx.vm.pcap
+    if a.get("status"):
+        ctx.out(p.status())
+        return
+    if a.get("off"):
+        if not p.active:
+            raise CliError("pcap capture is not enabled")
+        n = p.stop()
+        ctx.out(f"Write {n} packets to {p.path}, and stop capture..." if n else "No packets captured...")
+        return
+    rx, tx, drop = bool(a.get("rx")), bool(a.get("tx")), bool(a.get("drop"))
+    if not (rx or tx or drop):
+        raise CliError("choose at least one of rx, tx, drop")
+    if p.active:
+        raise CliError("pcap capture already enabled, turn it off first")
+    intfc = a.get("intfc")
+    try:
+        p.start(rx, tx, drop, a.get("max", 100), None if intfc is None or isinstance(intfc, bool) else intfc,
+                a.get("file"))
+    except OSError as e:
+        raise CliError(f"failed to open `{a.get('file')}': {e.strerror}") from None

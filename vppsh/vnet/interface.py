@@ -91,6 +91,8 @@ class InterfaceTx(Node):
         self.sw = sw
 
     def process(self, frame):
+        if self.vm.pcap.active:
+            self.vm.pcap.capture("tx", frame)
         self.sw.hw.device.tx(self, frame)
 
 

@@ -56,6 +56,8 @@ class DeviceInput(Node):
                 continue
             vm.buffers.sw_if_index[RX, bi] = sw.sw_if_index
             vm.interfaces.count_rx(sw.sw_if_index, bi)
+            if vm.pcap.active:
+                vm.pcap.capture("rx", bi)
             if self.trace_budget:
                 self._dev = dev
                 vm.trace.mark_input(self, bi)
