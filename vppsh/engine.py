@@ -7,7 +7,7 @@ import threading
 
 from .cli.grammar import load_tree
 from .cli.session import CliSession
-from .vlib.main import VlibMain
+from .vlib.main import FRAME_SIZE, N_BUFFERS, VlibMain
 
 
 def _stdout(text: str) -> None:
@@ -16,8 +16,8 @@ def _stdout(text: str) -> None:
 
 
 class Engine:
-    def __init__(self, write=_stdout, n_buffers: int = 16384) -> None:
-        self.vm = VlibMain(n_buffers=n_buffers)
+    def __init__(self, write=_stdout, n_buffers: int = N_BUFFERS, frame_size: int = FRAME_SIZE) -> None:
+        self.vm = VlibMain(n_buffers=n_buffers, frame_size=frame_size)
         self.tree = load_tree()
         self.quit_requested = False
         self.vm.start()

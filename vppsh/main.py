@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cli-socket", default=DEFAULT_CLI_SOCKET, metavar="PATH", help=f"CLI socket (default {DEFAULT_CLI_SOCKET})")
     p.add_argument("--api-socket", default=DEFAULT_API_SOCKET, metavar="PATH", help=f"API socket for the preload shim (default {DEFAULT_API_SOCKET})")
     p.add_argument("--log", metavar="FILE", help="log to FILE instead of stderr")
+    p.add_argument("--frame-size", type=int, default=None, metavar="N",
+                   help="max packets per node call (default 4096; VPP uses 256)")
+    p.add_argument("--buffers", type=int, default=None, metavar="N", help="packet buffers (default 32768)")
     p.add_argument("words", nargs="*", help="a command to run (with -s: on the running vppsh)")
     return p
 
@@ -72,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from .engine import Engine
 
-    engine = Engine()
+    kw = {k: v for k, v in (("frame_size", args.frame_size), ("n_buffers", args.buffers)) if v}
+    if any(v < 1 for v in kw.values()):
+        raise SystemExit("vppsh: --frame-size and --buffers must be positive")
+    engine = Engine(**kw)
     stop = threading.Event()
 
     def on_signal(signum, frame):

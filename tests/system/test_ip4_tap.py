@@ -79,7 +79,7 @@ def test_trace_shows_the_whole_node_path(shell, names):
     trace = shell.run("show trace")
     path = ["virtio-input", "ethernet-input", "ip4-input", "ip4-lookup", "ip4-receive", "ip4-icmp-input",
             "ip4-icmp-echo-request", "ip4-lookup", "ip4-rewrite", "tap0-output", "tap0-tx"]
-    packet = trace.split("Packet ")[1]
+    packet = next(p for p in trace.split("Packet ")[1:] if "ip4-icmp-echo-request" in p)
     nodes = re.findall(r"^\d\d:\d\d:\d\d:\d{6}: (\S+)$", packet, re.M)
     assert nodes == path, packet
     assert "ICMP: 10.0.0.1 -> 10.0.0.0" in packet

@@ -69,7 +69,7 @@ class Boom(Node):
 
 
 def build(n, sink_cls=Sink):
-    vm = VlibMain(n_buffers=4096)
+    vm = VlibMain(n_buffers=4096, frame_size=256)  # VPP's frame size, to see frames split
     src = vm.register(Source(vm, n))
     vm.register(Split(vm))
     sink = vm.register(sink_cls(vm))

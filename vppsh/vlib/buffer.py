@@ -32,6 +32,8 @@ class BufferPool:
         self.n_free = n_buffers
         self._in_use = np.zeros(n_buffers, bool)
         self._slot = np.zeros(n_buffers, np.int32)  # scratch for duplicate detection in free()
+        self.stride = PRE_DATA + data_size
+        self.mv = memoryview(self.data.reshape(-1))  # flat bytes: struct.*_from for scalar paths
 
     @property
     def n_used(self) -> int:
@@ -94,6 +96,10 @@ class BufferPool:
             return
         cols = self.offsets(bi, rel)[:, None] + np.arange(n)
         self.data[bi[:, None], cols] = rows
+
+    def start(self, b: int) -> int:
+        """Flat offset of buffer b's current data in `mv`."""
+        return b * self.stride + PRE_DATA + int(self.current_data[b])
 
     def packet(self, b: int) -> bytes:
         """One packet's bytes (for trace formatting and tests; never on the fast path)."""

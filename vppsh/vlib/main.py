@@ -25,7 +25,12 @@ from .node import ErrorDrop, ErrorPunt, Node, NodeType, NullNode
 from .process import Process, Timers, Wait, WaitEvent
 from .trace import Trace
 
-FRAME_SIZE = 256
+# VPP's VLIB_FRAME_SIZE is 256, sized for C's caches. Here each node call costs a fixed numpy
+# overhead, so longer vectors pay: pg -> ip4 forwarding goes 0.5 -> 2.7 Mpps from 256 to 4096.
+# Under light load frames are as small as the traffic anyway. `vppsh --frame-size` changes it.
+FRAME_SIZE = 4096
+N_BUFFERS = 32768
+SCALAR_MAX = 4  # frames this small take the nodes' scalar common-case path (latency)
 log = logging.getLogger("vppsh")
 
 
@@ -54,7 +59,7 @@ class LogRing:
 
 
 class VlibMain:
-    def __init__(self, n_buffers: int = 16384, frame_size: int = FRAME_SIZE) -> None:
+    def __init__(self, n_buffers: int = N_BUFFERS, frame_size: int = FRAME_SIZE) -> None:
         self.frame_size = frame_size
         self.buffers = BufferPool(n_buffers)
         self.errors = ErrorCounters()
@@ -151,7 +156,12 @@ class VlibMain:
                 n = len(frame)
                 if self.trace.active and not node.trace_in_process:
                     self.trace.record_frame(node, frame)
-                node.process(frame)
+                if n <= SCALAR_MAX and node.fast1 is not None:
+                    rest = [b for b in frame.tolist() if not node.fast1(b)]
+                    if rest:
+                        node.process(np.array(rest, np.uint32))
+                else:
+                    node.process(frame)
         except Exception:
             self._node_failed(node, frame)
             self._staged = None

@@ -26,6 +26,10 @@ class Node:
     next_nodes: tuple[str, ...] = ()
     errors: tuple = ()  # reason strings, or (reason, severity) pairs
     output = False  # counts toward `vector rates ... out` (device tx nodes)
+    # `fast1(b) -> bool`: the common case for one packet in plain Python (VPP's single-packet
+    # tail loop). Used for frames of up to SCALAR_MAX packets, where numpy's fixed cost per call
+    # dominates; it returns False to leave a packet to `process`, which handles every case.
+    fast1 = None
     trace_in_process = False  # the node records its own trace text (e.g. after a rewrite)
 
     def __init__(self, vm, name: str | None = None) -> None:
@@ -70,6 +74,9 @@ class Node:
             return
         for slot in np.unique(next_vec):
             self.next(int(slot), frame[next_vec == slot])
+
+    def next1(self, slot: int, b: int) -> None:
+        self.vm.stage(self.next_names[slot], np.array((b,), np.uint32))
 
     def drop(self, bi: np.ndarray, code: int) -> None:
         """Count error `code` (a global error index from `self.err`) and drop the buffers."""

@@ -135,6 +135,9 @@ class Interfaces:
         c[1, sw_if_index] += int(self.vm.buffers.current_length[frame].sum())
 
     def count_simple(self, name: str, sw_if_index: np.ndarray) -> None:
+        if len(sw_if_index) and sw_if_index[0] < self._cap and (sw_if_index == sw_if_index[0]).all():
+            self.simple[SIMPLE.index(name), sw_if_index[0]] += len(sw_if_index)
+            return
         idx = sw_if_index[sw_if_index < self._cap]
         if len(idx):
             self.simple[SIMPLE.index(name)] += np.bincount(idx, minlength=self._cap)[: self._cap]

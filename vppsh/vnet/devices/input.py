@@ -15,6 +15,9 @@ from ...vlib.buffer import RX
 from ...vlib.node import Node, NodeType
 
 
+RX_BURST = 256  # packets per device per call, as VPP's rx burst (each is a syscall anyway)
+
+
 class DeviceInput(Node):
     type = NodeType.INPUT
     next_nodes = ("ethernet-input", "error-drop")
@@ -45,8 +48,8 @@ class DeviceInput(Node):
         vm = self.vm
         total = 0
         for dev in list(self.ready):
-            bi = dev.read_batch(vm.buffers, vm.frame_size)
-            if len(bi) < vm.frame_size:
+            bi = dev.read_batch(vm.buffers, RX_BURST)
+            if len(bi) < RX_BURST:
                 self.ready.discard(dev)
             if not len(bi):
                 continue

@@ -20,6 +20,7 @@ class EthernetInput(Node):
     def __init__(self, vm) -> None:
         super().__init__(vm)
         self.if_mac = np.zeros((64, 6), np.uint8)  # per sw_if_index, kept by set_mac()
+        self.mac_bytes: dict[int, bytes] = {}
 
     def set_mac(self, sw_if_index: int, mac: bytes | None) -> None:
         if sw_if_index >= len(self.if_mac):
@@ -27,6 +28,20 @@ class EthernetInput(Node):
             grown[: len(self.if_mac)] = self.if_mac
             self.if_mac = grown
         self.if_mac[sw_if_index] = np.frombuffer(mac or bytes(6), np.uint8)
+        self.mac_bytes[sw_if_index] = bytes(mac or bytes(6))
+
+    def fast1(self, b: int) -> bool:
+        buf = self.vm.buffers
+        o = buf.start(b)
+        rx = int(buf.sw_if_index[RX, b])
+        mv = buf.mv
+        if buf.current_length[b] < 14 or mv[o + 12] != 8 or mv[o + 13] != 0 \
+                or mv[o:o + 6] != self.mac_bytes.get(rx) or not self.vm.ip4.enabled[rx]:
+            return False
+        buf.current_data[b] += 14
+        buf.current_length[b] -= 14
+        self.next1(NEXT_IP4, b)
+        return True
 
     def process(self, frame):
         buf = self.vm.buffers
@@ -37,8 +52,15 @@ class EthernetInput(Node):
             if not len(frame):
                 return
         hdr = buf.gather(frame, 0, 14)
-        etype = (hdr[:, 12].astype(np.uint16) << 8) | hdr[:, 13]
         rx = buf.sw_if_index[RX, frame]
+        r0 = int(rx[0])
+        if (rx == r0).all() and r0 < len(self.if_mac) and self.vm.ip4.enabled[r0] \
+                and (hdr[:, 12] == 8).all() and (hdr[:, 13] == 0).all() and (hdr[:, :6] == self.if_mac[r0]).all():
+            buf.current_data[frame] += 14  # the common frame: IPv4 for us, one interface
+            buf.current_length[frame] -= 14
+            self.next(NEXT_IP4, frame)
+            return
+        etype = (hdr[:, 12].astype(np.uint16) << 8) | hdr[:, 13]
         ours = (hdr[:, :6] == self.if_mac[np.minimum(rx, len(self.if_mac) - 1)]).all(axis=1)
         group = (hdr[:, 0] & 1) == 1  # broadcast and multicast
         ip4_on = self.vm.ip4.enabled[np.minimum(rx, len(self.vm.ip4.enabled) - 1)]

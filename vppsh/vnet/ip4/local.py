@@ -3,6 +3,8 @@ and ip4-icmp-error, which turns a packet into the ICMP error about it in place."
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
@@ -29,6 +31,19 @@ class Ip4Receive(Node):
 
     def register_protocol(self, proto: int, node_name: str) -> None:
         self.proto_next[proto] = self.add_next(node_name)
+
+    def fast1(self, b: int) -> bool:
+        vm = self.vm
+        buf = vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        slot = self.proto_next.get(mv[o + 9])
+        rx = int(buf.sw_if_index[RX, b])
+        if slot is None or (mv[o + 6] & 0x3F) or mv[o + 7] \
+                or int.from_bytes(mv[o + 12:o + 16], "big") == vm.ip4.if_addr[rx]:
+            return False
+        self.next1(slot, b)
+        return True
 
     def process(self, frame):
         vm = self.vm
@@ -62,6 +77,18 @@ class Ip4IcmpInput(Node):
     name = "ip4-icmp-input"
     next_nodes = ("error-drop", "ip4-icmp-echo-request", "ip4-icmp-echo-reply")
     errors = (("unknown type", "error"), ("icmp packet too short", "error"))
+
+    def fast1(self, b: int) -> bool:
+        buf = self.vm.buffers
+        o = buf.start(b)
+        ihl = (buf.mv[o] & 0x0F) * 4
+        if buf.current_length[b] < ihl + 8:
+            return False
+        t = buf.mv[o + ihl]
+        if t not in (0, 8):
+            return False
+        self.next1(1 if t == 8 else 2, b)
+        return True
 
     def process(self, frame):
         buf = self.vm.buffers
@@ -106,6 +133,26 @@ class Ip4IcmpEchoRequest(Node):
         buf.flags[frame] |= F_LOCALLY_ORIGINATED
         self.count(self.err["echo replies sent"], len(frame))
         self.next(0, frame)
+
+    def fast1(self, b: int) -> bool:
+        buf = self.vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        if mv[o] != 0x45:
+            return False
+        mv[o + 12:o + 16], mv[o + 16:o + 20] = mv[o + 16:o + 20].tobytes(), mv[o + 12:o + 16].tobytes()
+        mv[o + 8] = 64
+        mv[o + 10] = mv[o + 11] = 0
+        s = sum(struct.unpack_from("!10H", mv, o))
+        s = (s & 0xFFFF) + (s >> 16)
+        struct.pack_into("!H", mv, o + 10, ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF)
+        mv[o + 20] = 0
+        c = ((mv[o + 22] << 8) | mv[o + 23]) + 0x0800
+        struct.pack_into("!H", mv, o + 22, ((c & 0xFFFF) + (c >> 16)) & 0xFFFF)
+        buf.flags[b] |= F_LOCALLY_ORIGINATED
+        self.count(self.err["echo replies sent"])
+        self.next1(0, b)
+        return True
 
     def _strip_options(self, bi):
         buf = self.vm.buffers

@@ -41,16 +41,6 @@ class Neighbor:
     updated: float
 
 
-@dataclass
-class Route:
-    addr: int
-    plen: int
-    nh: int | None
-    sw_if_index: int | None
-    drop: bool
-    dpo: int = 0
-
-
 class Ip4Main:
     def __init__(self, vm) -> None:
         self.vm = vm
@@ -58,7 +48,7 @@ class Ip4Main:
         self.fib = FibTable.default(0)
         self.addrs: dict[int, list[ipaddress.IPv4Interface]] = {}
         self.neighbors: dict[tuple[int, int], Neighbor] = {}
-        self.routes: dict[tuple[int, int], Route] = {}
+        self.routes: dict[tuple[int, int], Path] = {}  # (addr, plen) -> path; bulk adds share one
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
         self.if_addr = np.zeros(64, np.uint32)
@@ -204,59 +194,87 @@ class Ip4Main:
     # ------------------------------------------------------------ routes
     def route_add(self, addr: int, plen: int, nh: int | None, sw_if_index: int | None, drop: bool,
                   count: int = 1) -> None:
-        for k in range(count):
-            a = (addr + (k << (32 - plen))) & 0xFFFFFFFF if plen else addr
-            old = self.routes.pop((a, plen), None)
-            if old is not None:
-                self._fib_del(a, plen, SRC_CLI)
-            r = Route(a, plen, nh, sw_if_index, drop)
-            self.routes[(a, plen)] = r
-            self._apply_route(r)
+        """Add `count` consecutive prefixes with one path; bulk adds share the path and DPO."""
+        path = Path(nh, sw_if_index, drop)
+        keys = _prefixes(addr, plen, count)
+        old = [k for k in keys.tolist() if (k, plen) in self.routes] if self.routes else []
+        if old:
+            self._unroute(np.array(old, np.uint64), plen)
+        d = self._resolve(path, addr, plen)
+        if count == 1:
+            self._fib_add(int(keys[0]), plen, SRC_CLI, d)
+        else:
+            self.fib.add_many(keys.astype(np.uint32), plen, SRC_CLI, d)
+            if d:
+                self.dpo.refs[d] += count - 1
+        self.routes.update(dict.fromkeys(((k, plen) for k in keys.tolist()), path))
 
     def route_del(self, addr: int, plen: int, count: int = 1) -> None:
-        for k in range(count):
-            a = (addr + (k << (32 - plen))) & 0xFFFFFFFF if plen else addr
-            r = self.routes.pop((a, plen), None)
-            if r is None:
-                raise Ip4Error(f"route {i2a(a)}/{plen} not found")
-            self._fib_del(a, plen, SRC_CLI)
+        keys = _prefixes(addr, plen, count)
+        missing = [k for k in keys.tolist() if (k, plen) not in self.routes]
+        if missing:
+            raise Ip4Error(f"route {i2a(missing[0])}/{plen} not found")
+        self._unroute(keys, plen)
 
-    def _resolve(self, r: Route) -> int:
-        """The DPO a route's path resolves to (the caller owns one reference)."""
-        if r.drop or r.nh is None and r.sw_if_index is None:
+    def _unroute(self, keys: np.ndarray, plen: int) -> None:
+        for k in keys.tolist():
+            del self.routes[(k, plen)]
+            e = self.fib.exact(k, plen)
+            d = e.sources.get(SRC_CLI) if e is not None else None
+            if d is not None:
+                self.dpo.unlock(d)
+        self.fib.remove_many(keys.astype(np.uint32), plen, SRC_CLI)
+
+    def _resolve(self, p: "Path", addr: int, plen: int) -> int:
+        """The DPO a path resolves to (the caller owns one reference)."""
+        if p.drop or p.nh is None and p.sw_if_index is None:
             return 0
-        if r.nh is None:  # attached route via an interface: glean on it
-            m = self.mtu(r.sw_if_index)
-            return self.dpo.get(("glean", r.sw_if_index, r.addr, r.plen), D.GLEAN, r.sw_if_index,
-                                r.addr, r.plen, m)
-        sw = r.sw_if_index
+        if p.nh is None:  # attached route via an interface: glean on it
+            m = self.mtu(p.sw_if_index)
+            return self.dpo.get(("glean", p.sw_if_index, addr, plen), D.GLEAN, p.sw_if_index, addr, plen, m)
+        sw = p.sw_if_index
         if sw is None:  # find the interface whose connected subnet holds the next hop
-            sw = next((s for s in self.addrs if self.connected(s, r.nh)), None)
-        if sw is None or not self.connected(sw, r.nh):
+            sw = next((s for s in self.addrs if self.connected(s, p.nh)), None)
+        if sw is None or not self.connected(sw, p.nh):
             # recursive: share the covering route's forwarding if it is an adjacency
-            d = self.lookup(r.nh)
-            if self.dpo.kind[d] in (D.ADJ, D.ADJ_INCOMPLETE) and (r.addr, r.plen) != (r.nh, 32):
+            d = self.lookup(p.nh)
+            if self.dpo.kind[d] in (D.ADJ, D.ADJ_INCOMPLETE) and (addr, plen) != (p.nh, 32):
                 self.dpo.refs[d] += 1
                 return d
             if sw is None:
                 return 0
-        nb = self.neighbors.get((sw, r.nh))
-        adj = self.dpo.get(("adj", sw, r.nh), D.ADJ_INCOMPLETE, sw, r.nh, 32, self.mtu(sw))
+        nb = self.neighbors.get((sw, p.nh))
+        adj = self.dpo.get(("adj", sw, p.nh), D.ADJ_INCOMPLETE, sw, p.nh, 32, self.mtu(sw))
         if nb is not None:
             self.dpo.kind[adj] = D.ADJ
             self.dpo.rewrite[adj] = self.rewrite(sw, nb.mac)
         return adj
 
-    def _apply_route(self, r: Route) -> None:
-        d = self._resolve(r)
-        self._fib_add(r.addr, r.plen, SRC_CLI, d)
-        r.dpo = d
-
     def _resolve_routes(self) -> None:
-        for r in self.routes.values():
-            d = self._resolve(r)
-            if d != r.dpo:
-                self._fib_add(r.addr, r.plen, SRC_CLI, d)
-                r.dpo = d
-            else:
-                self.dpo.unlock(d)
+        """Addresses changed: re-resolve every route, one resolution per distinct path."""
+        by_path: dict = {}
+        for (a, plen), path in self.routes.items():
+            by_path.setdefault(path, []).append((a, plen))
+        for path, keys in by_path.items():
+            for a, plen in keys:
+                d = self._resolve(path, a, plen)
+                e = self.fib.exact(a, plen)
+                if e is not None and e.sources.get(SRC_CLI) == d:
+                    self.dpo.unlock(d)
+                else:
+                    self._fib_add(a, plen, SRC_CLI, d)
+
+
+@dataclass(frozen=True)
+class Path:
+    nh: int | None
+    sw_if_index: int | None
+    drop: bool
+
+
+def _prefixes(addr: int, plen: int, count: int) -> np.ndarray:
+    step = 1 << (32 - plen) if plen else 0
+    keys = addr + np.arange(count, dtype=np.uint64) * np.uint64(step)
+    if count and int(keys[-1]) > 0xFFFFFFFF:
+        raise Ip4Error(f"count {count} runs past the end of the address space")
+    return keys

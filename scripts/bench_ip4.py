@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""IPv4 dataplane benchmarks, each beside its reference in the same run (issue: interfaces and
+the IPv4 dataplane). Needs root, /dev/net/tun, iperf3 and ping; every address is inside
+namespaces this script creates and removes.
+
+1. pg -> ethernet-input -> ip4-input -> ip4-lookup -> ip4-rewrite -> tx sink, 64-byte packets:
+   the engine vs the same path written per packet in plain Python; then with 1M routes.
+2. Ping RTT from a namespace through vppsh (tap) vs over a veth pair; `ping -f` replies/s.
+3. iperf3 TCP between two namespaces routed by vppsh vs over a veth pair.
+4. Idle CPU of vppsh with two taps up.
+
+Usage: sudo .venv/bin/python scripts/bench_ip4.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+STREAM = ("packet-generator new {{ name f limit {n} size 64-64 interface pg0 node ethernet-input data {{ "
+          "IP4: 02:00:00:00:00:09 -> 02:00:00:00:00:01 UDP: 10.0.0.2 -> {dst} "
+          "UDP: 1234 -> 5678 incrementing 18 }} }}")
+SETUP = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
+         "create packet-generator interface pg1 hw-addr 02:00:00:00:01:01",
+         "set interface state pg0 up", "set interface state pg1 up",
+         "set interface ip address pg0 10.0.0.1/24", "set interface ip address pg1 10.1.0.1/24",
+         "set ip neighbor pg1 10.1.0.2 02:00:00:00:00:02 static"]
+
+
+def engine_rate(n: int, routes: int) -> tuple[float, float]:
+    """(packets/s through the forwarding path, seconds to add the routes)."""
+    from vppsh.cli.grammar import load_tree
+    from vppsh.cli.session import CliSession
+    from vppsh.vlib.main import VlibMain
+
+    vm = VlibMain()
+    out: list[str] = []
+    sess = CliSession(vm, load_tree(), out.append)
+
+    def run(line):
+        errs: list = []
+        sess.submit(line, errs.append)
+        while not errs:
+            vm.run_once(0)
+        assert errs == [None], (line, errs, out)
+
+    for line in SETUP:
+        run(line)
+    t0 = time.perf_counter()
+    if routes > 1:
+        run(f"ip route add count {routes - 1} 20.0.0.0/32 via 10.1.0.2 pg1")
+    add_s = time.perf_counter() - t0
+    run("ip route add 10.2.0.0/16 via 10.1.0.2 pg1")
+    dst = "10.2.0.1 - 10.2.0.254" if routes <= 10 else "20.0.0.1 - 20.0.255.254"
+    run(STREAM.format(n=n, dst=dst))
+    run("packet-generator enable-stream f")
+    s = vm.pg.streams["f"]
+    t0 = time.perf_counter()
+    while s.enabled:
+        vm.run_once(0)
+    rate = n / (time.perf_counter() - t0)
+    assert vm.interfaces.combined[1, 0, vm.interfaces.by_name["pg1"].sw_if_index] >= n * 0.99
+    return rate, add_s
+
+
+class PerPacketRouter:
+    """The same forwarding path, one packet at a time, written the straightforward way."""
+
+    def __init__(self, routes: dict[tuple[int, int], bytes], my_mac: bytes) -> None:
+        self.by_len = {}
+        for (a, plen), rw in routes.items():
+            self.by_len.setdefault(plen, {})[a] = rw
+        self.lens = sorted(self.by_len, reverse=True)
+        self.my_mac = my_mac
+        self.tx = self.valid = self.drops = 0
+
+    def lookup(self, dst: int):
+        for plen in self.lens:
+            rw = self.by_len[plen].get(dst & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF))
+            if rw is not None:
+                return rw
+        return None
+
+    def process(self, frame: bytes) -> None:
+        if frame[:6] != self.my_mac or frame[12:14] != b"\x08\x00":  # ethernet-input
+            self.drops += 1
+            return
+        ip = bytearray(frame[14:])
+        if ip[0] != 0x45 or len(ip) < 20:  # ip4-input
+            self.drops += 1
+            return
+        s = sum(struct.unpack("!10H", ip[:20]))
+        s = (s & 0xFFFF) + (s >> 16)
+        if (s & 0xFFFF) + (s >> 16) != 0xFFFF or ip[8] <= 1:
+            self.drops += 1
+            return
+        self.valid += 1
+        rw = self.lookup(int.from_bytes(ip[16:20], "big"))  # ip4-lookup
+        if rw is None:
+            self.drops += 1
+            return
+        ip[8] -= 1  # ip4-rewrite
+        c = int.from_bytes(ip[10:12], "big") + 0x0100
+        ip[10:12] = ((c & 0xFFFF) + (c >> 16)).to_bytes(2, "big")
+        out = rw + bytes(ip)
+        self.tx += len(out) > 0  # the tx sink
+
+
+def per_packet_rate(n: int) -> float:
+    from vppsh.vnet.pg.spec import parse_stream
+
+    spec = parse_stream(STREAM.format(n=n, dst="10.2.0.1 - 10.2.0.254"))
+    rows, lengths = spec.data.generate(0, 254, spec.sizes(0, 254))
+    frames = [bytes(r[: int(l)]) for r, l in zip(rows, lengths)]
+    rw = bytes.fromhex("020000000002020000000101") + b"\x08\x00"
+    r = PerPacketRouter({(0x0A020000, 16): rw, (0x0A010000, 24): rw, (0, 0): None}, bytes.fromhex("020000000001"))
+    t0 = time.perf_counter()
+    for i in range(n):
+        r.process(frames[i % 254])
+    assert r.tx == n
+    return n / (time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------ real kernel peers
+
+
+def ns_run(ns, *cmd, **kw):
+    return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", *cmd], capture_output=True, text=True, **kw)
+
+
+class Daemon:
+    def __init__(self, script: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="vppsh-bench-")
+        self.sock = os.path.join(self.dir, "cli.sock")
+        path = os.path.join(self.dir, "setup.cli")
+        with open(path, "w") as f:
+            f.write(script)
+        self.p = subprocess.Popen([sys.executable, "-m", "vppsh", "-d", "-f", path, "--cli-socket", self.sock],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(400):
+            if os.path.exists(self.sock):
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+    def cli(self, *words) -> str:
+        return subprocess.run([sys.executable, "-m", "vppsh", "-s", self.sock, *words],
+                              capture_output=True, text=True).stdout
+
+    def cpu(self) -> float:
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.p.terminate()
+        self.p.wait(20)
+
+
+class VethPair:
+    """Two namespaces joined by a veth pair: the kernel-to-kernel reference."""
+
+    def __init__(self) -> None:
+        from pyroute2 import IPRoute, netns
+
+        self.a, self.b = f"vppsh-b-{uuid.uuid4().hex[:6]}", f"vppsh-b-{uuid.uuid4().hex[:6]}"
+        netns.create(self.a)
+        netns.create(self.b)
+        with IPRoute() as ipr:
+            ipr.link("add", ifname="vb0", kind="veth", peer="vb1")
+            ipr.link("set", index=ipr.link_lookup(ifname="vb0")[0], net_ns_fd=self.a)
+            ipr.link("set", index=ipr.link_lookup(ifname="vb1")[0], net_ns_fd=self.b)
+        for ns, ifn, addr in ((self.a, "vb0", "10.8.0.1"), (self.b, "vb1", "10.8.0.2")):
+            with IPRoute(netns=ns) as ipr:
+                i = ipr.link_lookup(ifname=ifn)[0]
+                ipr.addr("add", index=i, address=addr, prefixlen=24)
+                ipr.link("set", index=i, state="up")
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+    def close(self) -> None:
+        from pyroute2 import netns
+
+        for ns in (self.a, self.b):
+            netns.remove(ns)
+
+
+def ping_stats(ns, dst, *args) -> tuple[float, float, float]:
+    """(avg rtt ms, loss %, replies/s) from iputils ping."""
+    t0 = time.perf_counter()
+    out = ns_run(ns, "ping", *args, dst, timeout=120).stdout
+    dt = time.perf_counter() - t0
+    loss = float(re.search(r"([\d.]+)% packet loss", out).group(1))
+    avg = float(re.search(r"= [\d.]+/([\d.]+)/", out).group(1))
+    rx = int(re.search(r"(\d+) received", out).group(1))
+    return avg, loss, rx / dt
+
+
+def iperf(client_ns, server_ns, server_ip, seconds) -> float:
+    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{server_ns}", "iperf3", "-s", "-1", "-B", server_ip],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        out = ns_run(client_ns, "iperf3", "-c", server_ip, "-t", str(seconds), "-J", timeout=seconds + 60).stdout
+        return json.loads(out)["end"]["sum_received"]["bits_per_second"]
+    finally:
+        srv.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-kernel", action="store_true", help="only the in-process pg measurements")
+    q = ap.parse_args().quick
+    n = 500_000 if q else 3_000_000
+    eng, _ = engine_rate(n, 10)
+    ref = per_packet_rate(n // 20)
+    print(f"forwarding, 64-byte packets, 10 routes: engine {eng / 1e6:.2f} Mpps | per-packet Python "
+          f"{ref / 1e6:.3f} Mpps | ratio {eng / ref:.1f}x (goals: >= 3 Mpps, >= 30x)")
+    big, add_s = engine_rate(n, 100_000 if q else 1_000_000)
+    print(f"forwarding with {'100k' if q else '1M'} routes: {big / 1e6:.2f} Mpps = {big / eng:.0%} of the 10-route "
+          f"rate (goal >= 80%); adding the routes took {add_s:.1f} s (goal <= 30 s)")
+    if ap.parse_args().skip_kernel:
+        return
+    a, b = f"vppsh-b-{uuid.uuid4().hex[:6]}", f"vppsh-b-{uuid.uuid4().hex[:6]}"
+    d = Daemon(f"create tap id 1 host-ns {a} host-ip4-addr 10.1.0.2/24 host-ip4-gw 10.1.0.1\n"
+               f"create tap id 2 host-ns {b} host-ip4-addr 10.2.0.2/24 host-ip4-gw 10.2.0.1\n"
+               "set interface state tap1 up\nset interface state tap2 up\n"
+               "set interface ip address tap1 10.1.0.1/24\nset interface ip address tap2 10.2.0.1/24\n")
+    v = VethPair()
+    try:
+        time.sleep(1.0)
+        c0, t0 = d.cpu(), time.monotonic()
+        time.sleep(3.0)
+        idle = (d.cpu() - c0) / (time.monotonic() - t0)
+        print(f"idle: vppsh with two taps up uses {idle:.1%} CPU (goal ~0%)")
+        ping_stats(a, "10.2.0.2", "-c", "3", "-i", "0.2")  # ARP warm-up
+        count = "200" if q else "1000"
+        rtt_v, _, _ = ping_stats(a, "10.1.0.1", "-c", count, "-i", "0.002", "-q")
+        rtt_r, _, _ = ping_stats(a, "10.2.0.2", "-c", count, "-i", "0.002", "-q")
+        rtt_k, _, _ = ping_stats(v.a, "10.8.0.2", "-c", count, "-i", "0.002", "-q")
+        print(f"ping RTT: to vppsh {rtt_v:.3f} ms, through vppsh {rtt_r:.3f} ms | veth pair {rtt_k:.3f} ms | "
+              f"ratio {rtt_v / rtt_k:.1f}x (goal <= 3x)")
+        _, loss, rate = ping_stats(a, "10.1.0.1", "-f", "-c", "20000" if q else "100000", "-q")
+        _, kloss, krate = ping_stats(v.a, "10.8.0.2", "-f", "-c", "20000" if q else "100000", "-q")
+        print(f"ping -f to vppsh: {rate:,.0f} replies/s, {loss:.1f}% loss | veth pair {krate:,.0f} replies/s "
+              f"(goal >= 50k/s, no loss)")
+        secs = 3 if q else 10
+        bps = iperf(a, b, "10.2.0.2", secs)
+        kbps = iperf(v.a, v.b, "10.8.0.2", secs)
+        print(f"iperf3 TCP routed by vppsh (taps, no gso): {bps / 1e9:.2f} Gbit/s | veth pair {kbps / 1e9:.2f} "
+              f"Gbit/s | ratio {bps / kbps:.1%} (goal >= 3 Gbit/s with gso)")
+    finally:
+        d.stop()
+        v.close()
+
+
+if __name__ == "__main__":
+    main()
