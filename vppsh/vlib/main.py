@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import select
+import signal
 import threading
 import time
 import traceback
@@ -366,6 +367,8 @@ class VlibMain:
         self.dispatch_pending()
 
     def loop(self) -> None:
+        # Stop signals belong to the main thread (it runs shutdown): never deliver them here.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
         while not self.stopping:
             if self._polling():
                 timeout = 0
