@@ -171,10 +171,6 @@ class VlibMain:
         for idx, bi in staged:
             self._enqueue(idx, bi)
         dt = time.perf_counter_ns() - t0
-        if frame is None and n == 0:
-            node.calls += 1
-            node.clocks += dt
-            return 0
         node.calls += 1
         node.vectors += n
         node.clocks += dt

@@ -100,7 +100,7 @@ def set_mtu(ctx, a):
         sw.hw.mtu = sw.mtu[0] = mtu
     else:
         sw.mtu[proto] = mtu
-    vm.ip4._refresh_adjacencies(sw.sw_if_index)
+    vm.ip4.refresh_adjacencies(sw.sw_if_index)
 
 
 def set_mac(ctx, a):
@@ -109,9 +109,8 @@ def set_mac(ctx, a):
     sw.hw.mac = a["mac_address"]
     if hasattr(sw.hw.device, "mac"):
         sw.hw.device.mac = a["mac_address"]
-    for fn in vm.interfaces.on_create:  # ethernet-input learns the new address
-        fn(sw)
-    vm.ip4._refresh_adjacencies(sw.sw_if_index)
+    vm.node("ethernet-input").set_mac(sw.sw_if_index, sw.hw.mac)
+    vm.ip4.refresh_adjacencies(sw.sw_if_index)
 
 
 def set_rx_mode(ctx, a):

@@ -24,6 +24,7 @@ class Device:
 
     def __init__(self) -> None:
         self.hw = None  # set by Interfaces.create
+        self.tx_errors = 0
 
     def admin_change(self, up: bool) -> None:
         """Bring the device itself up/down (tap carrier, af_packet socket...)."""
@@ -31,6 +32,14 @@ class Device:
     def tx(self, node: Node, frame: np.ndarray) -> None:
         """Transmit a frame; the default frees it (a sink)."""
         node.vm.buffers.free(frame)
+
+    def count_tx_errors(self, node: Node, k: int) -> None:
+        """Packets the device could not send: its own count and the interface's tx-error."""
+        if k > 0:
+            self.tx_errors += k
+            sw = getattr(node, "sw", None)
+            if sw is not None:
+                node.vm.interfaces.add_simple("tx-error", sw.sw_if_index, k)
 
     def details(self) -> list[str]:
         return [f"  {self.dev_class}"]
@@ -141,6 +150,10 @@ class Interfaces:
         idx = sw_if_index[sw_if_index < self._cap]
         if len(idx):
             self.simple[SIMPLE.index(name)] += np.bincount(idx, minlength=self._cap)[: self._cap]
+
+    def add_simple(self, name: str, sw_if_index: int, k: int = 1) -> None:
+        if 0 <= sw_if_index < self._cap:
+            self.simple[SIMPLE.index(name), sw_if_index] += k
 
     def count_drops(self, sw_if_index: np.ndarray) -> None:
         self.count_simple("drops", sw_if_index)

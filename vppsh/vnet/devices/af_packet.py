@@ -405,7 +405,7 @@ class AfPacketDevice(Device):
         pool = node.vm.buffers
         n = len(frame)
         if self._fd < 0 or not n:
-            self._count_tx_errors(node, n)
+            self.count_tx_errors(node, n)
             pool.free(frame)
             return
         self._bind(pool)
@@ -435,16 +435,8 @@ class AfPacketDevice(Device):
                 break  # socket buffer full: drop the rest of the frame
             i += 1  # this packet failed (e.g. ENOBUFS, ENETDOWN, EMSGSIZE): skip it
         self.tx_packets += sent
-        self._count_tx_errors(node, n - sent)
+        self.count_tx_errors(node, n - sent)
         pool.free(frame)
-
-    def _count_tx_errors(self, node, k: int) -> None:
-        if k <= 0:
-            return
-        self.tx_errors += k
-        sw = getattr(node, "sw", None)
-        if sw is not None:
-            node.vm.interfaces.count_simple("tx-error", np.full(k, sw.sw_if_index, np.int64))
 
     # ------------------------------------------------------------ show
     def details(self) -> list[str]:

@@ -342,7 +342,7 @@ class TapDevice(Device):
         pool = node.vm.buffers
         n = len(frame)
         if self._fd < 0 or not n:
-            self._count_tx_errors(node, n)
+            self.count_tx_errors(node, n)
             pool.free(frame)
             return
         self._bind(pool)
@@ -353,7 +353,7 @@ class TapDevice(Device):
         if hdr:
             short = start < 0  # not enough headroom for the header: cannot happen with PRE_DATA 128
             if short.any():
-                self._count_tx_errors(node, int(short.sum()))
+                self.count_tx_errors(node, int(short.sum()))
                 bi, start, length = bi[~short], start[~short], length[~short]
             pool.data[bi[:, None], start[:, None] + np.arange(hdr)] = 0
         offs = (bi.astype(np.int64) * self._stride + start).tolist()
@@ -368,16 +368,8 @@ class TapDevice(Device):
             except OSError:  # e.g. EIO when the host side is down
                 failed += 1
         self.tx_packets += sent
-        self._count_tx_errors(node, len(offs) - sent)
+        self.count_tx_errors(node, len(offs) - sent)
         pool.free(frame)
-
-    def _count_tx_errors(self, node, k: int) -> None:
-        if k <= 0:
-            return
-        self.tx_errors += k
-        sw = getattr(node, "sw", None)
-        if sw is not None:
-            node.vm.interfaces.count_simple("tx-error", np.full(k, sw.sw_if_index, np.int64))
 
     # ------------------------------------------------------------ show
     def details(self) -> list[str]:

@@ -86,8 +86,7 @@ class Ip4Input(Node):
             return False
         buf.current_length[b] = total
         self.count(self.err["valid ip4 packets"])
-        ifs = self.vm.interfaces
-        ifs.simple[2, buf.sw_if_index[RX, b]] += 1  # the `ip4` counter
+        self.vm.interfaces.add_simple("ip4", int(buf.sw_if_index[RX, b]))
         self.next1(1, b)
         return True
 

@@ -94,7 +94,7 @@ class Ip4Main:
             bcast = int(pfx.network.broadcast_address)
             self._fib_add(net, 32, SRC_INTERFACE, 0)
             self._fib_add(bcast, 32, SRC_INTERFACE, 0)
-        self._refresh_adjacencies(sw_if_index)
+        self.refresh_adjacencies(sw_if_index)
         self._resolve_routes()
 
     def address_del(self, sw_if_index: int, pfx: ipaddress.IPv4Interface | None) -> None:
@@ -183,7 +183,7 @@ class Ip4Main:
         if adj is not None:
             self.dpo.kind[adj] = D.ADJ_INCOMPLETE
 
-    def _refresh_adjacencies(self, sw_if_index: int) -> None:
+    def refresh_adjacencies(self, sw_if_index: int) -> None:
         """MAC or MTU changed: rebuild the rewrites of this interface's adjacencies."""
         for i in self.dpo.adjacencies(sw_if_index):
             nb = self.neighbors.get((sw_if_index, int(self.dpo.addr[i])))

@@ -259,8 +259,6 @@ class PacketGenerator:
         self.input = vm.register(PgInput(vm, self))
 
     def add(self, spec) -> Stream:
-        from .data import PacketTemplate  # noqa: F401  (the spec already holds the template)
-
         if spec.name is None:  # VPP names unnamed streams by index
             spec.name = next(f"stream{i}" for i in range(len(self.streams) + 1)
                              if f"stream{i}" not in self.streams)
