@@ -11,6 +11,9 @@ import numpy as np
 PRE_DATA = 128
 F_TRACED = 1 << 0
 F_LOCALLY_ORIGINATED = 1 << 1  # made by this host (ping, ICMP replies): ip4-rewrite keeps the TTL
+F_OFFLOAD = 1 << 2  # carries a virtio-net header in `vnet` (partial checksum and/or GSO)
+F_GSO = 1 << 3  # a GSO super-frame: segmented by whoever finally sends it, exempt from MTU
+VNET_HDR_LEN = 12
 RX, TX = 0, 1
 INVALID = 0xFFFFFFFF
 
@@ -27,7 +30,8 @@ class BufferPool:
         self.error = np.zeros(n_buffers, np.uint16)
         self.trace_index = np.full(n_buffers, -1, np.int32)
         self.adj_index = np.zeros(n_buffers, np.uint32)
-        self.aux = np.zeros(n_buffers, np.uint32)  # per-node scratch (e.g. ICMP type/code for ip4-icmp-error)  # vnet_buffer()->ip.adj_index: the DPO chosen by lookup
+        self.aux = np.zeros(n_buffers, np.uint32)
+        self.vnet = np.zeros((n_buffers, VNET_HDR_LEN), np.uint8)  # virtio-net header as received  # per-node scratch (e.g. ICMP type/code for ip4-icmp-error)  # vnet_buffer()->ip.adj_index: the DPO chosen by lookup
         self._free = np.arange(n_buffers - 1, -1, -1, dtype=np.uint32)
         self.n_free = n_buffers
         self._in_use = np.zeros(n_buffers, bool)
@@ -68,6 +72,16 @@ class BufferPool:
         self._in_use[bi] = False
         self._free[self.n_free:self.n_free + n] = bi
         self.n_free += n
+
+    def mark_offload(self, bi: np.ndarray) -> None:
+        """After a device stored headers in `vnet`: flag those that ask for offload work."""
+        h = self.vnet[bi]
+        self.flags[bi[(h[:, 0] | h[:, 1]) != 0]] |= F_OFFLOAD
+        self.flags[bi[h[:, 1] != 0]] |= F_GSO
+
+    def tx_vnet_headers(self, bi: np.ndarray) -> np.ndarray:
+        """The virtio-net header to send before each packet: as received, or all zero."""
+        return np.where(((self.flags[bi] & F_OFFLOAD) != 0)[:, None], self.vnet[bi], 0).astype(np.uint8)
 
     def offsets(self, bi: np.ndarray, rel: int = 0) -> np.ndarray:
         """Absolute column of each buffer's current data (+ rel)."""

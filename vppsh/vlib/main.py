@@ -204,6 +204,15 @@ class VlibMain:
             for s in range(0, len(frame), fs):
                 self._call(node, frame[s:s + fs])
 
+    def resize_buffers(self, data_size: int) -> None:
+        """Give every buffer `data_size` bytes (e.g. 64 KB GSO frames). Only between dispatch
+        rounds, with no packet in flight: devices hand back the buffers they keep for rx."""
+        for sw in self.interfaces.all():
+            sw.hw.device.release_buffers()
+        if self.buffers.n_used:
+            raise RuntimeError(f"{self.buffers.n_used} buffers still in use")
+        self.buffers = BufferPool(self.buffers.n, data_size)
+
     # ------------------------------------------------------------ processes & timers
     def now(self) -> float:
         return time.monotonic() - self.start_time

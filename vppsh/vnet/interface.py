@@ -33,6 +33,9 @@ class Device:
         """Transmit a frame; the default frees it (a sink)."""
         node.vm.buffers.free(frame)
 
+    def release_buffers(self) -> None:
+        """Return buffers held between calls (pre-filled rx rings) to the pool."""
+
     def count_tx_errors(self, node: Node, k: int) -> None:
         """Packets the device could not send: its own count and the interface's tx-error."""
         if k > 0:

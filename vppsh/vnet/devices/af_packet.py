@@ -31,6 +31,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from ...vlib.buffer import PRE_DATA
 from ..interface import Device
+from .offload import finish_offload
 from .tap import VNET_HDR, random_mac
 
 log = logging.getLogger("vppsh")
@@ -232,7 +233,7 @@ class AfPacketDevice(Device):
         self._flat = memoryview(pool.data.reshape(-1))
         self._stride = pool.data.shape[1]
         self._pool_addr = pool.data.ctypes.data
-        self.rx_hdr = np.zeros((pool.n, 12), np.uint8) if self.vnet_hdr_len else None
+        self.rx_hdr = pool.vnet if self.vnet_hdr_len else None  # the pool carries it to tx
         self._tx_vec(TX_BATCH)
 
     def _tx_vec(self, n: int) -> None:
@@ -347,6 +348,7 @@ class AfPacketDevice(Device):
             ring.release()
         if vh:
             self.rx_hdr[bi, :vh] = pool.data[bi, PRE_DATA - vh:PRE_DATA]
+            pool.mark_offload(bi)
         pool.current_length[bi] = snap
         if vlan.any():
             self._reinsert_vlan(pool, bi[vlan], rows[vlan])
@@ -412,12 +414,14 @@ class AfPacketDevice(Device):
         vh = self.vnet_hdr_len
         cd = pool.current_data[frame]
         start = PRE_DATA + cd.astype(np.int64) - vh
-        if vh:  # a zero virtio-net header (no offload) just before each packet
-            if (cd == cd[0]).all():
-                s0 = int(start[0])
-                pool.data[frame, s0:s0 + vh] = 0
-            else:
-                pool.data[frame[:, None], start[:, None] + np.arange(vh)] = 0
+        if vh:  # the virtio-net header each packet carries (zero when none) just before it
+            pool.data[frame[:, None], start[:, None] + np.arange(vh)] = pool.tx_vnet_headers(frame)[:, :vh]
+        else:
+            length = pool.current_length[frame].astype(np.int64)
+            frame, start, length = finish_offload(self, node, pool, frame, start, length)
+            n = len(frame)
+            if not n:
+                return
         if n > len(self._iov):
             self._tx_vec(max(n, 2 * len(self._iov)))
         iov = self._iov

@@ -7,6 +7,8 @@ import ipaddress
 from ...cli.dispatch import CliError
 from .tap import TapDevice, TapError, TapOptions
 
+GSO_BUFFER_SIZE = 65536 + 512  # a 64 KB IP packet, its ethernet header, with room to spare
+
 
 def _taps(vm):
     return [sw for sw in vm.interfaces.all() if isinstance(sw.hw.device, TapDevice)]
@@ -36,6 +38,12 @@ def create_tap(ctx, a):
         rx_ring_size=a.get("rx_ring_size", 256), tx_ring_size=a.get("tx_ring_size", 256),
         gso=bool(a.get("gso")), csum_offload=bool(a.get("csum_offload")), persist=bool(a.get("persist")),
         attach=bool(a.get("attach")))
+    if opts.gso and vm.buffers.data_size < GSO_BUFFER_SIZE:
+        try:  # 64 KB super-frames need 64 KB buffers (VPP chains 2 KB ones instead)
+            vm.resize_buffers(GSO_BUFFER_SIZE)
+        except RuntimeError as e:
+            raise CliError(f"gso needs {GSO_BUFFER_SIZE}-byte buffers and they cannot be resized now: {e}") from None
+        vm.logs.add("notice", "buffer", f"packet buffers resized to {GSO_BUFFER_SIZE} bytes for gso")
     used = [sw.hw.device.id for sw in _taps(vm)]
     try:
         dev = TapDevice.create(opts, used)

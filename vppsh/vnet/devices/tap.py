@@ -23,6 +23,7 @@ import numpy as np
 
 from ...vlib.buffer import PRE_DATA
 from ..interface import Device
+from .offload import finish_offload
 from . import netns
 
 # linux/if_tun.h
@@ -265,7 +266,11 @@ class TapDevice(Device):
         self._pool = pool
         self._flat = memoryview(pool.data.reshape(-1))
         self._stride = pool.data.shape[1]
-        self.rx_hdr = np.zeros((pool.n, VNET_HDR_LEN), np.uint8) if self.vnet_hdr_len else None
+        self.rx_hdr = pool.vnet if self.vnet_hdr_len else None  # the pool carries it to tx
+
+    def release_buffers(self) -> None:
+        self._release_spare()
+        self._pool = None
 
     def _release_spare(self) -> None:
         if self._pool is not None and len(self._spare):
@@ -318,6 +323,7 @@ class TapDevice(Device):
         pool.current_length[bi] = length
         if hdr:
             self.rx_hdr[bi] = pool.data[bi, PRE_DATA - hdr:PRE_DATA]
+            pool.mark_offload(bi)
         self.rx_packets += len(bi)
         return bi
 
@@ -355,7 +361,9 @@ class TapDevice(Device):
             if short.any():
                 self.count_tx_errors(node, int(short.sum()))
                 bi, start, length = bi[~short], start[~short], length[~short]
-            pool.data[bi[:, None], start[:, None] + np.arange(hdr)] = 0
+            pool.data[bi[:, None], start[:, None] + np.arange(hdr)] = pool.tx_vnet_headers(bi)
+        else:
+            bi, start, length = finish_offload(self, node, pool, bi, start, length)
         offs = (bi.astype(np.int64) * self._stride + start).tolist()
         flat, fd, write = self._flat, self._fd, os.write
         sent = failed = 0

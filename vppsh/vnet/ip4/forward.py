@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX, TX
+from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, RX, TX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
 from . import dpo as D
@@ -176,14 +176,16 @@ class Ip4Rewrite(Node):
         adj = buf.adj_index[frame]
         hdr = buf.gather(frame, 0, 12)
         a0 = int(adj[0])
-        if (adj == a0).all() and (hdr[:, 8] > 1).all() and not (buf.flags[frame] & F_LOCALLY_ORIGINATED).any() \
-                and (buf.current_length[frame] <= t.mtu[a0]).all():
+        flags = buf.flags[frame]
+        gso = (flags & F_GSO) != 0  # segmented at gso_size by the receiver: no MTU check
+        if (adj == a0).all() and (hdr[:, 8] > 1).all() and not (flags & F_LOCALLY_ORIGINATED).any() \
+                and ((buf.current_length[frame] <= t.mtu[a0]) | gso).all():
             self._forward_one_adj(frame, hdr, a0)
             return
         local = (buf.flags[frame] & F_LOCALLY_ORIGINATED) != 0
         length = buf.current_length[frame]
         expired = (hdr[:, 8] <= 1) & ~local
-        too_big = length > t.mtu[adj]
+        too_big = (length > t.mtu[adj]) & ~gso
         df = (hdr[:, 6] & 0x40) != 0
         frag_needed = too_big & df & ~expired
         no_frag = too_big & ~df & ~expired
@@ -224,7 +226,7 @@ class Ip4Rewrite(Node):
         o = buf.start(b)
         mv = buf.mv
         local = buf.flags[b] & F_LOCALLY_ORIGINATED
-        if (mv[o + 8] <= 1 and not local) or buf.current_length[b] > t.mtu[a]:
+        if (mv[o + 8] <= 1 and not local) or (buf.current_length[b] > t.mtu[a] and not buf.flags[b] & F_GSO):
             return False
         if not local:
             mv[o + 8] -= 1

@@ -1,0 +1,37 @@
+"""Offload work a device without a virtio-net header cannot hand to the kernel.
+
+A frame that arrived from a gso/csum-offload tap may carry a partial L4 checksum (the kernel's
+NEEDS_CSUM: sum from csum_start, stored at csum_start + csum_offset) or be a GSO super-frame.
+Sent out a device that takes no header, the checksum is finished here; GSO frames are dropped
+and counted until software segmentation exists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...vlib.buffer import F_GSO, F_OFFLOAD
+from ...wire.checksum import csum
+
+
+def finish_offload(dev, node, pool, bi: np.ndarray, start: np.ndarray, length: np.ndarray):
+    """Filter (bi, start, length) of a frame about to be sent without a virtio-net header."""
+    flags = pool.flags[bi]
+    todo = (flags & F_OFFLOAD) != 0
+    if not todo.any():
+        return bi, start, length
+    gso = (flags & F_GSO) != 0
+    if gso.any():
+        dev.count_tx_errors(node, int(gso.sum()))
+        keep = ~gso
+        bi, start, length, todo = bi[keep], start[keep], length[keep], todo[keep]
+    for k in np.flatnonzero(todo):  # rare: a partial checksum to finish in software
+        b, s, n = int(bi[k]), int(start[k]), int(length[k])
+        h = pool.vnet[b]
+        cs, co = int(h[6]) | int(h[7]) << 8, int(h[8]) | int(h[9]) << 8
+        row = pool.data[b]
+        if 0 < cs and cs + co + 2 <= n:
+            value = csum(row[s + cs:s + n].tobytes())
+            row[s + cs + co:s + cs + co + 2] = np.frombuffer(value.to_bytes(2, "big"), np.uint8)
+        pool.flags[b] &= ~np.uint32(F_OFFLOAD)
+    return bi, start, length
