@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import struct
 import subprocess
 import sys
@@ -222,8 +223,9 @@ def main() -> None:
     ap.add_argument("--skip-kernel", action="store_true", help="only the in-process pg measurements")
     q = ap.parse_args().quick
     n = 500_000 if q else 3_000_000
-    eng, _ = engine_rate(n, 10)
-    ref = per_packet_rate(n // 20)
+    runs = 1 if q else 3  # this VM is noisy: report medians, engine and reference alike
+    eng = statistics.median(engine_rate(n, 10)[0] for _ in range(runs))
+    ref = statistics.median(per_packet_rate(n // 20) for _ in range(runs))
     print(f"forwarding, 64-byte packets, 10 routes: engine {eng / 1e6:.2f} Mpps | per-packet Python "
           f"{ref / 1e6:.3f} Mpps | ratio {eng / ref:.1f}x (goals: >= 3 Mpps, >= 30x)")
     big, add_s = engine_rate(n, 100_000 if q else 1_000_000)
