@@ -49,11 +49,12 @@ ETHTOOL_GTXCSUM, ETHTOOL_GGSO = 0x16, 0x23
 IFF_UP = 0x1
 MSG_DONTWAIT = 0x40
 
-# Ring geometry, 4 MiB: a block holds ~20 full-size or ~200 minimum frames. A block is retired
-# after RETIRE_TOV_MS even when nearly empty, so it is the block count that bounds how long the
-# engine may stall under light traffic before the kernel drops (128 ms here), hence many small ones.
-BLOCK_SIZE = 32 << 10
-BLOCK_NR = 128
+# Ring geometry, 8 MiB: a block holds a 64 KB GSO super-frame (smaller blocks made the kernel
+# truncate them), ~80 full-size or ~800 minimum frames. A block is retired after RETIRE_TOV_MS
+# even when nearly empty, so the block count bounds how long the engine may stall under light
+# traffic before the kernel drops (64 ms here).
+BLOCK_SIZE = 128 << 10  # must hold a whole 64 KB GSO super-frame, or the kernel truncates it
+BLOCK_NR = 64
 FRAME_SIZE = 2048  # only sizes tp_frame_nr in V3: packets are packed by length
 RETIRE_TOV_MS = 1  # VPP's value: a partly filled block reaches us within a millisecond
 VIRTIO_HDR_LEN = 10  # struct virtio_net_hdr as PACKET_VNET_HDR puts it before each frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...cli.dispatch import CliError
 from .af_packet import AfPacketDevice, AfPacketError
+from .cli import ensure_gso_buffers
 
 
 def _find(vm, host_if_name: str):
@@ -28,6 +29,12 @@ def create(ctx, a):
                                     cksum_gso=not a.get("cksum_gso_disable"))
     except AfPacketError as e:
         raise CliError(str(e)) from None
+    if dev.vnet_hdr_len:  # the host link offloads: GSO super-frames will arrive
+        try:
+            ensure_gso_buffers(vm)
+        except CliError:
+            dev.destroy()
+            raise
     sw = vm.interfaces.create(dev.name, dev, dev.mac)
     sw.hw.link_up = True  # VPP marks the link up at create; after that it follows admin state
     vm.node_by_name["af-packet-input"].add(dev)

@@ -23,6 +23,17 @@ def _ip6(text, what):
         raise CliError(f"unknown input `{text}'") from None
 
 
+def ensure_gso_buffers(vm) -> None:
+    """64 KB super-frames need 64 KB buffers (VPP chains 2 KB ones instead): grow them once."""
+    if vm.buffers.data_size >= GSO_BUFFER_SIZE:
+        return
+    try:
+        vm.resize_buffers(GSO_BUFFER_SIZE)
+    except RuntimeError as e:
+        raise CliError(f"gso needs {GSO_BUFFER_SIZE}-byte buffers and they cannot be resized now: {e}") from None
+    vm.logs.add("notice", "buffer", f"packet buffers resized to {GSO_BUFFER_SIZE} bytes for gso")
+
+
 def create_tap(ctx, a):
     vm = ctx.vm
     if a.get("tun"):
@@ -38,12 +49,8 @@ def create_tap(ctx, a):
         rx_ring_size=a.get("rx_ring_size", 256), tx_ring_size=a.get("tx_ring_size", 256),
         gso=bool(a.get("gso")), csum_offload=bool(a.get("csum_offload")), persist=bool(a.get("persist")),
         attach=bool(a.get("attach")))
-    if opts.gso and vm.buffers.data_size < GSO_BUFFER_SIZE:
-        try:  # 64 KB super-frames need 64 KB buffers (VPP chains 2 KB ones instead)
-            vm.resize_buffers(GSO_BUFFER_SIZE)
-        except RuntimeError as e:
-            raise CliError(f"gso needs {GSO_BUFFER_SIZE}-byte buffers and they cannot be resized now: {e}") from None
-        vm.logs.add("notice", "buffer", f"packet buffers resized to {GSO_BUFFER_SIZE} bytes for gso")
+    if opts.gso:
+        ensure_gso_buffers(vm)
     used = [sw.hw.device.id for sw in _taps(vm)]
     try:
         dev = TapDevice.create(opts, used)
