@@ -12,6 +12,9 @@ TREE = load_tree()
 PATHS = [" ".join(n.path) for n in TREE.root.walk() if n.cmd is not None]
 # commands that would end the session or sleep for a random time are not fuzzed
 SKIP = re.compile(r"^(quit|q|exit|wait|exec)\b")
+# ...and on the live engine, neither are those that touch the host (namespaces, host links, files):
+# their syntax is fuzzed by the parser test, their behaviour by the system tests.
+HOST = re.compile(r"^\s*(cre\w*\s+(tap|h\w*)|pc\w*\s+t\w*|pa[\w-]*\s+cap\w*|def\w*|ping)\b")
 VOCAB = ["up", "down", "verbose", "max", "0", "1", "256", "-1", "99999999999", "loop0", "local0", "pg0",
          "10.0.0.1", "10.0.0.0/8", "1.2.3.4/33", "de:ad:00:00:00:01", "{", "}", "{ }", "{ name x }", "?",
          "mac", "instance", "name", "limit", "data", "IP4:", "->", "null-node", "pg-input", "\t", "é", "'", "`"]
@@ -41,6 +44,8 @@ def test_parser_never_crashes(line):
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(mangled, anything))
 def test_live_engine_answers_everything(shell, line):
+    if HOST.match(line):
+        return
     shell.out.clear()
     err = shell.engine.run(line, timeout=10)
     text = "".join(shell.out)
