@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/install.sh
 PY=.venv/bin/python
-$PY -m pytest tests --ignore=tests/system -q -p no:cacheprovider "$@"
-$PY -m pytest tests/system -q -p no:cacheprovider "$@"
+$PY -m pytest tests --ignore=tests/system -p no:cacheprovider "$@"
+$PY -m pytest tests/system -p no:cacheprovider "$@"
