@@ -41,7 +41,8 @@ class Engine:
             done.set()
 
         self.vm.call(lambda: self.session.submit(line, finished))
-        done.wait(timeout)
+        if not done.wait(timeout):
+            raise TimeoutError(f"`{line}' did not finish in {timeout} s")
         return box.get("err")
 
     def stop(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .engine import Engine
 
-    kw = {k: v for k, v in (("frame_size", args.frame_size), ("n_buffers", args.buffers)) if v}
+    kw = {k: v for k, v in (("frame_size", args.frame_size), ("n_buffers", args.buffers)) if v is not None}
     if any(v < 1 for v in kw.values()):
         raise SystemExit("vppsh: --frame-size and --buffers must be positive")
     engine = Engine(**kw)
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             rc = _batch(engine, args.file)
             if rc and not args.daemon:
                 return rc
-        if args.words:
+        if args.words and not engine.quit_requested:
             err = engine.run(" ".join(args.words))
             if err:
                 print(err, file=sys.stderr)

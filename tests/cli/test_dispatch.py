@@ -2,7 +2,6 @@
 
 import time
 
-import pytest
 
 
 def test_error_wording(shell):

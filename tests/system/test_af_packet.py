@@ -289,7 +289,11 @@ def _route_and_stream(t, shell, python):
     assert " 0% packet loss" in r.stdout, r.stdout
     recv = subprocess.Popen(["nsenter", f"--net=/run/netns/{t.hosts[1]}", python, "-c", RECEIVER],
                             stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    sent = run(t.hosts[0], python, "-c", SENDER).stdout.split()
-    got = recv.communicate(timeout=120)[0].split()
+    try:
+        time.sleep(0.5)
+        sent = run(t.hosts[0], python, "-c", SENDER).stdout.split()
+        got = recv.communicate(timeout=120)[0].split()
+    finally:
+        recv.kill()
+        recv.wait()
     assert got == sent and int(got[0]) == 50 << 20

@@ -61,6 +61,7 @@ def frames():
 
 def test_malformed_frames_are_dropped_and_counted(shell):
     ns = f"vppsh-t-{uuid.uuid4().hex[:8]}"
+    inj = None
     try:
         shell.run(f"create tap id 0 host-ns {ns} host-if-name vpp0 hw-addr {VPP_MAC} "
                   f"host-mac-addr {PEER_MAC} host-ip4-addr 10.0.0.1/31")
@@ -94,7 +95,11 @@ def test_malformed_frames_are_dropped_and_counted(shell):
                            capture_output=True, text=True)
         assert " 0% packet loss" in r.stdout, r.stdout
     finally:
-        if os.path.exists(f"/run/netns/{ns}"):
+        if inj is not None and inj.poll() is None:
+            inj.kill()
+            inj.wait()
+        try:
             shell.run("delete tap tap0")
-        if os.path.exists(f"/run/netns/{ns}"):
-            pr_netns.remove(ns)
+        finally:
+            if os.path.exists(f"/run/netns/{ns}"):
+                pr_netns.remove(ns)

@@ -6,7 +6,6 @@ lives inside the test's namespaces.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -123,10 +122,14 @@ def test_router_between_two_namespaces(shell, names, offload, offload2):
     size = 100 * 1024 * 1024
     recv = subprocess.Popen(["nsenter", f"--net=/run/netns/{b}", sys.executable, "-c", RECEIVER],
                             stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    t0 = time.monotonic()
-    send = ns_run(a, sys.executable, "-c", SENDER, str(size), timeout=300)
-    got = recv.communicate(timeout=300)[0].split()
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        send = ns_run(a, sys.executable, "-c", SENDER, str(size), timeout=300)
+        got = recv.communicate(timeout=300)[0].split()
+    finally:
+        recv.kill()
+        recv.wait()
     sent = send.stdout.split()
     assert got == sent and int(got[0]) == size
     assert time.monotonic() - t0 < 240
@@ -182,11 +185,16 @@ def test_engine_exit_removes_taps_and_namespaces(names, tmp_path):
     setup.write_text(f"create tap id 0 host-ns {ns} host-ip4-addr 10.0.0.1/31\n")
     p = subprocess.Popen([sys.executable, "-m", "vppsh", "-d", "-f", str(setup), "--cli-socket", str(sock)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for _ in range(200):
-        if os.path.exists(f"/run/netns/{ns}") and sock.exists():
-            break
-        time.sleep(0.05)
-    assert os.path.exists(f"/run/netns/{ns}")
-    p.terminate()
-    assert p.wait(15) == 0, p.stderr.read()
-    assert not os.path.exists(f"/run/netns/{ns}")
+    try:
+        for _ in range(200):
+            if os.path.exists(f"/run/netns/{ns}") and sock.exists():
+                break
+            time.sleep(0.05)
+        assert os.path.exists(f"/run/netns/{ns}")
+        p.terminate()
+        assert p.wait(15) == 0, p.stderr.read()
+        assert not os.path.exists(f"/run/netns/{ns}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

@@ -19,11 +19,12 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not i
 class Term:
     def __init__(self, tmp_path):
         self.name = f"vppsh-test-{uuid.uuid4().hex[:8]}"
+        self.tmux = ["tmux", "-L", self.name]  # a server of its own: no race with another test's
         self.home = tmp_path
         self.sock = tmp_path / "cli.sock"
         cmd = (f"HOME={shlex.quote(str(tmp_path))} {shlex.quote(sys.executable)} -m vppsh "
                f"--cli-socket {shlex.quote(str(self.sock))}; echo vppsh-exit=$?; sleep 60")
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
+        subprocess.run(self.tmux + ["new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
                         "-e", f"PYTHONPATH={os.getcwd()}", cmd], check=True)
         try:
             self.wait_for("vpp#")
@@ -32,13 +33,13 @@ class Term:
             raise
 
     def keys(self, *keys):
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run(self.tmux + ["send-keys", "-t", self.name, *keys], check=True)
 
     def type(self, text):
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        subprocess.run(self.tmux + ["send-keys", "-t", self.name, "-l", text], check=True)
 
     def screen(self):
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], check=True,
+        return subprocess.run(self.tmux + ["capture-pane", "-p", "-t", self.name], check=True,
                               capture_output=True, text=True).stdout
 
     def wait_for(self, text, timeout=15):
@@ -55,7 +56,7 @@ class Term:
         return [l for l in self.screen().splitlines() if l.strip()][-1]
 
     def close(self):
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run(self.tmux + ["kill-server"], capture_output=True)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The engine without threads: frames, next-node enqueue, errors, exceptions, processes, trace."""
 
 import numpy as np
-import pytest
 
 from vppsh.vlib.buffer import PRE_DATA
 from vppsh.vlib.main import VlibMain

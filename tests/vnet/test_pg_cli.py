@@ -2,7 +2,7 @@
 
 import time
 
-from scapy.all import IP, UDP, Ether, rdpcap
+from scapy.all import IP, UDP, rdpcap
 
 STREAM = ("packet-generator new {{ name {name} limit {limit} size 64-64 {extra} "
           "data {{ IP4: 1.2.3 -> 4.5.6 UDP: 192.168.1.10 - 192.168.1.254 -> 192.168.2.10 "

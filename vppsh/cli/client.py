@@ -262,12 +262,14 @@ def _logical_stream(lines):
     """Logical lines from a stream of physical lines, as exec reads a file (continuations, #)."""
     from .dispatch import logical_lines
 
-    buf = ""
+    buf, depth = "", 0
     for raw in lines:
         buf += raw if raw.endswith("\n") else raw + "\n"
-        body = raw.split("#", 1)[0].rstrip()
-        if body.endswith("\\") or buf.count("{") > buf.count("}"):
+        body = raw.split("#", 1)[0].rstrip()  # braces in comments do not count
+        depth += body.count("{") - body.count("}")
+        if body.endswith("\\") or depth > 0:
             continue
+        depth = 0
         for _no, line in logical_lines(buf):
             yield line
         buf = ""

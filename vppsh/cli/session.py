@@ -26,6 +26,10 @@ class CliSession:
 
     def submit(self, line: str, done=None) -> None:
         """Queue a line (engine thread only); `done(error_or_None)` is called when it ends."""
+        if self.closed or self.proc.done:
+            if done is not None:
+                done("session closed")
+            return
         self.queue.append((line, done))
         if not self.running:  # a running command may itself wait for events: don't wake it
             self.vm.signal(self.proc, "input")

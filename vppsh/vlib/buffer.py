@@ -29,9 +29,9 @@ class BufferPool:
         self.sw_if_index = np.full((2, n_buffers), INVALID, np.uint32)
         self.error = np.zeros(n_buffers, np.uint16)
         self.trace_index = np.full(n_buffers, -1, np.int32)
-        self.adj_index = np.zeros(n_buffers, np.uint32)
-        self.aux = np.zeros(n_buffers, np.uint32)
-        self.vnet = np.zeros((n_buffers, VNET_HDR_LEN), np.uint8)  # virtio-net header as received  # per-node scratch (e.g. ICMP type/code for ip4-icmp-error)  # vnet_buffer()->ip.adj_index: the DPO chosen by lookup
+        self.adj_index = np.zeros(n_buffers, np.uint32)  # vnet_buffer()->ip.adj_index: the DPO lookup chose
+        self.aux = np.zeros(n_buffers, np.uint32)  # per-node scratch (ICMP type/code for ip4-icmp-error)
+        self.vnet = np.zeros((n_buffers, VNET_HDR_LEN), np.uint8)  # virtio-net header as received
         self._free = np.arange(n_buffers - 1, -1, -1, dtype=np.uint32)
         self.n_free = n_buffers
         self._in_use = np.zeros(n_buffers, bool)

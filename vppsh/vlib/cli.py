@@ -56,9 +56,10 @@ def show_runtime(ctx, a):
         ctx.out(j(cols[0], 30, "=") + j(cols[1], 12, "=") + "".join(j(c, 16, "=") for c in cols[2:]))
         for n in nodes:
             mx = n.max_clocks * vm.cpu_hz / 1e9
+            per = mx / n.vectors_at_max if n.vectors_at_max else mx
             vpc = n.vectors / n.calls if n.calls else 0.0
             ctx.out(j(n.name, 30, "-") + j(n.state, 12, "=") + j(n.calls, 16) + j(n.vectors, 16)
-                    + j(n.suspends, 16) + j(fe(mx), 16) + j(n.vectors_at_max, 16) + j(fe(mx), 16)
+                    + j(n.suspends, 16) + j(fe(mx), 16) + j(n.vectors_at_max, 16) + j(fe(per), 16)
                     + j(fe(_clocks(vm, n)), 16) + j(f"{vpc:.2f}", 16))
         return
     cols = ("Name", "State", "Calls", "Vectors", "Suspends", "Clocks", "Vectors/Call")

@@ -12,10 +12,16 @@ import numpy as np
 class ErrorCounters:
     def __init__(self) -> None:
         self.info: list[tuple[str, str, str]] = [("unknown", "no error", "info")]
+        self._index: dict[tuple[str, str], int] = {}
         self.counts = np.zeros(64, np.int64)
         self.baseline = np.zeros(64, np.int64)
 
     def register(self, node: str, reason: str, severity: str = "error") -> int:
+        """The counter of (node, reason); a re-created node (same name) gets its old one back."""
+        known = self._index.get((node, reason))
+        if known is not None:
+            return known
+        self._index[(node, reason)] = len(self.info)
         self.info.append((node, reason, severity))
         i = len(self.info) - 1
         if i >= len(self.counts):
@@ -34,7 +40,5 @@ class ErrorCounters:
         return self.counts[: len(self.info)] - self.baseline[: len(self.info)]
 
     def value(self, node: str, reason: str) -> int:
-        for i, (n, r, _s) in enumerate(self.info):
-            if n == node and r == reason:
-                return int(self.counts[i] - self.baseline[i])
-        return 0
+        i = self._index.get((node, reason))
+        return 0 if i is None else int(self.counts[i] - self.baseline[i])

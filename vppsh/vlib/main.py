@@ -20,7 +20,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from .buffer import BufferPool, F_TRACED
+from .buffer import BufferPool
 from .errors import ErrorCounters
 from .node import ErrorDrop, ErrorPunt, Node, NodeType, NullNode
 from .process import Process, Timers, Wait, WaitEvent
@@ -191,9 +191,12 @@ class VlibMain:
         if lost:
             self.buffers.free(np.concatenate(lost).astype(np.uint32))
 
-    def dispatch_pending(self) -> None:
+    def dispatch_pending(self, budget: int = 4096) -> None:
+        """Run pending frames; at most `budget` node calls, so a forwarding loop between nodes
+        cannot starve timers, CLI and input (what is left runs next loop, without sleeping)."""
         fs = self.frame_size
-        while self._order:
+        while self._order and budget > 0:
+            budget -= 1
             idx = self._order.popleft()
             vecs = self._pending.pop(idx)
             frame = vecs[0] if len(vecs) == 1 else np.concatenate(vecs)
@@ -390,6 +393,12 @@ class VlibMain:
                 fn()
             except Exception:
                 log.exception("cleanup failed")
+        self._epoll.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.loop, name="vpp_main", daemon=True)

@@ -24,6 +24,7 @@ def attach(vm) -> None:
     vm.register(NotEnabled(vm, "ip6"))
     vm.interfaces = Interfaces(vm)
     vm.interfaces.on_create.append(lambda sw: eth.set_mac(sw.sw_if_index, sw.hw.mac))
+    vm.interfaces.on_create.append(lambda sw: vm.ip4.interface_created(sw.sw_if_index))
     vm.interfaces.on_delete.append(lambda sw: vm.ip4.interface_deleted(sw.sw_if_index))
     vm.pg = PacketGenerator(vm)
     vm.register(DeviceInput(vm, "virtio-input"))

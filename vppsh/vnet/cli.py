@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..cli.dispatch import CliError
+from ..vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD
 from ..cli.fmt import j
 from .interface import Device
 from .ip4.cli import address_lines
@@ -45,7 +48,6 @@ def show_interface(ctx, a):
 
 
 def show_hardware(ctx, a):
-    ifs = ctx.vm.interfaces
     sws = _selected(ctx, a)
     brief = a.get("brief")
     ctx.out(j("Name", 32, "=") + j("Idx", 6, "=") + j("Link", 8, "=") + "Hardware")
@@ -140,6 +142,7 @@ class Loopback(Device):
         vm = node.vm
         sw_idx = vm.interfaces.by_name[self.hw.name].sw_if_index
         vm.buffers.sw_if_index[0, frame] = sw_idx
+        vm.buffers.flags[frame] &= ~np.uint32(F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO)  # TTL applies again
         vm.interfaces.count_rx(sw_idx, frame)
         vm.stage("ethernet-input", frame)
 

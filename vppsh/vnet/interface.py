@@ -116,6 +116,7 @@ class Interfaces:
         self.by_name: dict[str, SwInterface] = {}
         self.on_create: list = []  # subsystems that keep per-interface state (ethernet MACs, ip4)
         self.on_delete: list = []
+        self._out_slots: dict[tuple[int, int], int] = {}  # (node index, sw_if_index) -> next slot
         self._cap = 0
         self._grow(64)
         local = self.create("local0", Device(), mac=None)
@@ -191,9 +192,22 @@ class Interfaces:
             fn(sw)
         return sw
 
+    def output_next(self, node: Node, sw_if_index: int) -> int:
+        """`node`'s next slot for `<if>-output` of sw_if_index (0, its first next, if gone)."""
+        key = (node.index, sw_if_index)
+        slot = self._out_slots.get(key)
+        if slot is None:
+            sw = self.get(sw_if_index)
+            if sw is None:
+                return 0
+            slot = self._out_slots[key] = node.add_next(f"{sw.name}-output")
+        return slot
+
     def delete(self, sw: SwInterface) -> None:
         for fn in self.on_delete:
             fn(sw)
+        for key in [k for k in self._out_slots if k[1] == sw.sw_if_index]:
+            del self._out_slots[key]
         self.set_admin(sw, False)
         sw.hw.device.destroy()
         for suffix in ("-output", "-tx"):

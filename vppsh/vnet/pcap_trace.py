@@ -63,6 +63,7 @@ class PcapTrace:
         if not self.active:
             return "pcap capture is off..."
         kinds = " ".join(k for k, v in self.on.items() if v)
-        intf = "any" if self.sw_if_index is None else self.vm.interfaces.sw[self.sw_if_index].name
+        sw = None if self.sw_if_index is None else self.vm.interfaces.get(self.sw_if_index)
+        intf = "any" if self.sw_if_index is None else (sw.name if sw else f"deleted ({self.sw_if_index})")
         return (f"pcap {kinds} capture is on: {self.count} of {self.max} packets captured, "
                 f"interface {intf}, file {self.path}")

@@ -73,10 +73,6 @@ class ArpReply(Node):
               ("IP4 source address not local to subnet", "error"),
               ("IP4 source address matches local interface", "error"))
 
-    def __init__(self, vm) -> None:
-        super().__init__(vm)
-        self.out_slot: dict[int, int] = {}
-
     def process(self, frame):
         vm = self.vm
         buf, ip4 = vm.buffers, vm.ip4
@@ -111,16 +107,10 @@ class ArpReply(Node):
             buf.current_length[b] = 42
             buf.sw_if_index[TX, b] = sw
             self.count(self.err["ARP replies sent"])
-            self.next(self._out(sw), np.array([b], np.uint32))
+            self.next1(vm.interfaces.output_next(self, sw), b)
 
     def _drop(self, b: int, reason: str) -> None:
         self.drop(np.array([b], np.uint32), self.err[reason])
-
-    def _out(self, sw: int) -> int:
-        slot = self.out_slot.get(sw)
-        if slot is None:
-            slot = self.out_slot[sw] = self.add_next(f"{self.vm.interfaces.sw[sw].name}-output")
-        return slot
 
     def format_trace(self, b):
         return _format_arp(self.vm.buffers.packet(b))
@@ -130,6 +120,7 @@ class Ip4Glean(Node):
     """A packet for an unresolved host on a connected subnet: ARP for it (throttled), drop it."""
 
     name = "ip4-glean"
+    next_nodes = ("error-drop",)
     errors = (("ARP requests sent", "info"), ("ARP requests throttled", "info"),
               ("no source address for ARP request", "error"))
     target_from_packet = True
@@ -137,7 +128,6 @@ class Ip4Glean(Node):
     def __init__(self, vm) -> None:
         super().__init__(vm)
         self.last: dict[tuple[int, int], float] = {}
-        self.out_slot: dict[int, int] = {}
 
     def process(self, frame):
         vm = self.vm
@@ -169,10 +159,7 @@ class Ip4Glean(Node):
             buf.sw_if_index[RX, bi] = sw
             buf.sw_if_index[TX, bi] = sw
             buf.flags[bi] |= F_LOCALLY_ORIGINATED
-            slot = self.out_slot.get(sw)
-            if slot is None:
-                slot = self.out_slot[sw] = self.add_next(f"{vm.interfaces.sw[sw].name}-output")
-            self.next(slot, bi)
+            self.next(vm.interfaces.output_next(self, sw), bi)
             sent += 1
         if len(self.last) > 4096:  # forget old throttle entries
             self.last = {k: v for k, v in self.last.items() if now - v < THROTTLE}

@@ -419,10 +419,13 @@ class AfPacketDevice(Device):
             pool.data[frame[:, None], start[:, None] + np.arange(vh)] = pool.tx_vnet_headers(frame)[:, :vh]
         else:
             length = pool.current_length[frame].astype(np.int64)
+            whole = frame
             frame, start, length = finish_offload(self, node, pool, frame, start, length)
             n = len(frame)
             if not n:
+                pool.free(whole)
                 return
+            frame_to_free = whole
         if n > len(self._iov):
             self._tx_vec(max(n, 2 * len(self._iov)))
         iov = self._iov
@@ -441,7 +444,7 @@ class AfPacketDevice(Device):
             i += 1  # this packet failed (e.g. ENOBUFS, ENETDOWN, EMSGSIZE): skip it
         self.tx_packets += sent
         self.count_tx_errors(node, n - sent)
-        pool.free(frame)
+        pool.free(frame if vh else frame_to_free)
 
     # ------------------------------------------------------------ show
     def details(self) -> list[str]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import select
 
-import numpy as np
-
 from ...vlib.buffer import RX
 from ...vlib.node import Node, NodeType
 
@@ -58,13 +56,13 @@ class DeviceInput(Node):
                 self.drop(bi, self.err["interface is down"])
                 continue
             vm.buffers.sw_if_index[RX, bi] = sw.sw_if_index
+            self.next(0, bi)  # staged first: if accounting below raises, the engine frees them
             vm.interfaces.count_rx(sw.sw_if_index, bi)
             if vm.pcap.active:
                 vm.pcap.capture("rx", bi)
             if self.trace_budget:
                 self._dev = dev
                 vm.trace.mark_input(self, bi)
-            self.next(0, bi)
             total += len(bi)
         if self.ready:
             self.interrupt_pending = True

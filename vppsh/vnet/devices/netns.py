@@ -271,8 +271,3 @@ def link_info(ifname: str, ns: str | None = None) -> dict | None:
         "addresses": addrs,
         "default_gw4": next((gw for dst, ln, gw, _ in routes if ln == 0 and gw), None),
     }
-
-
-def close_all() -> None:
-    """Nothing to release: sockets never outlive the call that opened them (kept so device
-    teardown code can call it unconditionally should a cache ever come back)."""

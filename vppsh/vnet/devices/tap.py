@@ -9,7 +9,6 @@ no extra copy or iovec.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import io
 import ipaddress
@@ -49,6 +48,9 @@ TAP_MAX_INSTANCE = 8192
 DEFAULT_RING = 256
 MIN_FRAME = 14
 _EMPTY = np.zeros(0, np.uint32)
+
+
+_OUR_NS: dict[str, int] = {}  # namespaces vppsh created -> how many of its taps live there
 
 
 class TapError(Exception):
@@ -189,7 +191,9 @@ class TapDevice(Device):
 
     def _open(self, o: TapOptions) -> None:
         if o.host_ns is not None:
-            self._created_ns = netns.ensure_netns(o.host_ns)
+            if netns.ensure_netns(o.host_ns) or o.host_ns in _OUR_NS:
+                _OUR_NS[o.host_ns] = _OUR_NS.get(o.host_ns, 0) + 1
+                self._created_ns = True
         if o.attach and not netns.link_exists(o.host_if_name, o.host_ns):
             raise TapError(f"host-if-name {o.host_if_name}: no such interface to attach to")
         try:
@@ -251,10 +255,12 @@ class TapDevice(Device):
                 os.close(fd)
         if self._created_ns:
             self._created_ns = False
-            netns.remove_netns(self.host_ns)
+            _OUR_NS[self.host_ns] -= 1
+            if not _OUR_NS[self.host_ns]:
+                del _OUR_NS[self.host_ns]
+                netns.remove_netns(self.host_ns)
         self._release_spare()
         self._pool = None
-        netns.close_all()
 
     # ------------------------------------------------------------ data path
     def _bind(self, pool) -> None:
@@ -366,15 +372,15 @@ class TapDevice(Device):
             bi, start, length = finish_offload(self, node, pool, bi, start, length)
         offs = (bi.astype(np.int64) * self._stride + start).tolist()
         flat, fd, write = self._flat, self._fd, os.write
-        sent = failed = 0
+        sent = 0
         for o, ln in zip(offs, length.tolist()):
             try:
                 write(fd, flat[o:o + ln])
                 sent += 1
             except BlockingIOError:  # kernel queue full: drop the rest of the frame
                 break
-            except OSError:  # e.g. EIO when the host side is down
-                failed += 1
+            except OSError:  # e.g. EIO when the host side is down: counted below as not sent
+                pass
         self.tx_packets += sent
         self.count_tx_errors(node, len(offs) - sent)
         pool.free(frame)

@@ -93,7 +93,6 @@ class NotEnabled(Node):
         self.name = f"{proto}-not-enabled"
         self.errors = ((f"{proto} not enabled on interface", "error"),)
         super().__init__(vm)
-        self.code = None
 
     def process(self, frame):
         self.drop(frame, next(iter(self.err.values())))

@@ -11,7 +11,7 @@ from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, RX, TX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
 from . import dpo as D
-from .fields import add_to_checksum, be16, be32, put32
+from .fields import add_to_checksum, be16, be32
 
 ICMP_TIME_EXCEEDED, ICMP_DEST_UNREACH = 11, 3
 
@@ -149,26 +149,16 @@ class Ip4Rewrite(Node):
     name = "ip4-rewrite"
     next_nodes = ("error-drop", "ip4-icmp-error")
     errors = (("ip4 ttl <= 1", "error"), ("ip4 MTU exceeded and DF set", "error"),
-              ("ip4 MTU exceeded, fragmentation not supported", "error"),
-              ("interface has no output path", "error"))
+              ("ip4 MTU exceeded, fragmentation not supported", "error"))
     trace_in_process = True
 
-    def __init__(self, vm) -> None:
-        super().__init__(vm)
-        self.slot_of_sw = np.zeros(0, np.uint8)
-
     def _slots(self, sw: np.ndarray) -> np.ndarray:
-        """Next slot of each packet's `<if>-output` (added to this node's nexts on first use)."""
-        top = int(sw.max()) + 1
-        if top > len(self.slot_of_sw):
-            grown = np.zeros(top, np.uint8)
-            grown[: len(self.slot_of_sw)] = self.slot_of_sw
-            self.slot_of_sw = grown
-        need = np.unique(sw[self.slot_of_sw[sw] == 0])
-        for s in need:
-            intf = self.vm.interfaces.get(int(s))
-            self.slot_of_sw[s] = self.add_next(f"{intf.name}-output") if intf is not None else 0
-        return self.slot_of_sw[sw]
+        """Next slot of each packet's `<if>-output` (error-drop if the interface is gone)."""
+        out = self.vm.interfaces.output_next
+        if (sw == sw[0]).all():
+            return np.full(len(sw), out(self, int(sw[0])), np.uint16)
+        u, inv = np.unique(sw, return_inverse=True)
+        return np.array([out(self, int(s)) for s in u], np.uint16)[inv]
 
     def process(self, frame):
         vm = self.vm
@@ -238,8 +228,7 @@ class Ip4Rewrite(Node):
         buf.current_length[b] += 14
         sw = int(t.sw_if_index[a])
         buf.sw_if_index[TX, b] = sw
-        slot = int(self.slot_of_sw[sw]) if sw < len(self.slot_of_sw) else 0
-        self.next1(slot or int(self._slots(np.array([sw], np.uint32))[0]), b)
+        self.next1(vm.interfaces.output_next(self, sw), b)
         return True
 
     def _forward_one_adj(self, frame, hdr, a0: int) -> None:
@@ -260,7 +249,7 @@ class Ip4Rewrite(Node):
         if vm.trace.active:
             for b in frame:
                 vm.trace.add(self, int(b), self._trace(int(b), a0))
-        self.next(int(self._slots(np.array([sw], np.uint32))[0]), frame)
+        self.next(vm.interfaces.output_next(self, sw), frame)
 
     def _trace(self, b: int, adj: int) -> str:
         vm = self.vm

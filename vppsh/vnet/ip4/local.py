@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
+from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
 from .fields import add_to_checksum, be16, be32, header_checksum, put16, put32
@@ -40,7 +40,8 @@ class Ip4Receive(Node):
         slot = self.proto_next.get(mv[o + 9])
         rx = int(buf.sw_if_index[RX, b])
         if slot is None or (mv[o + 6] & 0x3F) or mv[o + 7] \
-                or int.from_bytes(mv[o + 12:o + 16], "big") == vm.ip4.if_addr[rx]:
+                or (int.from_bytes(mv[o + 12:o + 16], "big") == vm.ip4.if_addr[rx]
+                    and not buf.flags[b] & F_LOCALLY_ORIGINATED):
             return False
         self.next1(slot, b)
         return True
@@ -53,7 +54,8 @@ class Ip4Receive(Node):
         src = be32(hdr, 12)
         frag = (be16(hdr, 6) & 0x3FFF) != 0
         rx = buf.sw_if_index[RX, frame]
-        spoofed = src == ip4.if_addr[np.minimum(rx, len(ip4.if_addr) - 1)]
+        spoofed = (src == ip4.if_addr[np.minimum(rx, len(ip4.if_addr) - 1)]) \
+            & ((buf.flags[frame] & F_LOCALLY_ORIGINATED) == 0)
         nxt = np.zeros(len(frame), np.uint8)
         err = np.full(len(frame), self.err["unknown ip protocol"], np.uint16)
         for p, slot in self.proto_next.items():
@@ -130,7 +132,7 @@ class Ip4IcmpEchoRequest(Node):
         c = add_to_checksum(be16(ic, 2), 0x0800)
         put16(ic, 2, c)
         buf.scatter(frame, 20, ic)
-        buf.flags[frame] |= F_LOCALLY_ORIGINATED
+        buf.flags[frame] = (buf.flags[frame] & ~np.uint32(F_OFFLOAD | F_GSO)) | F_LOCALLY_ORIGINATED
         self.count(self.err["echo replies sent"], len(frame))
         self.next(0, frame)
 
@@ -149,7 +151,7 @@ class Ip4IcmpEchoRequest(Node):
         mv[o + 20] = 0
         c = ((mv[o + 22] << 8) | mv[o + 23]) + 0x0800
         struct.pack_into("!H", mv, o + 22, ((c & 0xFFFF) + (c >> 16)) & 0xFFFF)
-        buf.flags[b] |= F_LOCALLY_ORIGINATED
+        buf.flags[b] = (buf.flags[b] & ~np.uint32(F_OFFLOAD | F_GSO)) | F_LOCALLY_ORIGINATED
         self.count(self.err["echo replies sent"])
         self.next1(0, b)
         return True
@@ -180,13 +182,12 @@ class Ip4IcmpEchoReply(Node):
     def process(self, frame):
         vm = self.vm
         buf = vm.buffers
-        waiting = getattr(vm, "ping_waiters", {})
         now = vm.now()
         for b in frame:  # replies arrive one per ping interval: nothing to vectorise
             pkt = buf.packet(int(b))
             ihl = (pkt[0] & 0x0F) * 4
             ident, seq = int.from_bytes(pkt[ihl + 4:ihl + 6], "big"), int.from_bytes(pkt[ihl + 6:ihl + 8], "big")
-            proc = waiting.get(ident)
+            proc = vm.ip4.ping_waiters.get(ident)
             if proc is None:
                 self.drop(np.array([b], np.uint32), self.err["no ping waiting for this reply"])
                 continue
@@ -250,7 +251,7 @@ class Ip4IcmpError(Node):
         c = csum_rows(rows, 0, total - 20)
         put16(h, 22, c)
         buf.scatter(frame, 20, h[:, 20:24])
-        buf.flags[frame] |= F_LOCALLY_ORIGINATED
+        buf.flags[frame] = (buf.flags[frame] & ~np.uint32(F_OFFLOAD | F_GSO)) | F_LOCALLY_ORIGINATED
         self.count(self.err["hop limit exceeded response sent"], int((itype == 11).sum()))
         self.count(self.err["destination unreachable response sent"], int((itype == 3).sum()))
         self.next(1, frame)

@@ -49,6 +49,7 @@ class Ip4Main:
         self.addrs: dict[int, list[ipaddress.IPv4Interface]] = {}
         self.neighbors: dict[tuple[int, int], Neighbor] = {}
         self.routes: dict[tuple[int, int], Path] = {}  # (addr, plen) -> path; bulk adds share one
+        self.ping_waiters: dict = {}  # ICMP id -> the CLI process of the ping waiting for replies
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
         self.if_addr = np.zeros(64, np.uint32)
@@ -125,7 +126,14 @@ class Ip4Main:
     def is_local(self, sw_if_index: int, ip: int) -> bool:
         return any(int(p.ip) == ip for p in self.addrs.get(sw_if_index, []))
 
+    def interface_created(self, sw_if_index: int) -> None:
+        self._sync_if(sw_if_index)
+
     def interface_deleted(self, sw_if_index: int) -> None:
+        """Addresses, neighbours and the routes through it go with the interface."""
+        gone = [k for k, p in self.routes.items() if p.sw_if_index == sw_if_index]
+        for a, plen in gone:
+            self._unroute(np.array([a], np.uint64), plen)
         if self.addrs.get(sw_if_index):
             self.address_del(sw_if_index, None)
         for k in [k for k in self.neighbors if k[0] == sw_if_index]:
@@ -256,8 +264,16 @@ class Ip4Main:
         for (a, plen), path in self.routes.items():
             by_path.setdefault(path, []).append((a, plen))
         for path, keys in by_path.items():
+            shared = None
             for a, plen in keys:
-                d = self._resolve(path, a, plen)
+                if shared is not None:
+                    d = shared
+                    if d:
+                        self.dpo.refs[d] += 1
+                else:
+                    d = self._resolve(path, a, plen)
+                    if path.nh is not None and (a, plen) != (path.nh, 32):
+                        shared = d
                 e = self.fib.exact(a, plen)
                 if e is not None and e.sources.get(SRC_CLI) == d:
                     self.dpo.unlock(d)

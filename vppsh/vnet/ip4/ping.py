@@ -53,11 +53,12 @@ def ping(ctx, a):
     dst = a2i(target)
     repeat, interval, size = a.get("repeat", 5), a.get("interval", 1.0), a.get("size", 60)
     burst = max(1, a.get("burst", 1))
-    if size > 8000:
-        raise CliError(f"max ping packet size is 8000, got {size}")
+    limit = vm.buffers.data_size - 36  # IP + ICMP + timestamp must fit one buffer
+    if size > limit:
+        raise CliError(f"max ping packet size is {limit}, got {size}")
     if ctx.session is None:
         raise CliError("ping needs a CLI session")
-    waiters = vm.__dict__.setdefault("ping_waiters", {})
+    waiters = vm.ip4.ping_waiters
     ident = int.from_bytes(os.urandom(2), "big")
     while ident in waiters:
         ctx.out(f"ICMP ID collision at {ident}, incrementing")
@@ -83,7 +84,6 @@ def ping(ctx, a):
                         vm.buffers.flags[bi] |= F_LOCALLY_ORIGINATED
                         vm.buffers.sw_if_index[RX, bi] = sw
                         vm.stage("ip4-lookup", bi)
-                        vm.wake()
                         sent_at[seq] = vm.now()
                         sent += 1
             deadline = vm.now() + interval

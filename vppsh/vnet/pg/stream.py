@@ -145,6 +145,7 @@ class PgInput(Node):
             if n > 0:
                 bi = vm.buffers.alloc(n)
                 if len(bi):
+                    self.next(s.next_slot, bi)  # staged first: if anything below raises, freed
                     rows, lengths = s.frames(len(bi))
                     vm.buffers.write(bi, rows, lengths)
                     vm.buffers.sw_if_index[RX, bi] = s.rx
@@ -153,7 +154,6 @@ class PgInput(Node):
                     if self.trace_budget:
                         self._stream = s
                         vm.trace.mark_input(self, bi)
-                    self.next(s.next_slot, bi)
                     s.sent += len(bi)
                     total += len(bi)
             if s.limit and s.sent >= s.limit:
