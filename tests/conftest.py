@@ -40,3 +40,46 @@ def shell():
     s = Shell()
     yield s
     s.close()
+
+
+_RECEIVER = """
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5001)); s.listen(1); c, _ = s.accept()
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(1 << 20)
+    if not d: break
+    h.update(d); n += len(d)
+print(n, h.hexdigest())
+"""
+_SENDER = """
+import hashlib, os, socket, sys
+dst, size = sys.argv[1], int(sys.argv[2]); h = hashlib.sha256()
+s = socket.create_connection((dst, 5001), timeout=60)
+block = os.urandom(1 << 20)
+for i in range(size >> 20):
+    chunk = bytes([i & 0xff]) + block[1:]
+    h.update(chunk); s.sendall(chunk)
+s.shutdown(socket.SHUT_WR); s.recv(1); print(size, h.hexdigest())
+"""
+
+
+def tcp_stream(src_ns: str, dst_ns: str, dst_ip: str, megabytes: int, timeout: float = 300) -> None:
+    """Send `megabytes` over TCP between two namespaces (kernel sockets both ends) and check
+    that both ends hashed the same bytes (sha256)."""
+    import subprocess
+    import sys
+    import time
+
+    ns = lambda n: ["nsenter", f"--net=/run/netns/{n}", sys.executable, "-c"]  # noqa: E731
+    recv = subprocess.Popen(ns(dst_ns) + [_RECEIVER, dst_ip], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        send = subprocess.run(ns(src_ns) + [_SENDER, dst_ip, str(megabytes << 20)], capture_output=True,
+                              text=True, timeout=timeout)
+        got = recv.communicate(timeout=timeout)[0].split()
+    finally:
+        recv.kill()
+        recv.wait()
+    assert got == send.stdout.split() and int(got[0]) == megabytes << 20, (got, send.stdout, send.stderr)

@@ -15,6 +15,7 @@ import time
 import uuid
 
 import pytest
+from conftest import tcp_stream
 from pyroute2 import netns as pr_netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
@@ -119,48 +120,13 @@ def test_router_between_two_namespaces(shell, names, offload, offload2):
         hops = re.findall(r"^\s*(\d+)\s+(\S+)", r.stdout, re.M)
         assert hops[:2] == [("1", "10.1.0.1"), ("2", "10.2.0.2")], r.stdout
     # a 100 MB TCP stream kernel to kernel through vppsh, sha256 checked at both ends
-    size = 100 * 1024 * 1024
-    recv = subprocess.Popen(["nsenter", f"--net=/run/netns/{b}", sys.executable, "-c", RECEIVER],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        t0 = time.monotonic()
-        send = ns_run(a, sys.executable, "-c", SENDER, str(size), timeout=300)
-        got = recv.communicate(timeout=300)[0].split()
-    finally:
-        recv.kill()
-        recv.wait()
-    sent = send.stdout.split()
-    assert got == sent and int(got[0]) == size
-    assert time.monotonic() - t0 < 240
+    tcp_stream(a, b, "10.2.0.2", 100)
     fib = shell.run("show ip fib 10.2.0.2/32")
     assert "ipv4 via 10.2.0.2 tap2" in fib
     if offload == "gso":
         assert "Data Size" in shell.run("show buffers") and "66048" in shell.run("show buffers")
         rx = int(shell.run("show interface tap1").split("rx packets")[1].split()[0])
         assert rx < 100 * 1024 * 1024 / 1500 / 2  # super-frames, not 1500-byte packets
-
-
-RECEIVER = """
-import hashlib, socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.2.0.2", 5001)); s.listen(1); c, _ = s.accept()
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 20)
-    if not d: break
-    h.update(d); n += len(d)
-print(n, h.hexdigest())
-"""
-SENDER = """
-import hashlib, os, socket, sys
-size = int(sys.argv[1]); h = hashlib.sha256(); s = socket.create_connection(("10.2.0.2", 5001), timeout=60)
-block = os.urandom(1 << 20)
-for i in range(size >> 20):
-    chunk = bytes([i & 0xff]) + block[1:]
-    h.update(chunk); s.sendall(chunk)
-s.shutdown(socket.SHUT_WR); s.recv(1); print(size, h.hexdigest())
-"""
 
 
 def test_create_delete_tap_leaves_nothing_behind(shell, names):
