@@ -403,8 +403,8 @@ class AfPacketDevice(Device):
         )
 
     def tx(self, node, frame: np.ndarray) -> None:
-        """Send the frame with one sendmmsg() (behind a zero vnet header when enabled); count
-        failures; free."""
+        """Send the frame with one sendmmsg() (behind the virtio-net header each packet carries,
+        when enabled); count failures; free."""
         pool = node.vm.buffers
         n = len(frame)
         if self._fd < 0 or not n:

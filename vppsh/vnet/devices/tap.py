@@ -350,7 +350,8 @@ class TapDevice(Device):
         )
 
     def tx(self, node, frame: np.ndarray) -> None:
-        """Write each packet (behind a zero vnet header when enabled); count failures; free."""
+        """Write each packet (behind the virtio-net header it carries, when enabled); count
+        failures; free."""
         pool = node.vm.buffers
         n = len(frame)
         if self._fd < 0 or not n:
