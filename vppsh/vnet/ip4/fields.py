@@ -36,6 +36,14 @@ def header_checksum(rows: np.ndarray) -> np.ndarray:
     return (~s) & 0xFFFF
 
 
+def decrement_ttl(hdr: np.ndarray) -> None:
+    """TTL - 1 and the matching checksum update (+0x0100, one's complement) on header rows."""
+    hdr[:, 8] -= 1
+    c = add_to_checksum(be16(hdr, 10), 0x0100)
+    hdr[:, 10] = c >> 8
+    hdr[:, 11] = c & 0xFF
+
+
 def add_to_checksum(csum: np.ndarray, delta: int) -> np.ndarray:
     """One's-complement add of a constant to a checksum field (RFC 1624 style shortcut)."""
     s = csum.astype(np.uint32) + delta

@@ -11,7 +11,7 @@ from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, RX, TX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
 from . import dpo as D
-from .fields import add_to_checksum, be16, be32
+from .fields import be16, be32, decrement_ttl
 
 ICMP_TIME_EXCEEDED, ICMP_DEST_UNREACH = 11, 3
 
@@ -192,10 +192,9 @@ class Ip4Rewrite(Node):
                 return
         fwd = ~local
         if fwd.any():
-            hdr[fwd, 8] -= 1
-            c = add_to_checksum(be16(hdr[fwd], 10), 0x0100)
-            hdr[fwd, 10] = c >> 8
-            hdr[fwd, 11] = c & 0xFF
+            rows = hdr[fwd]
+            decrement_ttl(rows)
+            hdr[fwd] = rows
             buf.scatter(frame, 8, hdr[:, 8:12])
         buf.current_data[frame] -= 14
         buf.current_length[frame] += 14
@@ -235,11 +234,7 @@ class Ip4Rewrite(Node):
         """The common frame: one adjacency, nothing expiring or too big."""
         vm = self.vm
         buf, t = vm.buffers, vm.ip4.dpo
-        hdr[:, 8] -= 1
-        c = be16(hdr, 10) + 0x0100
-        c = (c & 0xFFFF) + (c >> 16)
-        hdr[:, 10] = c >> 8
-        hdr[:, 11] = c & 0xFF
+        decrement_ttl(hdr)
         buf.scatter(frame, 8, hdr[:, 8:12])
         buf.current_data[frame] -= 14
         buf.current_length[frame] += 14
