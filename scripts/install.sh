@@ -1,5 +1,5 @@
 # Sourced by test.sh / demo.sh / bench scripts: system packages and the virtualenv, idempotent.
-APT_PACKAGES="tmux tcpdump iproute2 socat procps iputils-ping traceroute iperf3 util-linux"
+APT_PACKAGES="tmux tcpdump iproute2 socat procps iputils-ping traceroute iperf3 util-linux netcat-openbsd curl hping3"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -31,3 +31,6 @@ def attach(vm) -> None:
     vm.register(DeviceInput(vm, "af-packet-input"))
     vm.at_exit.append(vm.pcap.stop)
     vm.at_exit.append(vm.interfaces.destroy_all)  # taps, their namespaces: gone when we stop
+    from ..session import attach as session_attach
+
+    session_attach(vm)  # the host stack: disabled until `session enable`

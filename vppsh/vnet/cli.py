@@ -7,6 +7,7 @@ import numpy as np
 from ..cli.dispatch import CliError
 from ..vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD
 from ..cli.fmt import j
+from .devices.offload import finish_in_place
 from .interface import Device
 from .ip4.cli import address_lines
 
@@ -141,6 +142,7 @@ class Loopback(Device):
     def tx(self, node, frame):
         vm = node.vm
         sw_idx = vm.interfaces.by_name[self.hw.name].sw_if_index
+        frame = finish_in_place(self, node, vm.buffers, frame)  # partial checksums: done here
         vm.buffers.sw_if_index[0, frame] = sw_idx
         vm.buffers.flags[frame] &= ~np.uint32(F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO)  # TTL applies again
         vm.interfaces.count_rx(sw_idx, frame)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...vlib.buffer import F_GSO, F_OFFLOAD
+from ...vlib.buffer import F_GSO, F_OFFLOAD, PRE_DATA
 from ...wire.checksum import csum
 
 
@@ -35,3 +35,13 @@ def finish_offload(dev, node, pool, bi: np.ndarray, start: np.ndarray, length: n
             row[s + cs + co:s + cs + co + 2] = np.frombuffer(value.to_bytes(2, "big"), np.uint8)
         pool.flags[b] &= ~np.uint32(F_OFFLOAD)
     return bi, start, length
+
+
+def finish_in_place(dev, node, pool, frame: np.ndarray) -> np.ndarray:
+    """The same for a device that hands packets on inside the engine (loopback, pg capture):
+    returns the buffers to keep; GSO frames are counted and freed."""
+    start = PRE_DATA + pool.current_data[frame].astype(np.int64)
+    kept, _s, _l = finish_offload(dev, node, pool, frame, start, pool.current_length[frame].astype(np.int64))
+    if len(kept) != len(frame):
+        pool.free(np.setdiff1d(frame, kept))
+    return kept

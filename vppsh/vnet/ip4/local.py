@@ -23,7 +23,9 @@ class Ip4Receive(Node):
     name = "ip4-receive"
     next_nodes = ("error-drop", "ip4-icmp-input", "ip4-icmp-error")
     errors = (("unknown ip protocol", "error"), ("ip4 spoofed local-address packet drops", "error"),
-              ("ip4 fragment for us dropped (no reassembly)", "error"))
+              ("ip4 fragment for us dropped (no reassembly)", "error"),
+              # ip4-local's UDP checks, counted here as VPP does (ip4-udp-lookup does the work)
+              ("inconsistent udp/ip lengths", "error"), ("bad udp checksum", "error"))
 
     def __init__(self, vm) -> None:
         super().__init__(vm)

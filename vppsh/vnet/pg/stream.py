@@ -15,6 +15,7 @@ import numpy as np
 
 from ...vlib.buffer import RX
 from ...vlib.node import Node, NodeType
+from ..devices.offload import finish_in_place
 from ..interface import Device
 from ..pcap import PcapWriter, read_pcap
 
@@ -227,6 +228,7 @@ class PgDevice(Device):
 
     def tx(self, node, frame):
         vm = node.vm
+        frame = finish_in_place(self, node, vm.buffers, frame)  # captures show final checksums
         if self.capture is not None:
             if self.capture_left:
                 frame_c = frame[: self.capture_left]

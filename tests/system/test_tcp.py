@@ -1,0 +1,188 @@
+"""vppsh's TCP against the Linux kernel across a tap, and against a scripted peer on the wire.
+
+Every address lives in a namespace the test creates; kernel-side programs run via nsenter.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from pyroute2 import netns as pr_netns
+
+from tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
+                                reason="needs root and /dev/net/tun")
+
+ECHO_CLIENT = r"""
+import hashlib, os, socket, sys, threading
+ip, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bind_port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if bind_port: s.bind(("0.0.0.0", bind_port))
+s.settimeout(60); s.connect((ip, port))
+data = os.urandom(size)
+got = []
+def rd():
+    n = 0
+    while n < size:
+        d = s.recv(1 << 20)
+        if not d: break
+        got.append(d); n += len(d)
+t = threading.Thread(target=rd); t.start()
+s.sendall(data); t.join()
+back = b"".join(got)
+print(len(back), hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest())
+s.close()
+"""
+
+
+def ns_run(ns, *cmd, timeout=120, check=True, **kw):
+    return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", *cmd], capture_output=True, text=True,
+                          timeout=timeout, check=check, **kw)
+
+
+def ns_py(ns, code, *args, timeout=120):
+    return ns_run(ns, sys.executable, "-c", code, *map(str, args), timeout=timeout)
+
+
+@pytest.fixture
+def ns():
+    n = f"vppsh-t-{uuid.uuid4().hex[:8]}"
+    yield n
+    if os.path.exists(f"/run/netns/{n}"):
+        pr_netns.remove(n)
+
+
+@pytest.fixture
+def tcp(shell, ns):
+    setup_tap(shell, ns)
+    shell.run("test echo server uri tcp://0.0.0.0/1234")
+    return shell
+
+
+def sessions(shell) -> str:
+    return shell.run("show session verbose")
+
+
+def wait_for(pred, timeout=5.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def test_kernel_client_echo_intact(tcp, ns):
+    r = ns_py(ns, ECHO_CLIENT, VPP_IP, 1234, 20 << 20)
+    assert r.stdout.split() == [str(20 << 20), "True"], r.stdout + r.stderr
+    assert wait_for(lambda: "ESTABLISHED" not in sessions(tcp))
+    out = sessions(tcp)
+    assert re.search(r"^\[0:\d+\]\[T\] 0\.0\.0\.0:1234->0\.0\.0\.0:0\s+LISTEN", out, re.M), out
+
+
+def test_established_row_and_details(tcp, ns):
+    code = ("import socket,time,sys; s=socket.create_connection((sys.argv[1],1234)); s.sendall(b'x'*10);"
+            "s.recv(10); print(s.getsockname()[1], flush=True); time.sleep(2)")
+    p = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", code, VPP_IP],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        port = p.stdout.readline().strip()
+        out = sessions(tcp)
+        assert re.search(rf"^\[0:\d+\]\[T\] {VPP_IP}:1234->{KERNEL_IP}:{port}\s+ESTABLISHED\s+0\s+0", out, re.M), out
+        assert re.search(r"^Thread 0: active sessions 2", out, re.M), out
+        v2 = tcp.run("show session verbose 2")
+        assert "snd_una" in v2 and "algo cubic" in v2 and "Rx fifo: cursize 0" in v2, v2
+    finally:
+        p.wait(10)
+
+
+def test_connect_to_closed_port_is_refused(tcp, ns):
+    code = ("import socket,sys\ntry:\n socket.create_connection((sys.argv[1],4321),timeout=5)\n"
+            "except ConnectionRefusedError: print('refused')")
+    assert ns_py(ns, code, VPP_IP).stdout.strip() == "refused"
+    assert "no listener for dst port" in tcp.run("show errors")
+
+
+def test_rst_and_syn_checks_rfc5961(tcp, ns):
+    peer = RawPeer(ns, sport=40001)
+    try:
+        sa = peer.connect(1234)
+        assert sa is not None
+        assert wait_for(lambda: "10.0.0.77:40001" in sessions(tcp))
+        # RST outside the window: silently dropped
+        peer.send("R", seq=peer.seq + 10_000_000)
+        # RST inside the window but not at rcv_nxt: a challenge ACK, the connection stays
+        peer.send("R", seq=peer.seq + 100)
+        ch = peer.recv(want=lambda t: t.flags & 0x10 and not t.flags & 0x04)
+        assert ch is not None and ch.ack == peer.seq, "no challenge ACK"
+        # SYN on an established connection: a challenge ACK too
+        peer.send("S", seq=peer.seq + 5)
+        assert peer.recv(want=lambda t: t.flags == 0x10) is not None
+        assert "10.0.0.77:40001" in sessions(tcp)
+        # RST exactly at rcv_nxt: the connection goes
+        peer.send("R", seq=peer.seq)
+        assert wait_for(lambda: "10.0.0.77:40001" not in sessions(tcp))
+    finally:
+        peer.close()
+
+
+def test_zero_window_persist_probe(tcp, ns):
+    peer = RawPeer(ns, sport=40002)
+    try:
+        peer.connect(1234, window=0)
+        # the echo server has 1000 bytes to send back and a zero window in front of it
+        peer.send("PA", payload=b"y" * 1000, window=0)
+        peer.seq += 1000
+        probes = [t for t in peer.collect(3.5) if t.flags & 0x10 and not len(t.payload)]
+        probe_seqs = [t.seq for t in probes if t.ack == peer.seq]
+        assert len(probe_seqs) >= 2, probes  # persist probes keep coming, backing off
+        # open the window: the data arrives
+        peer.send("A", window=65535)
+        data = peer.recv(want=lambda t: len(t.payload) > 0)
+        assert data is not None and bytes(data.payload) == b"y" * 1000
+    finally:
+        peer.close()
+
+
+def test_keepalive_probes_then_reset(tcp, ns):
+    tcp.run("set tcp keepalive idle 1 interval 0.5 probes 2")
+    peer = RawPeer(ns, sport=40003)
+    try:
+        sa = peer.connect(1234)
+        segs = peer.collect(3.5)
+        probes = [t for t in segs if t.flags & 0x10 and not t.flags & 0x04 and t.seq == sa.seq]
+        assert len(probes) >= 2, segs  # SEG.SEQ = SND.NXT - 1
+        assert wait_for(lambda: "10.0.0.77:40003" not in sessions(tcp), timeout=5)
+    finally:
+        peer.close()
+
+
+def test_time_wait_then_reuse(tcp, ns):
+    """vppsh closes first (clear session), sits in TIME_WAIT; the same 4-tuple reconnects."""
+    code = ("import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+            "s.bind(('0.0.0.0',45678)); s.connect((sys.argv[1],1234)); print('up',flush=True);"
+            "print(repr(s.recv(10)),flush=True); s.close(); time.sleep(0.5)")
+    p = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", code, VPP_IP],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "up"
+        out = sessions(tcp)
+        idx = re.search(r"^\[0:(\d+)\]\[T\] \S+->10\.0\.0\.1:45678", out, re.M).group(1)
+        tcp.run(f"clear session thread 0 session {idx}")
+        assert p.stdout.readline().strip() == "b''"  # our FIN
+        p.wait(10)
+        assert wait_for(lambda: re.search(r"closed \d+", sessions(tcp)) is not None)
+        r = ns_py(ns, ECHO_CLIENT, VPP_IP, 1234, 1000, 45678)
+        assert r.stdout.split() == ["1000", "True"], r.stdout + r.stderr
+    finally:
+        p.kill()
+        p.wait()

@@ -1,0 +1,262 @@
+"""SessionMain: `session enable`, the session pool and lookup tables, and the app-facing API.
+
+Transports register here and call back (accept, connected, notify_rx, ...); apps call listen,
+connect, send, recv, close. Tx is deferred: an app's send only queues the session for the
+`session-queue` input node, which asks the transport to push when the engine next loops, so no
+app callback ever re-enters a transport in the middle of its input processing.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..vlib.node import Node, NodeType
+from .app import App, AppRegistry
+from .fifo import Fifo
+from .session import CLOSED_FROM, Session
+
+EPHEMERAL = (49152, 65535)
+
+
+class SessionError(Exception):
+    """A failed request, worded for the CLI (`show session`'s user sees it)."""
+
+
+class SessionQueue(Node):
+    """session-queue: pushes the tx of sessions whose app wrote (VPP's per-thread event node)."""
+
+    name = "session-queue"
+    type = NodeType.INPUT
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.state = "interrupt wait"
+        self.pending: dict[int, Session] = {}
+
+    def poll(self) -> int:
+        pending, self.pending = self.pending, {}
+        sm = self.vm.session
+        for s in pending.values():
+            if s.conn is not None and s.state not in ("closed", "transport-deleted"):
+                sm.transports[s.proto].push(s.conn)
+        for t in sm.transports.values():  # ACKs programmed outside a TCP node (an app read)
+            flush = getattr(t, "flush", None)
+            if flush is not None:
+                flush()
+        return len(pending)
+
+
+class SessionMain:
+    def __init__(self, vm) -> None:
+        self.vm = vm
+        self.enabled = False
+        self.pool: list[Session | None] = []
+        self._free: list[int] = []
+        self.apps = AppRegistry()
+        self.transports: dict = {}  # "T" -> TcpMain, "U" -> UdpMain
+        self.listeners: dict[tuple, Session] = {}  # (proto, ip, port) -> listener session
+        self.conns: dict[tuple, object] = {}  # (proto, lcl ip, lcl port, rmt ip, rmt port) -> conn
+        self.queue = vm.register(SessionQueue(vm))
+
+    # ------------------------------------------------------------ enable / disable
+    def enable(self) -> None:
+        if self.enabled:
+            return
+        self.enabled = True
+        for t in self.transports.values():
+            t.enable()
+
+    def disable(self) -> None:
+        if not self.enabled:
+            raise SessionError("session is already disabled")
+        for app in self.apps.all():
+            self.detach(app)
+        for t in self.transports.values():
+            t.disable()
+        self.enabled = False
+
+    def require(self) -> None:
+        if not self.enabled:
+            raise SessionError("session layer is not enabled")
+
+    # ------------------------------------------------------------ apps
+    def attach(self, app: App) -> App:
+        self.require()
+        return self.apps.add(app)
+
+    def detach(self, app: App) -> None:
+        """Remove an app: listeners go, connections are reset (an exited app owes nothing)."""
+        for s in list(app.sessions):
+            if s.is_listener:
+                self.unlisten(s)
+            elif s.conn is not None:
+                self.reset(s)
+        app.detach()
+        self.apps.remove(app)
+
+    # ------------------------------------------------------------ pool
+    def alloc(self, proto: str, app: App, conn, fifos: bool = True) -> Session:
+        idx = self._free.pop() if self._free else len(self.pool)
+        if idx == len(self.pool):
+            self.pool.append(None)
+        s = Session(idx, proto, app, conn)
+        if fifos:
+            s.rx_fifo, s.tx_fifo = Fifo(app.rx_fifo_size), Fifo(app.tx_fifo_size)
+        self.pool[idx] = s
+        app.sessions.add(s)
+        return s
+
+    def free(self, s: Session) -> None:
+        """The transport is done with the connection: forget the session."""
+        if s.index < len(self.pool) and self.pool[s.index] is s:
+            self.pool[s.index] = None
+            self._free.append(s.index)
+            s.state = "transport-deleted"
+            self.queue.pending.pop(s.index, None)
+            s.app.sessions.discard(s)
+            s.app.on_cleanup(s)
+            s.conn = None
+
+    def sessions(self) -> list[Session]:
+        return [s for s in self.pool if s is not None]
+
+    def closed_count(self) -> int:
+        from .session import STATES
+
+        return sum(1 for s in self.sessions() if STATES.index(s.state) >= CLOSED_FROM)
+
+    # ------------------------------------------------------------ lookup tables
+    def add_conn(self, proto: str, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, conn) -> None:
+        self.conns[(proto, lcl_ip, lcl_port, rmt_ip, rmt_port)] = conn
+
+    def del_conn(self, proto: str, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, conn) -> None:
+        key = (proto, lcl_ip, lcl_port, rmt_ip, rmt_port)
+        if self.conns.get(key) is conn:
+            del self.conns[key]
+
+    def find_listener(self, proto: str, ip: int, port: int) -> Session | None:
+        ls = self.listeners
+        return ls.get((proto, ip, port)) or ls.get((proto, 0, port))
+
+    def port_in_use(self, proto: str, ip: int, port: int) -> bool:
+        return (proto, ip, port) in self.listeners or (proto, 0, port) in self.listeners or \
+            (ip == 0 and any(k[0] == proto and k[2] == port for k in self.listeners))
+
+    def alloc_port(self, proto: str, lcl_ip: int, rmt_ip: int, rmt_port: int) -> int:
+        lo, hi = EPHEMERAL
+        start = random.randint(lo, hi)
+        for k in range(hi - lo + 1):
+            port = lo + (start - lo + k) % (hi - lo + 1)
+            if (proto, lcl_ip, port, rmt_ip, rmt_port) not in self.conns and \
+                    not self.port_in_use(proto, lcl_ip, port):
+                return port
+        raise SessionError("no free local port")
+
+    def source_address(self, rmt_ip: int) -> tuple[int, int]:
+        """(egress sw_if_index, local address) toward rmt_ip, as the FIB says."""
+        from ..vnet.ip4.ping import _source
+
+        sw, src = _source(self.vm, rmt_ip, None)
+        if sw is None:
+            raise SessionError("no route to host")
+        if not src:
+            raise SessionError("no source address for egress interface")
+        return sw, src
+
+    # ------------------------------------------------------------ app-facing API
+    def listen(self, app: App, proto: str, ip: int, port: int) -> Session:
+        self.require()
+        if port == 0 or self.port_in_use(proto, ip, port):
+            if port == 0:
+                port = self.alloc_port(proto, ip, 0, 0)
+            else:
+                raise SessionError("session already exists")  # VNET_API_ERROR_ADDRESS_IN_USE
+        s = self.alloc(proto, app, None, fifos=False)
+        s.conn = self.transports[proto].listen(s, ip, port)
+        s.state = "listening"
+        self.listeners[(proto, ip, port)] = s
+        return s
+
+    def unlisten(self, s: Session) -> None:
+        conn = s.conn
+        self.listeners.pop((s.proto, conn.lcl_ip, conn.lcl_port), None)
+        self.transports[s.proto].unlisten(conn)
+        self.free(s)
+
+    def connect(self, app: App, proto: str, ip: int, port: int, opaque=None, **opts):
+        """Start a connection; app.on_connected tells how it went. Errors known at once raise."""
+        self.require()
+        return self.transports[proto].connect(app, ip, port, opaque, **opts)
+
+    def send(self, s: Session, data) -> int:
+        """Queue bytes for the peer; returns how many fitted in the tx fifo."""
+        n = s.tx_fifo.enqueue(data)
+        if n:
+            self.schedule_tx(s)
+        if n < len(data):
+            s.want_tx_space = True
+        return n
+
+    def schedule_tx(self, s: Session) -> None:
+        q = self.queue
+        q.pending[s.index] = s
+        q.interrupt_pending = True
+
+    def recv(self, s: Session, n: int) -> bytes:
+        data = s.rx_fifo.dequeue(n)
+        if data and s.conn is not None:
+            self.transports[s.proto].rx_consumed(s.conn)
+        return data
+
+    def close(self, s: Session) -> None:
+        """Graceful close: what is in the tx fifo goes first, then FIN (TCP)."""
+        if s.app_closed or s.conn is None:
+            return
+        s.app_closed = True
+        if s.state not in ("transport-closed", "closed"):
+            s.state = "closing"
+        self.transports[s.proto].close(s.conn)
+
+    def shutdown(self, s: Session) -> None:
+        """Half-close (SHUT_WR): FIN after the tx fifo drains; reading goes on."""
+        if s.conn is not None:
+            self.transports[s.proto].shutdown(s.conn)
+
+    def reset(self, s: Session) -> None:
+        if s.conn is not None:
+            s.app_closed = True
+            self.transports[s.proto].reset(s.conn)
+
+    # ------------------------------------------------------------ transport-facing callbacks
+    def accept(self, listener: Session, conn) -> Session:
+        s = self.alloc(listener.proto, listener.app, conn)
+        s.listener = listener
+        s.state = "ready"
+        return s
+
+    def connected(self, app: App, conn, opaque) -> Session:
+        s = self.alloc(conn.proto, app, conn)
+        s.state = "ready"
+        s.opaque = opaque
+        return s
+
+    def notify_rx(self, s: Session) -> None:
+        s.app.on_rx(s)
+
+    def notify_tx_space(self, s: Session) -> None:
+        if s.want_tx_space and s.tx_fifo.free:
+            s.want_tx_space = False
+            s.app.on_tx_space(s)
+
+    def notify_disconnect(self, s: Session) -> None:
+        if s.state in ("ready", "opened"):
+            s.state = "transport-closing"
+        s.app.on_disconnect(s)
+
+    def notify_reset(self, s: Session) -> None:
+        s.state = "transport-closed"
+        s.app.on_reset(s)
+
+    def transport_closed(self, s: Session) -> None:
+        """Both sides are done; the transport keeps the connection (TIME_WAIT) until delete."""
+        s.state = "closed"

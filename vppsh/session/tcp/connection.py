@@ -1,0 +1,919 @@
+"""One TCP connection (RFC 9293): the state machine, per segment, as the RFC's event processing.
+
+Per-connection work is inherently sequential, so it is plain Python; everything per packet that
+is not (parsing, checksums, lookup) was done for the whole frame by tcp4-input. Sequence numbers
+are kept *unwrapped* (Python ints that only grow, starting at the wire ISN), so no comparison
+anywhere needs modular arithmetic; they wrap only when written to the wire.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, parse_options
+from . import cc as cc_mod
+from .sack import Scoreboard, rx_sack_blocks
+
+# states, as VPP prints them
+CLOSED, LISTEN, SYN_SENT, SYN_RCVD, ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK, CLOSING, \
+    FIN_WAIT_2, TIME_WAIT = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT",
+                             "FIN_WAIT_1", "LAST_ACK", "CLOSING", "FIN_WAIT_2", "TIME_WAIT")
+SYNCHRONIZED = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK, CLOSING, FIN_WAIT_2, TIME_WAIT))
+CAN_SEND = frozenset((ESTABLISHED, CLOSE_WAIT))
+
+RTO_INIT, RTO_MIN, RTO_MAX = 1.0, 0.2, 60.0
+MAX_RXT = 15  # data retransmissions before giving up (~ RFC 1122's R2 >= 100 s with backoff)
+MAX_SYN_RXT = 5
+DUPTHRESH = 3
+W32 = 0xFFFFFFFF
+
+
+def unwrap(wire: int, ref: int) -> int:
+    """The unwrapped value nearest `ref` whose low 32 bits are `wire`."""
+    return ref + ((wire - ref + 0x80000000) & W32) - 0x80000000
+
+
+class Segment:
+    """An incoming segment, fields as on the wire (seq/ack still 32-bit)."""
+
+    __slots__ = ("seq", "ack", "flags", "wnd", "opts", "ts", "data", "sport", "dport", "src", "dst")
+
+    def __init__(self, src, dst, sport, dport, seq, ack, flags, wnd, opts, data) -> None:
+        self.src, self.dst, self.sport, self.dport = src, dst, sport, dport
+        self.seq, self.ack, self.flags, self.wnd = seq, ack, flags, wnd
+        self.opts = opts  # raw option bytes
+        self.ts = None
+        self.data = data  # memoryview of the payload
+
+    def options(self) -> TcpOptions:
+        return parse_options(self.opts)
+
+
+class TcpConnection:
+    proto = "T"
+
+    def __init__(self, tm, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> None:
+        self.tm = tm
+        self.vm = tm.vm
+        self.index = -1
+        self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl_ip, lcl_port, rmt_ip, rmt_port
+        self.state = CLOSED
+        self.session = None
+        self.app = None  # the app of an active open, until the session exists
+        self.opaque = None
+        self.listener = None  # passive open: the listener session
+        self.sw_if_index = -1
+        self.flags: set[str] = set()
+        cfg = tm.cfg
+        # send side
+        self.iss = 0
+        self.snd_una = self.snd_nxt = self.snd_max = 0
+        self.snd_wnd = 0
+        self.max_snd_wnd = 0
+        self.snd_wl1 = self.snd_wl2 = 0
+        self.snd_wscale = 0
+        self.snd_mss = 536
+        self.mss_max = 1460  # what the egress MTU allows us to send per segment
+        self.tso_max = 0  # bytes per TSO super-segment, 0 = no TSO
+        self.fin_pending = False  # app closed: FIN once the tx fifo drains
+        self.fin_sent = False
+        self.high_rxt = 0
+        # receive side
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_las = 0  # right edge of the window we advertised
+        self.rcv_wscale = 0
+        self.rcv_mss = 536
+        self.fin_rcvd = False
+        self.fin_seq: int | None = None  # an out-of-order FIN, waiting for the data before it
+        # options
+        self.ts_ok = False
+        self.tsval_recent = 0
+        self.tsval_recent_age = 0.0
+        self.sack_ok = False
+        self.sb = Scoreboard()
+        # RTT / RTO (RFC 6298)
+        self.srtt = 0.0
+        self.rttvar = 0.0
+        self.rto = RTO_INIT
+        self.rto_boff = 0
+        self.persist_boff = 0
+        self.rtt_ts = 0.0  # Karn sampling without timestamps
+        self.rtt_seq = 0
+        # congestion
+        self.cc = None
+        self.cc_algo = cfg.cc_algo
+        self.recovery = False
+        self.recover = 0
+        self.dupacks = 0
+        self.prev_cwnd = self.prev_ssthresh = 0
+        # app options (the shim sets them)
+        self.nodelay = False
+        self.ttl = 64
+        self.tos = 0
+        self.keepalive = cfg.keepalive
+        self.keep_idle, self.keep_intvl, self.keep_cnt = cfg.keep_idle, cfg.keep_intvl, cfg.keep_cnt
+        self.keep_probes = 0
+        self.last_rx = 0.0
+        # timers: name -> deadline (engine seconds); one heap entry armed for the earliest
+        self.deadlines: dict[str, float] = {}
+        self._armed = None
+        self.created = self.vm.now()
+        self.stats = dict(in_segs=0, in_dsegs=0, in_bytes=0, in_dupacks=0, out_segs=0, out_dsegs=0,
+                          out_bytes=0, out_dupacks=0, fr=0, tr=0, rxt_segs=0, rxt_bytes=0)
+        self.pending_ack = False
+        self.ack_now = False
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def key(self) -> tuple:
+        return ("T", self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port)
+
+    def now_ms(self) -> int:
+        return (int(self.vm.now() * 1000) + self.tm.ts_offset) & W32
+
+    def flight(self) -> int:
+        return self.snd_nxt - self.snd_una
+
+    def rcv_wnd_avail(self) -> int:
+        s = self.session
+        if s is None or s.rx_fifo is None:
+            return self.tm.cfg.rx_fifo
+        return s.rx_fifo.free
+
+    def _pipe(self) -> int:
+        if self.sack_ok and self.recovery:
+            return self.sb.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss)
+        return max(0, self.flight() - self.dupacks * self.snd_mss) if self.recovery else self.flight()
+
+    def count(self, reason: str, node=None) -> None:
+        self.tm.count(reason)
+
+    # ------------------------------------------------------------------ timers
+    def set_timer(self, name: str, delay: float) -> None:
+        at = self.vm.now() + delay
+        self.deadlines[name] = at
+        a = self._armed
+        if a is None or a[0] > at or a[2] is None:
+            self._arm(at)
+
+    def stop_timer(self, name: str) -> None:
+        self.deadlines.pop(name, None)
+
+    def _arm(self, at: float) -> None:
+        if self._armed is not None:
+            self.vm.timers.cancel(self._armed)
+        self._armed = self.vm.timers.add(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._armed = None
+        if self.state == CLOSED:
+            return
+        now = self.vm.now()
+        due = [n for n, t in self.deadlines.items() if t <= now + 1e-4]
+        for n in due:
+            self.deadlines.pop(n, None)
+        for n in due:
+            if self.state == CLOSED:
+                return
+            self.tm.stats["timer expirations"] += 1
+            getattr(self, "_timeout_" + n)()
+        if self.deadlines and self.state != CLOSED:
+            self._arm(min(self.deadlines.values()))
+        self.tm.flush()
+
+    def timer_names(self) -> list[str]:
+        names = {"rxt": "RETRANSMIT", "persist": "PERSIST", "waitclose": "WAIT CLOSE",
+                 "syn": "RETRANSMIT SYN", "keep": "KEEP"}
+        return [names[n] for n in self.deadlines]
+
+    # ------------------------------------------------------------------ open
+    def init_options(self, mss_opt: int | None) -> None:
+        """Per-path sizes: our MSS from the egress MTU, TSO when the device takes GSO frames."""
+        tm = self.tm
+        sw, mtu, tso_max = tm.egress(self.rmt_ip)
+        self.sw_if_index = sw
+        self.mss_max = min(mtu, tm.cfg.mtu) - 40
+        self.tso_max = tso_max if tm.cfg.tso else 0
+        self.rcv_mss = self.mss_max
+
+    def negotiate(self, o: TcpOptions, syn_sent_ours_ws: bool = True) -> None:
+        """Apply the peer's SYN options (RFC 7323 §2.2: scaling only if both sides sent it)."""
+        peer_mss = o.mss if o.mss else 536
+        if o.wscale is not None:
+            self.snd_wscale = min(o.wscale, 14)
+        else:
+            self.snd_wscale = self.rcv_wscale = 0
+        self.ts_ok = o.timestamp is not None and self.tm.cfg.timestamps
+        if self.ts_ok:
+            self.tsval_recent = o.timestamp[0]
+            self.tsval_recent_age = self.vm.now()
+        self.sack_ok = o.sack_permitted and self.tm.cfg.sack
+        self.snd_mss = max(64, min(peer_mss, self.mss_max) - (12 if self.ts_ok else 0))
+        self.cc = cc_mod.make(self.cc_algo, self.snd_mss, self.vm.now())
+
+    def pick_wscale(self) -> int:
+        size = self.tm.cfg.rx_fifo if self.session is None else self.session.rx_fifo.nitems
+        ws = 0
+        while (size >> ws) > 0xFFFF and ws < 14:
+            ws += 1
+        return ws
+
+    def syn_options(self, synack: bool, peer: TcpOptions | None = None) -> bytes:
+        o = TcpOptions(mss=self.rcv_mss)
+        if not synack or (peer and peer.wscale is not None):
+            o.wscale = self.rcv_wscale
+        if self.tm.cfg.sack and (not synack or (peer and peer.sack_permitted)):
+            o.sack_permitted = True
+        if self.tm.cfg.timestamps and (not synack or (peer and peer.timestamp)):
+            o.timestamp = (self.now_ms(), peer.timestamp[0] if synack and peer and peer.timestamp else 0)
+        from ...wire.tcp import build_options
+
+        return build_options(o.mss, o.wscale, o.sack_permitted, o.timestamp)
+
+    # ------------------------------------------------------------------ sending
+    def _ack_options(self) -> bytes:
+        out = b""
+        if self.ts_ok:
+            out = struct.pack("!BBBBII", 1, 1, 8, 10, self.now_ms(), self.tsval_recent)
+        if self.sack_ok and self.session is not None:
+            f = self.session.rx_fifo
+            if f.ooo_bytes:
+                blocks = rx_sack_blocks(self.rcv_nxt, f.ooo_segments(), f.newest_ooo, 3 if self.ts_ok else 4)
+                if blocks:
+                    out += b"\x01\x01" + bytes((5, 2 + 8 * len(blocks))) + b"".join(
+                        struct.pack("!II", a & W32, b & W32) for a, b in blocks)
+        return out
+
+    def _wnd_field(self) -> int:
+        """The window to advertise, scaled; never moves the right edge left (RFC 9293 3.8.6)."""
+        avail = self.rcv_wnd_avail()
+        edge = max(self.rcv_las, self.rcv_nxt + avail) if avail else self.rcv_las
+        w = min((edge - self.rcv_nxt) >> self.rcv_wscale, 0xFFFF)
+        if w < 0:
+            w = 0
+        self.rcv_las = self.rcv_nxt + (w << self.rcv_wscale)
+        return w
+
+    def send_ack(self) -> None:
+        self.pending_ack = False
+        self.tm.emit(self, ACK, self.snd_nxt, self._ack_options(), 0, 0)
+
+    def program_ack(self, now: bool = False) -> None:
+        if not self.pending_ack:
+            self.pending_ack = True
+            self.tm.ack_pending.append(self)
+
+    def send_syn(self) -> None:
+        self.rcv_wscale = self.pick_wscale()
+        self.tm.emit(self, SYN, self.iss, self.syn_options(False), 0, 0, wnd=min(self.rcv_wnd_avail(), 0xFFFF))
+        self.snd_nxt = self.snd_max = self.iss + 1
+
+    def send_synack(self, peer: TcpOptions | None) -> None:
+        self.tm.emit(self, SYN | ACK, self.iss, self.syn_options(True, peer), 0, 0,
+                     wnd=min(self.rcv_wnd_avail(), 0xFFFF))
+        self.snd_nxt = self.snd_max = self.iss + 1
+        self.rcv_las = self.rcv_nxt + min(self.rcv_wnd_avail(), 0xFFFF)
+
+    def send_rst(self) -> None:
+        self.tm.emit(self, RST | ACK, self.snd_nxt, b"", 0, 0, wnd=0)
+        self.tm.count("Resets sent")
+
+    def _send_data(self, seq: int, n: int, fin: bool = False) -> int:
+        """Send tx fifo bytes [seq, seq + n) (one segment, or one TSO super-segment)."""
+        flags = ACK | (PSH if n else 0) | (FIN if fin else 0)
+        off = seq - self.snd_una
+        sent = self.tm.emit(self, flags, seq, self._ack_options(), off, n,
+                            gso=self.snd_mss if n > self.snd_mss else 0)
+        self.pending_ack = False
+        if self.rtt_ts == 0.0 and not self.ts_ok and seq >= self.snd_max:
+            self.rtt_ts, self.rtt_seq = self.vm.now(), seq + n
+        return sent
+
+    def output(self) -> None:
+        """Send what the windows allow: retransmissions first in recovery, then new data, then FIN."""
+        if self.state not in CAN_SEND and not (self.state in (FIN_WAIT_1, CLOSING, LAST_ACK)):
+            return
+        s = self.session
+        if s is None:
+            return
+        fifo = s.tx_fifo
+        mss = self.snd_mss
+        cwnd = self.cc.cwnd
+        wnd_edge = self.snd_una + self.snd_wnd
+        sent_any = False
+        if self.recovery:
+            sent_any = self._recovery_output(cwnd)
+        data_end = self.snd_una + fifo.size  # seq after the last byte the app gave us
+        seg_max = self.tso_max or mss
+        while True:
+            unsent = data_end - self.snd_nxt
+            if unsent <= 0:
+                break
+            room = min(wnd_edge, self.snd_una + cwnd) - self.snd_nxt
+            if self.recovery:
+                room = min(room, cwnd - self._pipe())
+            n = min(unsent, room, seg_max)
+            if n <= 0:
+                break
+            if n < mss and n < unsent:  # sender SWS avoidance: wait for a full segment
+                if self.snd_nxt > self.snd_una:
+                    break
+            if n < mss and self.snd_nxt > self.snd_una and not self.nodelay and not self.fin_pending:
+                break  # Nagle (RFC 896): one small segment in flight at a time
+            if n > mss and self.tso_max:
+                n -= n % mss if n < unsent else 0  # whole segments, unless it is the tail
+            fin = self.fin_pending and not self.fin_sent and self.snd_nxt + n == data_end
+            self._send_data(self.snd_nxt, n, fin)
+            self.snd_nxt += n
+            if fin:
+                self._fin_sent()
+            if self.snd_nxt > self.snd_max:
+                self.snd_max = self.snd_nxt
+            sent_any = True
+        if self.fin_pending and not self.fin_sent and self.snd_nxt == data_end:
+            self.tm.emit(self, FIN | ACK, self.snd_nxt, self._ack_options(), 0, 0)
+            self._fin_sent()
+            sent_any = True
+        if self.snd_max > self.snd_una:
+            if "rxt" not in self.deadlines:
+                self.set_timer("rxt", self.rto)
+            self.stop_timer("persist")
+        elif data_end > self.snd_nxt and self.snd_wnd == 0 and "persist" not in self.deadlines:
+            self.set_timer("persist", max(self.rto, RTO_MIN))
+        if sent_any:
+            self.pending_ack = False
+
+    def _fin_sent(self) -> None:
+        self.fin_sent = True
+        self.snd_nxt += 1
+        if self.snd_nxt > self.snd_max:
+            self.snd_max = self.snd_nxt
+        if self.state == ESTABLISHED:
+            self.state = FIN_WAIT_1
+        elif self.state == CLOSE_WAIT:
+            self.state = LAST_ACK
+            self.set_timer("waitclose", self.tm.cfg.lastack_time)
+
+    def _recovery_output(self, cwnd: int) -> bool:
+        mss = self.snd_mss
+        sent = False
+        for _ in range(64):
+            if self._pipe() + mss > cwnd and sent:
+                break
+            seg = self.sb.next_seg(self.snd_una, self.snd_nxt, self.high_rxt, mss) if self.sack_ok else None
+            if seg is None:
+                break
+            self._retransmit(seg[0], seg[1] - seg[0])
+            self.high_rxt = seg[1]
+            sent = True
+        return sent
+
+    def _retransmit(self, seq: int, n: int) -> None:
+        fifo_data = self.session.tx_fifo.size if self.session else 0
+        n = max(0, min(n, self.snd_una + fifo_data - seq, self.snd_mss))
+        fin = self.fin_sent and seq + n == self.snd_max - 1
+        if n == 0 and not fin:
+            return
+        self._send_data(seq, n, fin)
+        self.stats["rxt_segs"] += 1
+        self.stats["rxt_bytes"] += n
+        self.tm.stats["segments retransmitted"] += 1
+        self.rtt_ts = 0.0  # Karn: no sample from a retransmitted range
+
+    # ------------------------------------------------------------------ timeouts
+    def _timeout_rxt(self) -> None:
+        if self.snd_una >= self.snd_max:
+            return
+        self.tm.stats["timer retransmit events"] += 1
+        if self.rto_boff >= MAX_RXT:
+            self.tm.stats["timer retransmit abort"] += 1
+            self.abort("timed out")
+            return
+        if self.rto_boff == 0:
+            self.cc.on_rto(self.flight(), self.vm.now())
+            self.prev_cwnd = self.cc.cwnd
+        else:
+            self.cc.cwnd = self.snd_mss
+        self.rto_boff += 1
+        self.rto = min(self.rto * 2, RTO_MAX)
+        self.recovery = False
+        self.dupacks = 0
+        self.sb.reset()
+        self.stats["tr"] += 1
+        # go back N: resend from snd_una as the window reopens
+        self.snd_nxt = self.snd_una
+        self.high_rxt = self.snd_una
+        if self.fin_sent:
+            self.fin_sent = False
+            self.snd_nxt = self.snd_una
+        sent_before = self.snd_max
+        self.output()
+        self.snd_max = max(self.snd_max, sent_before)
+        self.stats["rxt_segs"] += 1
+        self.tm.stats["segments retransmitted"] += 1
+        self.rtt_ts = 0.0
+        self.set_timer("rxt", self.rto)
+
+    def _timeout_syn(self) -> None:
+        if self.state not in (SYN_SENT, SYN_RCVD):
+            return
+        self.rto_boff += 1
+        if self.rto_boff > MAX_SYN_RXT:
+            self.tm.stats["timeout establish"] += 1
+            self.abort("timed out")
+            return
+        self.rto = min(RTO_INIT * (1 << self.rto_boff), RTO_MAX)
+        if self.state == SYN_SENT:
+            self.tm.emit(self, SYN, self.iss, self.syn_options(False), 0, 0,
+                         wnd=min(self.rcv_wnd_avail(), 0xFFFF))
+        else:
+            self.tm.emit(self, SYN | ACK, self.iss, self.syn_options(True, self._peer_syn), 0, 0,
+                         wnd=min(self.rcv_wnd_avail(), 0xFFFF))
+        self.tm.stats["segments retransmitted"] += 1
+        self.set_timer("syn", self.rto)
+
+    _peer_syn: TcpOptions | None = None
+
+    def _timeout_persist(self) -> None:
+        """Zero window probe (RFC 9293 3.8.6.1), Linux style: SEG.SEQ = SND.UNA - 1 and no data,
+        which the peer must answer with an ACK carrying its current window; backs off."""
+        s = self.session
+        if s is None or self.state not in SYNCHRONIZED:
+            return
+        if self.snd_wnd > 0 or s.tx_fifo.size <= self.snd_nxt - self.snd_una:
+            return
+        self.tm.stats["timeout persist"] += 1
+        self.tm.emit(self, ACK, self.snd_una - 1, self._ack_options(), 0, 0)
+        self.persist_boff = min(self.persist_boff + 1, 8)
+        self.set_timer("persist", min(max(self.rto, RTO_MIN) * (1 << self.persist_boff), RTO_MAX))
+
+    def _timeout_waitclose(self) -> None:
+        st = self.state
+        if st == TIME_WAIT:
+            self.delete()
+            return
+        key = {FIN_WAIT_2: "timeout fin-wait-2", LAST_ACK: "timeout last-ack", CLOSING: "timeout closing",
+               FIN_WAIT_1: "timeout fin-wait-1", CLOSE_WAIT: "timeout close-wait"}.get(st)
+        if key:
+            self.tm.stats[key] += 1
+        if st in (FIN_WAIT_1, CLOSING, LAST_ACK, FIN_WAIT_2):
+            self.send_rst()
+        self.delete()
+
+    def _timeout_keep(self) -> None:
+        if self.state not in (ESTABLISHED, CLOSE_WAIT) or not self.keepalive:
+            return
+        idle = self.vm.now() - self.last_rx
+        if idle < self.keep_idle - 1e-3 and self.keep_probes == 0:
+            self.set_timer("keep", self.keep_idle - idle)
+            return
+        if self.keep_probes >= self.keep_cnt:
+            self.abort("timed out")
+            return
+        self.keep_probes += 1
+        # RFC 1122 4.2.3.6: an ACK with SEG.SEQ = SND.NXT - 1, which the peer must answer
+        self.tm.emit(self, ACK, self.snd_una - 1, self._ack_options(), 0, 0)
+        self.set_timer("keep", self.keep_intvl)
+
+    def start_keepalive(self) -> None:
+        if self.keepalive and self.state in (ESTABLISHED, CLOSE_WAIT):
+            self.keep_probes = 0
+            self.set_timer("keep", self.keep_idle)
+        else:
+            self.stop_timer("keep")
+
+    # ------------------------------------------------------------------ close / abort
+    def app_close(self) -> None:
+        s = self.session
+        st = self.state
+        if s is not None and s.rx_fifo.size and st in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2):
+            # unread data: RFC 9293 / Linux send RST rather than FIN
+            self.tm.stats["reset on close due to unread data"] += 1
+            self.send_rst()
+            self.delete()
+            return
+        if st in (SYN_SENT, SYN_RCVD, LISTEN, CLOSED):
+            self.delete()
+            return
+        self.flags.add("orphan")
+        if st in (ESTABLISHED, CLOSE_WAIT):
+            self.fin_pending = True
+            self.output()
+        elif st == FIN_WAIT_2:
+            self.set_timer("waitclose", self.tm.cfg.finwait2_time)
+
+    def shutdown_wr(self) -> None:
+        if self.state in (ESTABLISHED, CLOSE_WAIT) and not self.fin_pending:
+            self.fin_pending = True
+            self.output()
+
+    def abort(self, why: str = "reset") -> None:
+        """Give up on the connection (timeout): the app hears reset / connect failure."""
+        if self.state in (SYN_SENT,) and self.session is None and self.app is not None:
+            app, opaque = self.app, self.opaque
+            self.delete()
+            app.on_connected(None, why, opaque)
+            return
+        if self.state in SYNCHRONIZED and why == "timed out":
+            self.send_rst()
+        self.delete(notify_reset=True)
+
+    def delete(self, notify_reset: bool = False) -> None:
+        """Remove from every table and free the session (after TIME_WAIT, LAST_ACK, RST...)."""
+        if self.state == CLOSED and self.index < 0:
+            return
+        self.state = CLOSED
+        self.deadlines.clear()
+        if self._armed is not None:
+            self.vm.timers.cancel(self._armed)
+            self._armed = None
+        self.tm.remove(self)
+        s = self.session
+        if s is not None:
+            sm = self.vm.session
+            if notify_reset and not s.app_closed:
+                sm.notify_reset(s)
+            sm.free(s)
+            self.session = None
+
+    # ------------------------------------------------------------------ receiving (synchronized states)
+    def rcv_synchronized(self, seg: Segment) -> None:
+        """RFC 9293 3.10.7.4, for every state from SYN-RECEIVED on."""
+        tm = self.tm
+        flags = seg.flags
+        data = seg.data
+        dlen = len(data)
+        seq = unwrap(seg.seq, self.rcv_nxt)
+        now = self.vm.now()
+        self.stats["in_segs"] += 1
+        # options on a synchronized connection: timestamps (PAWS) and SACK
+        ts = None
+        sack_blocks = ()
+        if seg.opts:
+            if len(seg.opts) == 12 and seg.opts[:4] == b"\x01\x01\x08\x0a":
+                ts = struct.unpack_from("!II", seg.opts, 4)
+            else:
+                try:
+                    o = parse_options(seg.opts)
+                except ValueError:
+                    tm.count("Could not parse options")
+                    return
+                ts = o.timestamp
+                sack_blocks = o.sack_blocks
+        if self.ts_ok and ts is not None and not flags & RST:
+            if ((ts[0] - self.tsval_recent) & W32) > 0x80000000 and now - self.tsval_recent_age < 24 * 86400:
+                tm.count("PAWS check failed")
+                self.program_ack()
+                return
+        # 1. sequence acceptability
+        wnd = self.rcv_las - self.rcv_nxt
+        seglen = dlen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+        if seglen == 0:
+            ok = seq == self.rcv_nxt if wnd <= 0 else self.rcv_nxt <= seq < self.rcv_nxt + wnd
+        else:
+            ok = wnd > 0 and (self.rcv_nxt <= seq < self.rcv_nxt + wnd
+                              or self.rcv_nxt <= seq + seglen - 1 < self.rcv_nxt + wnd)
+        if not ok and seq == self.rcv_nxt and dlen and wnd <= 0:
+            ok = False
+        if not ok:
+            if flags & RST:
+                return
+            if seq + seglen <= self.rcv_nxt:
+                tm.count("Old segment" if dlen else "Duplicate ACK")
+            else:
+                tm.count("Segment not in receive window")
+            self.program_ack()
+            # still learn the ACK of an out-of-window segment? no: RFC drops it
+            return
+        if ts is not None and self.ts_ok and seq <= self.rcv_nxt:
+            self.tsval_recent, self.tsval_recent_age = ts[0], now
+        # 2. RST (RFC 5961 3.2)
+        if flags & RST:
+            if seq == self.rcv_nxt:
+                tm.count("Resets received")
+                self.reset_received()
+            else:
+                self.challenge_ack()
+            return
+        # 4. SYN in a synchronized state (RFC 5961 4.2): challenge ACK
+        if flags & SYN:
+            if self.state == SYN_RCVD and self.listener is not None:
+                return  # a retransmitted SYN: our SYN-ACK timer covers it
+            self.challenge_ack()
+            return
+        # 5. ACK
+        if not flags & ACK:
+            return
+        self.last_rx = now
+        if self.keep_probes:
+            self.keep_probes = 0
+        if self.state == SYN_RCVD:
+            ack = unwrap(seg.ack, self.snd_una)
+            if not (self.snd_una < ack <= self.snd_max):
+                tm.emit_rst_for(seg)
+                return
+            if not self.established_passive(seg):
+                return
+        if not self.process_ack(seg, seq, ts, sack_blocks, dlen):
+            return
+        # 7. data
+        if dlen:
+            self.receive_data(seq, data)
+        # 8. FIN
+        if flags & FIN:
+            self.fin_seq = seq + dlen
+            tm.count("FINs received")
+        if self.fin_seq is not None and self.fin_seq == self.rcv_nxt and not self.fin_rcvd:
+            self.fin_received()
+        if (dlen or flags & FIN) and self.state != CLOSED:
+            self.program_ack()
+
+    def challenge_ack(self) -> None:
+        tm = self.tm
+        if tm.challenge_ok():
+            self.tm.count("Challenge ACKs sent")
+            self.send_ack()
+
+    def reset_received(self) -> None:
+        s = self.session
+        if self.state == SYN_RCVD and s is None:
+            self.delete()
+            return
+        self.delete(notify_reset=s is not None)
+
+    def established_passive(self, seg: Segment) -> bool:
+        """SYN-RECEIVED + the ACK of our SYN: hand the new session to the listener's app."""
+        self.state = ESTABLISHED
+        self.snd_una = self.iss + 1
+        self.stop_timer("syn")
+        self.rto_boff = 0
+        self.snd_wnd = seg.wnd << self.snd_wscale
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1, self.snd_wl2 = unwrap(seg.seq, self.rcv_nxt), self.snd_una
+        ls = self.listener
+        self.tm.half_open_done(self)
+        sm = self.vm.session
+        if ls is None and self.app is not None:  # simultaneous open completes our connect
+            app, opaque = self.app, self.opaque
+            self.app = None
+            self.session = s = sm.connected(app, self, opaque)
+            self.start_keepalive()
+            app.on_connected(s, None, opaque)
+            return self.state != CLOSED
+        if ls is None or sm.pool[ls.index] is not ls:
+            self.send_rst()
+            self.delete()
+            return False
+        s = sm.accept(ls, self)
+        self.session = s
+        self.tm.count("Connections accepted")
+        self.start_keepalive()
+        ls.app.on_accept(s)
+        return self.state != CLOSED
+
+    def process_ack(self, seg: Segment, seq: int, ts, sack_blocks, dlen: int) -> bool:
+        tm = self.tm
+        ack = unwrap(seg.ack, self.snd_una)
+        if ack > self.snd_max:
+            tm.count("Future ACK")
+            self.program_ack()
+            return False
+        if ack < self.snd_una - max(self.max_snd_wnd, 1 << 16):
+            tm.count("Old ACK")
+            return False  # RFC 5961 5.2: too old to be genuine
+        now = self.vm.now()
+        wnd = seg.wnd << self.snd_wscale
+        if self.sack_ok and sack_blocks:
+            blocks = [(unwrap(a, self.snd_una), unwrap(b, self.snd_una)) for a, b in sack_blocks]
+            self.sb.update(ack, self.snd_max, blocks, self.snd_mss)
+        if ack > self.snd_una:
+            acked = ack - self.snd_una
+            self.on_new_ack(ack, acked, ts, now)
+        elif ack == self.snd_una and not dlen and not seg.flags & FIN and wnd == self.snd_wnd \
+                and self.snd_max > self.snd_una:
+            self.on_dupack()
+        # window update (RFC 9293 3.10.7.4 fifth check)
+        if self.snd_wl1 < seq or (self.snd_wl1 == seq and self.snd_wl2 <= ack):
+            opened = wnd > self.snd_wnd
+            self.snd_wnd = wnd
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if opened:
+                tm.want_output(self)
+                if wnd:
+                    self.stop_timer("persist")
+                    self.persist_boff = 0
+        # state transitions driven by the ACK of our FIN
+        if self.fin_sent and self.snd_una == self.snd_max:
+            st = self.state
+            if st == FIN_WAIT_1:
+                self.state = FIN_WAIT_2
+                self.stop_timer("rxt")
+                if self.session is None or self.session.app_closed:
+                    self.set_timer("waitclose", tm.cfg.finwait2_time)
+            elif st == CLOSING:
+                self.enter_time_wait()
+                return False
+            elif st == LAST_ACK:
+                self.delete()
+                return False
+        return True
+
+    def on_new_ack(self, ack: int, acked: int, ts, now: float) -> None:
+        s = self.session
+        # RTT sample (RFC 6298 / RFC 7323 3.3)
+        rtt = None
+        if self.ts_ok and ts is not None and ts[1]:
+            rtt = ((self.now_ms() - ts[1]) & W32) / 1000.0
+            if rtt > 60:
+                rtt = None
+        elif self.rtt_ts and ack >= self.rtt_seq:
+            rtt = now - self.rtt_ts
+            self.rtt_ts = 0.0
+        if rtt is not None:
+            self.update_rtt(rtt)
+        data_acked = acked
+        if self.fin_sent and ack == self.snd_max:
+            data_acked -= 1
+        if s is not None and data_acked > 0:
+            s.tx_fifo.drop(data_acked)
+        self.snd_una = ack
+        if self.snd_nxt < ack:
+            self.snd_nxt = ack
+        if self.high_rxt < ack:
+            self.high_rxt = ack
+        self.rto_boff = 0
+        self.stop_timer("persist")
+        if self.snd_una >= self.snd_max:
+            self.stop_timer("rxt")
+        else:
+            self.set_timer("rxt", self.rto)
+        if self.recovery:
+            if ack >= self.recover:
+                self.recovery = False
+                self.dupacks = 0
+                self.cc.on_recovery_exit(now)
+            else:  # partial ACK (RFC 6582): the next hole is lost too
+                self.cc.on_partial_ack(acked)
+                if not self.sack_ok:
+                    self._retransmit(self.snd_una, self.snd_mss)
+        else:
+            self.dupacks = 0
+            self.cc.on_ack(acked, now, rtt, self.flight())
+        self.tm.want_output(self)
+        if s is not None and s.want_tx_space:
+            self.vm.session.notify_tx_space(s)
+
+    def on_dupack(self) -> None:
+        self.dupacks += 1
+        self.stats["in_dupacks"] += 1
+        self.tm.count("Duplicate ACK")
+        if self.recovery:
+            self.tm.want_output(self)
+            return
+        lost = self.dupacks >= DUPTHRESH or (self.sack_ok and self.sb.is_lost(self.snd_una, self.snd_mss))
+        if lost:
+            self.recovery = True
+            self.recover = self.snd_max
+            self.stats["fr"] += 1
+            self.prev_cwnd, self.prev_ssthresh = self.cc.cwnd, self.cc.ssthresh
+            self.cc.on_congestion(self.flight(), self.vm.now())
+            self.high_rxt = self.snd_una
+            self._retransmit(self.snd_una, self.snd_mss)
+            self.high_rxt = self.snd_una + self.snd_mss
+            self.tm.want_output(self)
+
+    def update_rtt(self, rtt: float) -> None:
+        if self.srtt == 0.0:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.rto = min(max(self.srtt + max(0.001, 4 * self.rttvar), RTO_MIN), RTO_MAX)
+
+    def receive_data(self, seq: int, data) -> None:
+        tm = self.tm
+        s = self.session
+        if s is None:
+            return
+        if self.state not in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2) or self.fin_rcvd:
+            return  # after the peer's FIN there is no more data (CLOSE_WAIT, LAST_ACK...)
+        if s.app_closed and "orphan" in self.flags:
+            # data for an app that closed: RST, as Linux does for an orphaned socket
+            self.send_rst()
+            self.delete()
+            return
+        self.stats["in_dsegs"] += 1
+        self.stats["in_bytes"] += len(data)
+        fifo = s.rx_fifo
+        if seq < self.rcv_nxt:  # trim what we already have
+            data = data[self.rcv_nxt - seq:]
+            seq = self.rcv_nxt
+        if seq == self.rcv_nxt:
+            n = fifo.enqueue(data)
+            if n == 0:
+                tm.count("Packets dropped for lack of rx fifo space")
+                self.program_ack()
+                return
+            if n < len(data) and fifo.free == 0:
+                tm.count("Packets partially pushed into rx fifo")
+            else:
+                tm.count("Packets pushed into rx fifo")
+            self.rcv_nxt += n
+            if fifo.ooo_bytes:
+                self.program_ack()  # tell the sender at once which holes remain (SACK)
+            self.vm.session.notify_rx(s)
+        else:
+            n = fifo.enqueue_at(seq - self.rcv_nxt, data)
+            tm.count("OOO packets pushed into rx fifo")
+            self.ack_now = True  # a dupack with SACK now (RFC 5681 4.2)
+            if n == 0:
+                tm.count("Packets dropped for lack of rx fifo space")
+
+    def fin_received(self) -> None:
+        self.fin_rcvd = True
+        self.rcv_nxt += 1
+        st = self.state
+        s = self.session
+        if st in (ESTABLISHED, SYN_RCVD):
+            self.state = CLOSE_WAIT
+            self.stop_timer("keep")
+            if s is not None:
+                self.vm.session.notify_disconnect(s)
+        elif st == FIN_WAIT_1:
+            if self.snd_una == self.snd_max:
+                self.enter_time_wait()
+            else:
+                self.state = CLOSING
+        elif st == FIN_WAIT_2:
+            self.enter_time_wait()
+        elif st == TIME_WAIT:
+            self.set_timer("waitclose", self.tm.cfg.timewait_time)
+
+    def enter_time_wait(self) -> None:
+        self.state = TIME_WAIT
+        for t in ("rxt", "persist", "keep"):
+            self.stop_timer(t)
+        self.set_timer("waitclose", self.tm.cfg.timewait_time)
+        s = self.session
+        if s is not None:
+            if not s.app_closed:
+                self.vm.session.notify_disconnect(s)
+            self.vm.session.transport_closed(s)
+        self.program_ack()
+
+    # ------------------------------------------------------------------ SYN-SENT (RFC 9293 3.10.7.3)
+    def rcv_syn_sent(self, seg: Segment) -> None:
+        tm = self.tm
+        flags = seg.flags
+        ack = None
+        if flags & ACK:
+            ack = unwrap(seg.ack, self.iss)
+            if ack <= self.iss or ack > self.snd_max:
+                if not flags & RST:
+                    tm.emit_rst_for(seg)
+                return
+        if flags & RST:
+            if ack is not None:
+                tm.count("Resets received")
+                self.abort("connection refused")
+            return
+        if not flags & SYN:
+            return
+        try:
+            o = seg.options()
+        except ValueError:
+            tm.count("Could not parse options")
+            return
+        self.irs = seg.seq
+        self.rcv_nxt = seg.seq + 1
+        self.negotiate(o)
+        self.snd_wnd = seg.wnd << self.snd_wscale if flags & ACK else seg.wnd
+        self.snd_wl1 = self.rcv_nxt - 1
+        if ack is not None:
+            tm.count("SYN-ACKs received")
+            self.snd_una = ack
+            self.snd_wl2 = ack
+            self.max_snd_wnd = self.snd_wnd
+            self.stop_timer("syn")
+            self.rto_boff = 0
+            if self.rtt_ts:
+                self.update_rtt(self.vm.now() - self.rtt_ts)
+                self.rtt_ts = 0.0
+            self.state = ESTABLISHED
+            self.last_rx = self.vm.now()
+            tm.half_open_done(self)
+            app, opaque = self.app, self.opaque
+            s = self.vm.session.connected(app, self, opaque)
+            self.session = s
+            self.app = None
+            self.rcv_las = self.rcv_nxt
+            self.send_ack()
+            self.start_keepalive()
+            app.on_connected(s, None, opaque)
+        else:  # simultaneous open
+            self.state = SYN_RCVD
+            self._peer_syn = o
+            self.send_synack(o)

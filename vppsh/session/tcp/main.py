@@ -1,0 +1,409 @@
+"""TcpMain: the TCP transport — connection pool, listeners, segment emission, stats, config.
+
+Segments are built straight into packet buffers: IP + TCP header with struct.pack_into, the
+payload copied from the session's tx fifo (the fifo keeps every unacknowledged byte, so a
+retransmission is just another copy). The TCP checksum is left partial (pseudo-header sum) and
+flagged NEEDS_CSUM in the buffer's virtio-net header: a gso/csum-offload tap hands that to the
+kernel, any other device finishes it in software (devices/offload.py). With TSO a segment may
+carry up to 64 KB, which the kernel cuts into MSS-sized packets.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import Counter
+from dataclasses import dataclass
+
+from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
+from ...wire.tcp import ACK, RST, SYN, TcpOptions
+from . import isn as isn_mod
+from .connection import CLOSED, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, TcpConnection
+
+STAT_NAMES = ("timer expirations", "segments retransmitted", "timer retransmit events", "timeout establish",
+              "timeout persist", "timeout close-wait", "timeout close-wait w/data", "timeout fin-wait-1",
+              "timeout fin-wait-2", "timeout last-ack", "timeout closing", "timer retransmit abort",
+              "reset on close due to unread data", "out of buffers")
+
+
+@dataclass
+class TcpConfig:
+    """`tcp { ... }` / `set tcp`: VPP's defaults where they exist (times in seconds)."""
+
+    cc_algo: str = "cubic"
+    mtu: int = 9000
+    tso: bool = True
+    sack: bool = True
+    timestamps: bool = True
+    rx_fifo: int = 1 << 20
+    syn_backlog: int = 1024  # half-open connections per listener before SYN cookies
+    timewait_time: float = 10.0
+    finwait2_time: float = 30.0
+    lastack_time: float = 30.0
+    closing_time: float = 30.0
+    keepalive: bool = False
+    keep_idle: float = 7200.0
+    keep_intvl: float = 75.0
+    keep_cnt: int = 9
+    challenge_acks_per_s: int = 1000  # RFC 5961 7: bound the ACKs an attacker can elicit
+
+
+class TcpListener:
+    proto = "T"
+
+    def __init__(self, session, ip: int, port: int) -> None:
+        self.session = session
+        self.lcl_ip, self.lcl_port = ip, port
+        self.rmt_ip = self.rmt_port = 0
+        self.state = LISTEN
+        self.half_open = 0
+        self.cookies_sent = 0
+
+
+class TcpMain:
+    proto = "T"
+
+    def __init__(self, vm) -> None:
+        self.vm = vm
+        self.cfg = TcpConfig()
+        self.conns: list[TcpConnection | None] = []
+        self._free: list[int] = []
+        self.stats: Counter = Counter()
+        self.ts_offset = random.getrandbits(32)
+        self.ip_id = random.getrandbits(16)
+        self.ack_pending: list[TcpConnection] = []
+        self.out_pending: dict[int, TcpConnection] = {}
+        self._challenge = [0.0, 0]
+        # reason -> error code of the node running now (show errors counts per node)
+        self.node_errs: dict[str, int] = {}
+        self.default_errs: dict[str, int] = {}
+        self.sm = None
+
+    # ------------------------------------------------------------ enable / tables
+    def enable(self) -> None:
+        self.sm = self.vm.session
+        self.default_errs = self.node_errs = self.vm.node("tcp4-output").err
+        self.vm.node("ip4-receive").register_protocol(6, "tcp4-input")
+
+    def disable(self) -> None:
+        for c in list(self.conns):
+            if c is not None:
+                c.delete()
+        self.vm.node("ip4-receive").proto_next.pop(6, None)
+
+    def add(self, conn: TcpConnection) -> None:
+        idx = self._free.pop() if self._free else len(self.conns)
+        if idx == len(self.conns):
+            self.conns.append(None)
+        self.conns[idx] = conn
+        conn.index = idx
+        self.sm.add_conn(*conn.key, conn)
+
+    def remove(self, conn: TcpConnection) -> None:
+        if conn.index >= 0 and self.conns[conn.index] is conn:
+            self.conns[conn.index] = None
+            self._free.append(conn.index)
+        conn.index = -1
+        self.sm.del_conn(*conn.key, conn)
+        self.half_open_done(conn)
+        self.out_pending.pop(id(conn), None)
+
+    def half_open_done(self, conn: TcpConnection) -> None:
+        ls = conn.listener
+        if ls is not None and "half-open" in conn.flags:
+            conn.flags.discard("half-open")
+            ls.conn.half_open -= 1
+
+    def egress(self, rmt_ip: int) -> tuple[int, int, int]:
+        """(sw_if_index, ip4 MTU, TSO bytes or 0) toward rmt_ip."""
+        from ...vnet.ip4.ping import _source
+
+        sw, _src = _source(self.vm, rmt_ip, None)
+        if sw is None:
+            return -1, 1500, 0
+        ip4 = self.vm.ip4
+        mtu = ip4.mtu(sw)
+        dev = self.vm.interfaces.sw[sw].hw.device
+        tso = 0
+        if getattr(dev, "gso", False):
+            tso = min(65535, self.vm.buffers.data_size) - 20 - 60
+        return sw, mtu, tso
+
+    # ------------------------------------------------------------ counters
+    def count(self, reason: str, n: int = 1) -> None:
+        code = self.node_errs.get(reason)
+        if code is not None:
+            self.vm.errors.counts[code] += n
+
+    def challenge_ok(self) -> bool:
+        now = self.vm.now()
+        c = self._challenge
+        if now - c[0] >= 1.0:
+            c[0], c[1] = now, 0
+        c[1] += 1
+        return c[1] <= self.cfg.challenge_acks_per_s
+
+    # ------------------------------------------------------------ transport API (session layer)
+    def listen(self, session, ip: int, port: int) -> TcpListener:
+        return TcpListener(session, ip, port)
+
+    def unlisten(self, ls: TcpListener) -> None:
+        ls.state = CLOSED
+
+    def connect(self, app, ip: int, port: int, opaque=None, **opts):
+        sm = self.sm
+        sw, src = sm.source_address(ip)
+        lport = sm.alloc_port("T", src, ip, port)
+        c = TcpConnection(self, src, lport, ip, port)
+        c.app, c.opaque = app, opaque
+        for k in ("nodelay", "ttl", "tos", "keepalive"):
+            if k in opts:
+                setattr(c, k, opts[k])
+        c.init_options(None)
+        c.iss = isn_mod.isn(src, lport, ip, port)
+        c.snd_una = c.snd_nxt = c.snd_max = c.iss
+        c.state = SYN_SENT
+        self.add(c)
+        c.rtt_ts = self.vm.now()
+        c.send_syn()
+        c.set_timer("syn", RTO_INIT)
+        return c
+
+    def push(self, conn) -> None:
+        if isinstance(conn, TcpConnection) and conn.state != CLOSED:
+            conn.output()
+            self.flush()
+
+    def rx_consumed(self, conn) -> None:
+        """The app read: advertise the opened window if it grew enough (receiver SWS, RFC 9293)."""
+        if not isinstance(conn, TcpConnection) or conn.state == CLOSED or conn.fin_rcvd:
+            return
+        s = conn.session
+        if s is None:
+            return
+        adv = conn.rcv_las - conn.rcv_nxt
+        avail = s.rx_fifo.free
+        if avail - adv >= min(s.rx_fifo.nitems // 4, 1 << 16) or (adv < conn.rcv_mss <= avail):
+            conn.program_ack()
+            self.sm.queue.interrupt_pending = True
+
+    def close(self, conn) -> None:
+        if isinstance(conn, TcpConnection):
+            conn.app_close()
+            self.flush()
+
+    def shutdown(self, conn) -> None:
+        if isinstance(conn, TcpConnection):
+            conn.shutdown_wr()
+            self.flush()
+
+    def reset(self, conn) -> None:
+        if isinstance(conn, TcpConnection) and conn.state != CLOSED:
+            if conn.state not in (SYN_SENT, CLOSED, TIME_WAIT):
+                conn.send_rst()
+            conn.delete()
+
+    def want_output(self, conn: TcpConnection) -> None:
+        self.out_pending[id(conn)] = conn
+
+    def flush(self) -> None:
+        """End of a node's frame (or timer/app call): send data the ACKs allowed, then pure ACKs."""
+        while self.out_pending:
+            pend, self.out_pending = self.out_pending, {}
+            for c in pend.values():
+                if c.state != CLOSED:
+                    c.output()
+        acks, self.ack_pending = self.ack_pending, []
+        for c in acks:
+            if c.pending_ack and c.state != CLOSED:
+                c.send_ack()
+            c.pending_ack = False
+
+    # ------------------------------------------------------------ listeners: SYN handling
+    def on_syn(self, ls_session, seg: Segment) -> None:
+        ls = ls_session.conn
+        if seg.flags & (RST | ACK) or not seg.flags & SYN:
+            if seg.flags & ACK and not seg.flags & (RST | SYN):
+                self.cookie_ack(ls_session, seg)
+            elif not seg.flags & RST:
+                self.emit_rst_for(seg)
+            return
+        self.count("SYNs received")
+        try:
+            o = seg.options()
+        except ValueError:
+            self.count("Could not parse options")
+            return
+        if ls.half_open >= self.cfg.syn_backlog:
+            self.send_cookie(seg, o)
+            return
+        c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
+        c.listener = ls_session
+        c.init_options(None)
+        c.irs = seg.seq
+        c.rcv_nxt = seg.seq + 1
+        c.iss = isn_mod.isn(c.lcl_ip, c.lcl_port, c.rmt_ip, c.rmt_port)
+        c.snd_una = c.iss
+        c.rcv_wscale = c.pick_wscale()
+        c.negotiate(o)
+        c.snd_wnd = seg.wnd  # unscaled in a SYN
+        c.state = SYN_RCVD
+        c._peer_syn = o
+        c.flags.add("half-open")
+        ls.half_open += 1
+        self.add(c)
+        c.send_synack(o)
+        c.set_timer("syn", RTO_INIT)
+
+    def send_cookie(self, seg: Segment, o: TcpOptions) -> None:
+        """Backlog full: a SYN-ACK whose ISN is a cookie, no state kept (no options but MSS)."""
+        mss = o.mss or 536
+        iss = isn_mod.cookie(seg.dst, seg.dport, seg.src, seg.sport, seg.seq, mss)
+        c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
+        c.init_options(None)
+        c.rcv_nxt = seg.seq + 1
+        c.snd_nxt = iss
+        c.rcv_wscale = 0
+        opts = struct.pack("!BBH", 2, 4, min(c.rcv_mss, isn_mod.MSS_TABLE[-1]))
+        self.emit(c, SYN | ACK, iss, opts, 0, 0, wnd=min(self.cfg.rx_fifo, 0xFFFF))
+        self.count("SYN cookies sent")
+
+    def cookie_ack(self, ls_session, seg: Segment) -> None:
+        mss = isn_mod.check_cookie(seg.dst, seg.dport, seg.src, seg.sport, (seg.seq - 1) & W32, seg.ack)
+        if mss is None:
+            self.emit_rst_for(seg)
+            return
+        c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
+        c.listener = ls_session
+        c.init_options(None)
+        c.iss = (seg.ack - 1) & W32
+        c.irs = (seg.seq - 1) & W32
+        c.rcv_nxt = seg.seq
+        c.rcv_las = c.rcv_nxt + min(self.cfg.rx_fifo, 0xFFFF)
+        c.snd_una = c.iss
+        c.snd_nxt = c.snd_max = c.iss + 1
+        c.negotiate(TcpOptions(mss=mss))
+        c.state = SYN_RCVD
+        self.add(c)
+        self.count("SYN cookies accepted")
+        c.rcv_synchronized(seg)
+        self.flush()
+
+    # ------------------------------------------------------------ segment emission
+    def emit(self, c: TcpConnection, flags: int, seq: int, opts: bytes, fifo_off: int, n: int,
+             wnd: int | None = None, gso: int = 0) -> int:
+        """Build one segment for connection `c` into a fresh buffer and hand it to tcp4-output."""
+        vm = self.vm
+        buf = vm.buffers
+        bi = buf.alloc(1)
+        if not len(bi):
+            self.stats["out of buffers"] += 1
+            return 0
+        b = int(bi[0])
+        thl = 20 + len(opts)
+        room = buf.data_size - 20 - thl
+        if n > room:
+            n = room
+        base = buf.start(b)
+        mv = buf.mv
+        if n:
+            n = c.session.tx_fifo.peek_into(fifo_off, mv[base + 20 + thl:base + 20 + thl + n])
+        total = 20 + thl + n
+        if wnd is None:
+            wnd = c._wnd_field()
+        if flags & ACK:
+            ack = c.rcv_nxt & W32
+        else:
+            ack = 0
+        self.ip_id = (self.ip_id + 1) & 0xFFFF
+        struct.pack_into("!BBHHHBBHII", mv, base, 0x45, c.tos, total, self.ip_id, 0x4000, c.ttl, 6, 0,
+                         c.lcl_ip, c.rmt_ip)
+        s = sum(struct.unpack_from("!10H", mv, base))
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        struct.pack_into("!H", mv, base + 10, ~s & 0xFFFF)
+        l4 = thl + n
+        ps = (c.lcl_ip >> 16) + (c.lcl_ip & 0xFFFF) + (c.rmt_ip >> 16) + (c.rmt_ip & 0xFFFF) + 6 + l4
+        ps = (ps & 0xFFFF) + (ps >> 16)
+        ps = (ps & 0xFFFF) + (ps >> 16)
+        struct.pack_into("!HHIIBBHHH", mv, base + 20, c.lcl_port, c.rmt_port, seq & W32, ack,
+                         (thl // 4) << 4, flags, wnd, ps, 0)
+        if opts:
+            mv[base + 40:base + 20 + thl] = opts
+        buf.current_length[b] = total
+        buf.sw_if_index[RX, b] = c.sw_if_index if c.sw_if_index >= 0 else 0
+        # partial checksum: csum_start/offset count from the ethernet header ip4-rewrite adds
+        h = buf.vnet[b]
+        h[0] = 1  # VIRTIO_NET_HDR_F_NEEDS_CSUM
+        cs = 14 + 20
+        h[6], h[7], h[8], h[9] = cs & 0xFF, cs >> 8, 16, 0
+        fl = F_LOCALLY_ORIGINATED | F_OFFLOAD
+        if gso and n > gso:
+            h[1] = 1  # VIRTIO_NET_HDR_GSO_TCPV4
+            hl = 14 + 20 + thl
+            h[2], h[3], h[4], h[5] = hl & 0xFF, hl >> 8, gso & 0xFF, gso >> 8
+            fl |= F_GSO
+        else:
+            h[1] = h[2] = h[3] = h[4] = h[5] = 0
+        h[10] = h[11] = 0
+        buf.flags[b] = fl
+        buf.aux[b] = c.index + 1 if c.index >= 0 else 0
+        st = c.stats
+        st["out_segs"] += 1
+        if n:
+            st["out_dsegs"] += 1
+            st["out_bytes"] += n
+        vm.stage("tcp4-output", bi)
+        return n
+
+    def emit_rst_for(self, seg: Segment) -> None:
+        """RST for a segment that has no connection (RFC 9293 3.10.7.1)."""
+        if seg.flags & RST:
+            return
+        c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
+        sw, _mtu, _ = self.egress(seg.src)
+        c.sw_if_index = sw
+        if seg.flags & ACK:
+            self.emit(c, RST, seg.ack, b"", 0, 0, wnd=0)
+        else:
+            c.rcv_nxt = (seg.seq + len(seg.data) + (1 if seg.flags & SYN else 0)
+                         + (1 if seg.flags & 1 else 0)) & W32
+            self.emit(c, RST | ACK, 0, b"", 0, 0, wnd=0)
+        self.count("Resets sent")
+
+    # ------------------------------------------------------------ CLI helpers
+    def active(self) -> list[TcpConnection]:
+        return [c for c in self.conns if c is not None]
+
+    def format_id(self, conn) -> str:
+        from ...vnet.ip4.main import i2a
+
+        return (f"[0:{conn.session.index if conn.session is not None else 0}][T] "
+                f"{i2a(conn.lcl_ip)}:{conn.lcl_port}->{i2a(conn.rmt_ip)}:{conn.rmt_port}")
+
+    def state_name(self, conn) -> str:
+        return conn.state
+
+    def format_details(self, conn, level: int) -> list[str]:
+        from .format import details
+
+        return details(self, conn, level)
+
+
+def segment_from(buf, b: int) -> Segment:
+    """Parse buffer b (current data at the IP header) into a Segment (per packet, after tcp4-input
+    validated lengths and checksum)."""
+    mv = buf.mv
+    o = buf.start(b)
+    ihl = (mv[o] & 0x0F) * 4
+    tot = (mv[o + 2] << 8) | mv[o + 3]
+    src, dst = struct.unpack_from("!II", mv, o + 12)
+    t = o + ihl
+    sp, dp, seq, ack, off, flags, wnd = struct.unpack_from("!HHIIBBH", mv, t)
+    hl = (off >> 4) * 4
+    opts = bytes(mv[t + 20:t + hl]) if hl > 20 else b""
+    if buf.flags[b] & F_GSO:  # a GRO super-frame: the kernel's IP length may be 0 past 64 KB
+        tot = max(tot, int(buf.current_length[b]))
+    data = mv[t + hl:o + tot]
+    return Segment(src, dst, sp, dp, seq, ack, flags, wnd, opts, data)
+

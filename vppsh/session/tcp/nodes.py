@@ -1,0 +1,249 @@
+"""TCP graph nodes, as VPP names them.
+
+tcp4-input works on the whole frame with numpy (lengths, checksums) and looks each segment's
+connection up in the session table; the per-state nodes then run the state machine one segment at
+a time (the only inherently sequential part) and tcp4-output hands what TCP built to ip4-lookup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...vlib.buffer import F_OFFLOAD
+from ...vlib.node import Node
+from ...wire.checksum import csum_rows
+from ...wire.tcp import RST, SYN, format_tcp_header
+from ...vnet.ip4.fields import be16, be32
+from .connection import CLOSED, ESTABLISHED, SYN_SENT, TIME_WAIT, unwrap
+from .main import segment_from
+
+ERRORS = (("no listener for dst port", "error"), ("lookup drops", "error"),
+          ("inconsistent ip/tcp lengths", "error"), ("bad tcp checksum", "error"),
+          ("Packets pushed into rx fifo", "info"), ("OOO packets pushed into rx fifo", "info"),
+          ("Packets dropped for lack of rx fifo space", "error"),
+          ("Packets partially pushed into rx fifo", "info"), ("Old segment", "info"),
+          ("Segment not in receive window", "error"), ("Future ACK", "error"), ("Old ACK", "info"),
+          ("Duplicate ACK", "info"), ("Pure ACKs received", "info"), ("SYNs received", "info"),
+          ("SYN-ACKs received", "info"), ("Resets received", "info"), ("Resets sent", "info"),
+          ("FINs received", "info"), ("Connections accepted", "info"), ("Invalid connection", "error"),
+          ("Could not parse options", "error"), ("PAWS check failed", "error"),
+          ("Challenge ACKs sent", "info"), ("SYN cookies sent", "info"), ("SYN cookies accepted", "info"),
+          ("Spurious SYNs received", "error"), ("Packets sent", "info"))
+
+N_EST, N_RCV, N_LISTEN, N_SYN_SENT, N_RESET = 1, 2, 3, 4, 5
+
+
+def _trace(vm, b: int) -> str:
+    buf = vm.buffers
+    pkt = buf.packet(b)
+    ihl = (pkt[0] & 0x0F) * 4 if pkt else 20
+    aux = int(buf.aux[b])
+    tm = vm.session.transports["T"]
+    c = tm.conns[aux - 1] if 0 < aux <= len(tm.conns) else None
+    head = "no tcp connection" if c is None else f"{tm.format_id(c)} state {c.state}"
+    return head + "\n" + format_tcp_header(pkt[ihl:])
+
+
+class TcpNode(Node):
+    errors = ERRORS
+    next_nodes = ("error-drop",)
+
+    def format_trace(self, b):
+        return _trace(self.vm, b)
+
+
+class Tcp4Input(TcpNode):
+    """Validate lengths and checksums for the frame, then look every segment up."""
+
+    name = "tcp4-input"
+    next_nodes = ("error-drop", "tcp4-established", "tcp4-rcv-process", "tcp4-listen", "tcp4-syn-sent",
+                  "tcp4-reset")
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        n = len(frame)
+        ip = buf.gather(frame, 0, 20)
+        ihl = (ip[:, 0] & 0x0F).astype(np.int64) * 4
+        tot = be16(ip, 2).astype(np.int64)
+        clen = buf.current_length[frame].astype(np.int64)
+        tot = np.where((tot == 0) | (tot < clen) & (clen > 0xFFFF), clen, tot)  # GRO frames past 64 KB
+        if (ihl == 20).all():
+            th = buf.gather(frame, 20, 20)
+        else:
+            cols = buf.offsets(frame)[:, None] + ihl[:, None] + np.arange(20)
+            th = buf.data[frame[:, None], np.minimum(cols, buf.data.shape[1] - 1)]
+        l4 = tot - ihl
+        hl = (th[:, 12] >> 4).astype(np.int64) * 4
+        bad = (l4 < 20) | (hl < 20) | (hl > l4) | (tot > clen)
+        err = np.zeros(n, np.uint16)
+        err[bad] = self.err["inconsistent ip/tcp lengths"]
+        src, dst = be32(ip, 12), be32(ip, 16)
+        check = ((buf.flags[frame] & F_OFFLOAD) == 0) & ~bad
+        if check.any():
+            k = np.flatnonzero(check)
+            fb = frame[k]
+            width = int((ihl[k] + l4[k]).max())
+            rows = buf.gather(fb, 0, width) if (ihl[k] == 20).all() else None
+            if rows is not None:
+                s, d = src[k].astype(np.uint64), dst[k].astype(np.uint64)
+                ps = (s >> np.uint64(16)) + (s & np.uint64(0xFFFF)) + (d >> np.uint64(16)) \
+                    + (d & np.uint64(0xFFFF)) + np.uint64(6) + l4[k].astype(np.uint64)
+                ok = csum_rows(rows, ihl[k], l4[k], ps) == 0
+            else:  # IP options somewhere in the frame: per packet (rare)
+                from ...wire.tcp import checksum_ok
+
+                ok = np.array([checksum_ok(int(src[i]), int(dst[i]), buf.packet(int(frame[i]))[
+                    int(ihl[i]):int(tot[i])]) for i in k])
+            badc = k[~ok]
+            err[badc] = self.err["bad tcp checksum"]
+            bad[badc] = True
+        nxt = np.zeros(n, np.uint8)
+        aux = np.zeros(n, np.uint32)
+        conns, sm = vm.session.conns, vm.session
+        sp, dp = be16(th, 0).tolist(), be16(th, 2).tolist()
+        fl = th[:, 13].tolist()
+        no_listener = self.err["no listener for dst port"]
+        for i, (s_, d_, a, p) in enumerate(zip(src.tolist(), dst.tolist(), sp, dp)):
+            if bad[i]:
+                continue
+            c = conns.get(("T", d_, p, s_, a))
+            if c is not None:
+                aux[i] = c.index + 1
+                st = c.state
+                nxt[i] = N_EST if st is ESTABLISHED else N_SYN_SENT if st is SYN_SENT else N_RCV
+                continue
+            ls = sm.find_listener("T", d_, p)
+            if ls is not None:
+                aux[i] = ls.index + 1
+                nxt[i] = N_LISTEN
+            elif fl[i] & RST:
+                err[i] = self.err["lookup drops"]
+            else:
+                nxt[i] = N_RESET
+                err[i] = no_listener
+        buf.aux[frame] = aux
+        buf.error[frame] = err
+        self.count(no_listener, int((nxt == N_RESET).sum()))
+        self.nexts(nxt, frame)
+
+
+class TcpStateNode(TcpNode):
+    """Runs one handler per segment on its connection, then frees the frame and flushes ACKs."""
+
+    def handle(self, tm, c, seg) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        tm = vm.session.transports["T"]
+        tm.node_errs = self.err
+        conns = tm.conns
+        aux = buf.aux[frame].tolist()
+        try:
+            for b, a in zip(frame.tolist(), aux):
+                c = conns[a - 1] if 0 < a <= len(conns) else None
+                if c is None or c.state is CLOSED:
+                    self.count(self.err["Invalid connection"])
+                    continue
+                self.handle(tm, c, segment_from(buf, b))
+        finally:
+            buf.free(frame)
+            tm.flush()
+            tm.node_errs = tm.default_errs
+
+
+class Tcp4Established(TcpStateNode):
+    name = "tcp4-established"
+
+    def handle(self, tm, c, seg):
+        if not seg.data and not seg.flags & ~0x18 and c.state is ESTABLISHED:
+            tm.count("Pure ACKs received")
+        c.rcv_synchronized(seg)
+        if c.ack_now and c.state is not CLOSED:
+            c.ack_now = False
+            c.program_ack()
+
+
+class Tcp4RcvProcess(TcpStateNode):
+    """Every state but ESTABLISHED and SYN_SENT; a SYN may reopen a TIME_WAIT pair (RFC 6191)."""
+
+    name = "tcp4-rcv-process"
+
+    def handle(self, tm, c, seg):
+        if c.state is TIME_WAIT and seg.flags & SYN and not seg.flags & 0x14:
+            if unwrap(seg.seq, c.rcv_nxt) > c.rcv_nxt:
+                c.delete()
+                ls = self.vm.session.find_listener("T", seg.dst, seg.dport)
+                if ls is not None:
+                    tm.on_syn(ls, seg)
+                return
+        c.rcv_synchronized(seg)
+        if c.ack_now and c.state is not CLOSED:
+            c.ack_now = False
+            c.program_ack()
+
+
+class Tcp4SynSent(TcpStateNode):
+    name = "tcp4-syn-sent"
+
+    def handle(self, tm, c, seg):
+        c.rcv_syn_sent(seg)
+
+
+class Tcp4Listen(TcpNode):
+    name = "tcp4-listen"
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        sm = vm.session
+        tm = sm.transports["T"]
+        tm.node_errs = self.err
+        try:
+            for b, a in zip(frame.tolist(), buf.aux[frame].tolist()):
+                ls = sm.pool[a - 1] if 0 < a <= len(sm.pool) else None
+                if ls is None or not ls.is_listener:
+                    self.count(self.err["Invalid connection"])
+                    continue
+                tm.on_syn(ls, segment_from(buf, b))
+        finally:
+            buf.free(frame)
+            tm.flush()
+            tm.node_errs = tm.default_errs
+
+    def format_trace(self, b):
+        return format_tcp_header(self.vm.buffers.packet(b)[20:])
+
+
+class Tcp4Reset(TcpNode):
+    """No connection, no listener: answer with RST (RFC 9293 3.10.7.1)."""
+
+    name = "tcp4-reset"
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        tm = vm.session.transports["T"]
+        tm.node_errs = self.err
+        try:
+            for b in frame.tolist():
+                tm.emit_rst_for(segment_from(buf, b))
+        finally:
+            buf.free(frame)
+            tm.node_errs = tm.default_errs
+
+
+class Tcp4Output(TcpNode):
+    """Everything TCP sends passes here on its way to ip4-lookup."""
+
+    name = "tcp4-output"
+    next_nodes = ("ip4-lookup",)
+
+    def process(self, frame):
+        self.count(self.err["Packets sent"], len(frame))
+        self.next(0, frame)
+
+
+NODES = (Tcp4Input, Tcp4Established, Tcp4RcvProcess, Tcp4SynSent, Tcp4Listen, Tcp4Reset, Tcp4Output)

@@ -1,0 +1,277 @@
+"""UDP graph nodes: ip4-udp-lookup (validate + find the session, vectorised), udp4-input
+(enqueue datagrams into session fifos) and udp4-output (locally built datagrams to ip4-lookup).
+
+ip4-udp-lookup does per frame what VPP's ip4-local + udp-local do per packet: UDP length and
+checksum checks as numpy passes over the frame, then the session lookup once per distinct flow
+(not per packet) — a port table answers "nobody there" for the whole frame with one gather, and
+the 5-tuple / (ip, port) / (0.0.0.0, port) dict lookups run once per unique 4-tuple.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ...vlib.buffer import F_OFFLOAD, RX
+from ...vlib.node import Node
+from ...vnet.ip4.fields import be16, be32
+from ...vnet.ip4.forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
+from ...wire.checksum import ones_sum, sum_rows
+from .main import DGRAM_HDR, HDR_LEN
+
+# udp_error.def, VPP's descriptions (show errors prints these), in VPP's order
+UDP_ERRORS = (
+    ("No listener for dst port", "error"), ("Packets with length errors", "error"),
+    ("No listener punt", "error"), ("Packets enqueued", "info"), ("Fifo full", "error"),
+    ("Fifo no mem", "error"), ("Connection not ready", "error"), ("Accepted session", "info"),
+    ("Failed to create session", "error"), ("Application msg queue full", "error"),
+    ("Invalid connection", "error"), ("Packets sent", "info"), ("Connected session", "info"),
+    ("Connection already exists", "error"), ("Wrong worker thread", "error"))
+ICMP_PORT_UNREACH = 3
+
+
+def _udp_rows(buf, frame: np.ndarray, ihl: np.ndarray, n: int) -> np.ndarray:
+    """[len(frame), n] bytes from each packet's UDP header on (IP options shift it)."""
+    if (ihl == 20).all():
+        return buf.gather(frame, 20, n)
+    cols = np.minimum(buf.offsets(frame)[:, None] + ihl[:, None] + np.arange(n), buf.data.shape[1] - 1)
+    return buf.data[frame[:, None], cols]
+
+
+class Ip4UdpLookup(Node):
+    """UDP for one of our addresses: lengths, checksum, then the session or port unreachable."""
+
+    name = "ip4-udp-lookup"
+    next_nodes = ("error-drop", "udp4-input", "ip4-icmp-error")
+    errors = UDP_ERRORS
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        um = vm.session.transports["U"]
+        rcv = vm.node("ip4-receive").err
+        hdr = buf.gather(frame, 0, 20)
+        ihl = (hdr[:, 0] & 0x0F).astype(np.int64) * 4
+        total = be16(hdr, 2).astype(np.int64)
+        src, dst = be32(hdr, 12), be32(hdr, 16)
+        u = _udp_rows(buf, frame, ihl, 8)
+        sport, dport, ulen, ucsum = be16(u, 0), be16(u, 2), be16(u, 4).astype(np.int64), be16(u, 6)
+        # ip4-local's UDP checks: the UDP length must fit the IP payload
+        bad_len = (total < ihl + 8) | (ulen < 8) | (ulen > total - ihl)
+        # checksum, unless none was sent or the kernel vouched for it (virtio-net offload flags)
+        check = ~bad_len & (ucsum != 0) & ((buf.flags[frame] & F_OFFLOAD) == 0)
+        bad_csum = np.zeros(len(frame), bool)
+        if check.any():
+            sel = np.flatnonzero(check)
+            rows = _udp_rows(buf, frame[sel], ihl[sel], int(ulen[sel].max()))
+            s, d, ln = src[sel].astype(np.uint64), dst[sel].astype(np.uint64), ulen[sel].astype(np.uint64)
+            pseudo = (s >> np.uint64(16)) + (s & np.uint64(0xFFFF)) + (d >> np.uint64(16)) \
+                + (d & np.uint64(0xFFFF)) + np.uint64(17) + ln
+            bad_csum[sel] = sum_rows(rows, 0, ulen[sel], pseudo) != 0xFFFF
+        ok = ~bad_len & ~bad_csum
+        sidx = np.full(len(frame), -1, np.int64)
+        cand = ok & (um.port_refcnt[dport] > 0)
+        if cand.any():
+            sidx[cand] = self._lookup(dst[cand], dport[cand], src[cand], sport[cand])
+        found = sidx >= 0
+        nxt = np.zeros(len(frame), np.uint8)
+        nxt[found] = 1
+        err = np.zeros(len(frame), np.uint16)
+        err[bad_len] = rcv["inconsistent udp/ip lengths"]
+        err[bad_csum] = rcv["bad udp checksum"]
+        unreach = ok & ~found
+        if unreach.any():
+            nxt[unreach] = 2
+            err[unreach] = self.err["No listener for dst port"]
+            buf.aux[frame[unreach]] = icmp_aux(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
+            self.count(self.err["No listener for dst port"], int(unreach.sum()))
+        if found.any():
+            buf.aux[frame[found]] = sidx[found].astype(np.uint32)
+        buf.error[frame] = err
+        self.nexts(nxt, frame)
+
+    def fast1(self, b: int) -> bool:
+        """One datagram for a bound port with a good checksum (the request/response case)."""
+        vm = self.vm
+        buf = vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        ihl = (mv[o] & 0x0F) * 4
+        total = (mv[o + 2] << 8) | mv[o + 3]
+        if total < ihl + 8:
+            return False
+        sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", mv, o + ihl)
+        if ulen < 8 or ulen > total - ihl or not vm.session.transports["U"].port_refcnt[dport]:
+            return False
+        src, dst = struct.unpack_from("!II", mv, o + 12)
+        if ucsum and not buf.flags[b] & F_OFFLOAD:
+            s = ones_sum(mv[o + ihl:o + ihl + ulen], (src >> 16) + (src & 0xFFFF) + (dst >> 16)
+                         + (dst & 0xFFFF) + 17 + ulen)
+            if s != 0xFFFF:
+                return False
+        si = self._lookup1(dst, dport, src, sport)
+        if si < 0:
+            return False
+        buf.aux[b] = si
+        self.next1(1, b)
+        return True
+
+    def _lookup(self, dst, dport, src, sport) -> np.ndarray:
+        """Session index per packet: connected 5-tuple, then (ip, port), then (0.0.0.0, port).
+
+        Distinct local endpoints first (one 1-D unique); only ports that have connected
+        sessions need the remote end too.
+        """
+        one = self._lookup1
+        if (dst == dst[0]).all() and (src == src[0]).all() and (dport == dport[0]).all() \
+                and (sport == sport[0]).all():
+            return np.full(len(dst), one(int(dst[0]), int(dport[0]), int(src[0]), int(sport[0])), np.int64)
+        um = self.vm.session.transports["U"]
+        lcl = (dst.astype(np.int64) << 16) | dport
+        uk, inv = np.unique(lcl, return_inverse=True)
+        inv = inv.reshape(-1)
+        res = np.empty(len(uk), np.int64)
+        per_peer = np.zeros(len(uk), bool)
+        for i, k in enumerate(uk.tolist()):
+            if um.connected_ports[k & 0xFFFF]:
+                per_peer[i] = True
+            else:
+                res[i] = one(k >> 16, k & 0xFFFF, -1, -1)
+        out = res[inv]
+        need = per_peer[inv]
+        if need.any():
+            sel = np.flatnonzero(need)
+            keys = np.stack([lcl[sel], (src[sel].astype(np.int64) << 16) | sport[sel]], axis=1)
+            u2, inv2 = np.unique(keys, axis=0, return_inverse=True)
+            r2 = np.array([one(a >> 16, a & 0xFFFF, b >> 16, b & 0xFFFF) for a, b in u2.tolist()], np.int64)
+            out[sel] = r2[inv2.reshape(-1)]
+        return out
+
+    def _lookup1(self, dst: int, dport: int, src: int, sport: int) -> int:
+        sm = self.vm.session
+        c = sm.conns.get(("U", dst, dport, src, sport))
+        if c is not None and c.session is not None:
+            return c.session.index
+        ls = sm.listeners.get(("U", dst, dport)) or sm.listeners.get(("U", 0, dport))
+        return ls.index if ls is not None else -1
+
+    def format_trace(self, b):
+        buf = self.vm.buffers
+        pkt = buf.packet(b)
+        ihl = (pkt[0] & 0x0F) * 4 if pkt else 20
+        if len(pkt) < ihl + 8:
+            return format_ip4(self.vm, b)
+        sport, dport = int.from_bytes(pkt[ihl:ihl + 2], "big"), int.from_bytes(pkt[ihl + 2:ihl + 4], "big")
+        um = self.vm.session.transports.get("U")
+        bound = um is not None and um.port_refcnt[dport] > 0
+        return f"UDP: src-port {sport} dst-port {dport}{'' if bound else ' (no listener)'}"
+
+
+class Udp4Input(Node):
+    """Datagrams into their sessions' rx fifos (header + payload each), then one rx
+    notification per session per frame. A datagram that does not fit is dropped whole."""
+
+    name = "udp4-input"
+    next_nodes = ("error-drop",)
+    errors = UDP_ERRORS
+
+    def fast1(self, b: int) -> bool:
+        """A lone datagram: the same work without the numpy preamble."""
+        buf = self.vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        ihl = (mv[o] & 0x0F) * 4
+        src, dst = struct.unpack_from("!II", mv, o + 12)
+        sport, dport, ulen = struct.unpack_from("!HHH", mv, o + ihl)
+        self._enqueue([src], [dst], [sport], [dport], [ulen], [o + ihl + 8], [int(buf.sw_if_index[RX, b])],
+                      [int(buf.aux[b])])
+        buf.free(np.array((b,), np.uint32))
+        return True
+
+    def process(self, frame):
+        buf = self.vm.buffers
+        hdr = buf.gather(frame, 0, 20)
+        ihl = (hdr[:, 0] & 0x0F).astype(np.int64) * 4
+        u = _udp_rows(buf, frame, ihl, 8)
+        starts = (frame.astype(np.int64) * buf.stride + buf.offsets(frame) + ihl + 8).tolist()
+        self._enqueue(be32(hdr, 12).tolist(), be32(hdr, 16).tolist(), be16(u, 0).tolist(), be16(u, 2).tolist(),
+                      be16(u, 4).tolist(), starts, buf.sw_if_index[RX, frame].tolist(), buf.aux[frame].tolist())
+        buf.free(frame)
+
+    def _enqueue(self, src, dst, sport, dport, ulen, starts, rx, sidx) -> None:
+        """Each datagram into its session's rx fifo (flat offsets `starts` into buffers.mv)."""
+        vm = self.vm
+        sm = vm.session
+        pool = sm.pool
+        mv = vm.buffers.mv
+        pack = DGRAM_HDR.pack
+        counts = dict.fromkeys(("Packets enqueued", "Connected session", "Fifo full", "Invalid connection",
+                                "Connection not ready"), 0)
+        touched: dict[int, object] = {}
+        for i, si in enumerate(sidx):
+            s = pool[si] if si < len(pool) else None
+            c = s.conn if s is not None else None
+            if c is None or s.proto != "U" or c.lcl_port != dport[i]:
+                counts["Invalid connection"] += 1  # the session went away since the lookup
+                continue
+            st = s.state
+            reason = "Packets enqueued"
+            if st == "opened":  # a connected session's first datagram makes it ready
+                s.state = "ready"
+                reason = "Connected session"
+            elif st not in ("ready", "listening"):
+                counts["Connection not ready"] += 1
+                continue
+            f = s.rx_fifo
+            n = ulen[i] - 8
+            if f.free < HDR_LEN + n and si in touched:
+                # full with this frame's own datagrams: let the app read them first, rather
+                # than lose datagrams to our batching of notifications
+                del touched[si]
+                sm.notify_rx(s)
+                if s.conn is None:
+                    counts["Invalid connection"] += 1
+                    continue
+            if f.free < HDR_LEN + n:
+                counts["Fifo full"] += 1
+                c.errors_in += 1
+                continue
+            f.enqueue(pack(src[i], dst[i], sport[i], dport[i], n))
+            if n:
+                o = starts[i]
+                f.enqueue(mv[o:o + n])
+            counts[reason] += 1
+            c.dgrams_in += 1
+            c.bytes_in += n
+            if not c.is_listener:
+                c.sw_if_index = rx[i]
+            touched[si] = s
+        for reason, k in counts.items():
+            if k:
+                self.count(self.err[reason], k)
+        for s in touched.values():
+            if s.conn is not None:
+                sm.notify_rx(s)
+
+    def format_trace(self, b):
+        si = int(self.vm.buffers.aux[b])
+        return f"UDP_INPUT: connection {si}, disposition 0, thread 0"
+
+
+class Udp4Output(Node):
+    """Datagrams the session layer built (IP + UDP headers done) on their way to ip4-lookup."""
+
+    name = "udp4-output"
+    next_nodes = ("ip4-lookup",)
+    errors = UDP_ERRORS + (("No buffer available", "error"), ("No route to destination", "error"))
+
+    def process(self, frame):
+        self.count(self.err["Packets sent"], len(frame))
+        self.next(0, frame)
+
+    def format_trace(self, b):
+        return format_ip4(self.vm, b)
+
+
+NODES = (Ip4UdpLookup, Udp4Input, Udp4Output)
