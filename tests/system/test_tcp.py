@@ -186,3 +186,31 @@ def test_time_wait_then_reuse(tcp, ns):
     finally:
         p.kill()
         p.wait()
+
+
+def test_half_close_keeps_the_other_direction(tcp, ns):
+    """The kernel shuts its sending side first; vppsh keeps echoing until everything is back."""
+    code = ("import socket,sys; s=socket.create_connection((sys.argv[1],1234)); s.sendall(b'z'*300000);"
+            "s.shutdown(socket.SHUT_WR); n=0\nwhile True:\n d=s.recv(65536)\n if not d: break\n n+=len(d)\n"
+            "print(n)")
+    assert ns_py(ns, code, VPP_IP).stdout.strip() == "300000"
+
+
+def test_simultaneous_close(tcp, ns):
+    """Both FINs cross: vppsh goes FIN_WAIT_1 -> CLOSING -> TIME_WAIT and acks the peer's FIN."""
+    peer = RawPeer(ns, sport=40004)
+    try:
+        peer.connect(1234)
+        out = sessions(tcp)
+        idx = re.search(r"^\[0:(\d+)\]\[T\] \S+->10\.0\.0\.77:40004", out, re.M).group(1)
+        tcp.run(f"clear session thread 0 session {idx}")  # the echo app closes: vppsh sends FIN
+        fin = peer.recv(want=lambda t: t.flags & 0x01)
+        assert fin is not None
+        peer.send("FA", ack=peer.ack)  # our FIN crosses theirs: it does not ack it
+        peer.seq += 1
+        ack = peer.recv(want=lambda t: t.flags & 0x10 and t.ack == peer.seq)
+        assert ack is not None, "vppsh did not ack our FIN"
+        peer.send("A", ack=fin.seq + 1)
+        assert wait_for(lambda: re.search(r"closed \d+", sessions(tcp)) is not None)
+    finally:
+        peer.close()

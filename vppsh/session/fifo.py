@@ -8,11 +8,15 @@ when the hole fills the data is already in place.
 
 from __future__ import annotations
 
+import mmap
+
 
 class Fifo:
     def __init__(self, size: int) -> None:
         self.nitems = size
-        self.buf = bytearray(size)
+        # an anonymous mapping, not a bytearray: pages are only committed when written, and
+        # freed fifos go back to the OS (malloc keeps freed 64 KB+ bytearrays resident)
+        self.buf = mmap.mmap(-1, size) if size >= 1 << 16 else bytearray(size)
         self.mv = memoryview(self.buf)
         self.head = 0  # bytes ever dequeued
         self.tail = 0  # bytes ever enqueued in order

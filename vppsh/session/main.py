@@ -50,6 +50,7 @@ class SessionMain:
     def __init__(self, vm) -> None:
         self.vm = vm
         self.enabled = False
+        self.rt_backend = "none"  # session enable [rt-backend ...]; show session rt-backend
         self.pool: list[Session | None] = []
         self._free: list[int] = []
         self.apps = AppRegistry()

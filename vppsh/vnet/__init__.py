@@ -12,9 +12,11 @@ def attach(vm) -> None:
     from .ip4.main import Ip4Main
     from .pg.stream import PacketGenerator
 
+    from .nsim import remove as nsim_remove
     from .pcap_trace import PcapTrace
 
     vm.pcap = PcapTrace(vm)
+    vm.nsim = {}  # sw_if_index -> nsim.Nsim: impairment on that interface
     vm.ip4 = Ip4Main(vm)
     eth = vm.register(EthernetInput(vm))
     for cls in (Ip4Input, Ip4Lookup, Ip4Rewrite, Ip4Drop, Ip4Receive, Ip4IcmpInput, Ip4IcmpEchoRequest,
@@ -26,6 +28,7 @@ def attach(vm) -> None:
     vm.interfaces.on_create.append(lambda sw: eth.set_mac(sw.sw_if_index, sw.hw.mac))
     vm.interfaces.on_create.append(lambda sw: vm.ip4.interface_created(sw.sw_if_index))
     vm.interfaces.on_delete.append(lambda sw: vm.ip4.interface_deleted(sw.sw_if_index))
+    vm.interfaces.on_delete.append(lambda sw: nsim_remove(vm, sw.sw_if_index))
     vm.pg = PacketGenerator(vm)
     vm.register(DeviceInput(vm, "virtio-input"))
     vm.register(DeviceInput(vm, "af-packet-input"))

@@ -200,3 +200,30 @@ def pcap_trace(ctx, a):
                 a.get("file"))
     except OSError as e:
         raise CliError(f"failed to open `{a.get('file')}': {e.strerror}") from None
+
+
+def set_nsim(ctx, a):
+    """set interface nsim <if> [delay <ms>] [loss|reorder|duplicate|corrupt <percent>] [seed <n>] [disable]"""
+    from .nsim import Nsim, remove
+
+    vm = ctx.vm
+    sw = vm.interfaces.get(a["interface"])
+    remove(vm, sw.sw_if_index)
+    if a.get("disable"):
+        return
+    pct = {k: a.get(k, 0.0) for k in ("loss", "reorder", "duplicate", "corrupt")}
+    for k, v in pct.items():
+        if not 0 <= v <= 100:
+            raise CliError(f"{k} must be a percentage, got {v}")
+    delay = a.get("delay", 0.0)
+    if not 0 <= delay <= 10_000:
+        raise CliError(f"delay must be 0..10000 ms, got {delay}")
+    vm.nsim[sw.sw_if_index] = Nsim(vm, sw, delay / 1000, seed=a.get("seed"), **pct)
+
+
+def show_nsim(ctx, a):
+    imps = list(ctx.vm.nsim.values())
+    if not imps:
+        ctx.out("nsim not enabled on any interface")
+    for imp in imps:
+        ctx.out(imp.describe())

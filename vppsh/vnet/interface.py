@@ -103,8 +103,15 @@ class InterfaceTx(Node):
         self.sw = sw
 
     def process(self, frame):
-        if self.vm.pcap.active:
-            self.vm.pcap.capture("tx", frame)
+        vm = self.vm
+        if vm.pcap.active:
+            vm.pcap.capture("tx", frame)
+        if vm.nsim:
+            imp = vm.nsim.get(self.sw.sw_if_index)
+            if imp is not None:
+                frame = imp.apply("tx", self, frame)
+                if not len(frame):
+                    return
         self.sw.hw.device.tx(self, frame)
 
 

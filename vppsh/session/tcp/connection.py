@@ -25,6 +25,7 @@ RTO_INIT, RTO_MIN, RTO_MAX = 1.0, 0.2, 60.0
 MAX_RXT = 15  # data retransmissions before giving up (~ RFC 1122's R2 >= 100 s with backoff)
 MAX_SYN_RXT = 5
 DUPTHRESH = 3
+MAX_REORDERING = 64
 W32 = 0xFFFFFFFF
 
 
@@ -98,6 +99,7 @@ class TcpConnection:
         self.rto = RTO_INIT
         self.rto_boff = 0
         self.persist_boff = 0
+        self.tlp_sent = False
         self.rtt_ts = 0.0  # Karn sampling without timestamps
         self.rtt_seq = 0
         # congestion
@@ -105,6 +107,8 @@ class TcpConnection:
         self.cc_algo = cfg.cc_algo
         self.recovery = False
         self.recover = 0
+        self.reordering = DUPTHRESH  # segments of reordering tolerated before declaring loss
+        self.rxt_tsval = 0  # tsval of the first retransmission of a recovery episode (Eifel)
         self.dupacks = 0
         self.prev_cwnd = self.prev_ssthresh = 0
         # app options (the shim sets them)
@@ -143,7 +147,7 @@ class TcpConnection:
 
     def _pipe(self) -> int:
         if self.sack_ok and self.recovery:
-            return self.sb.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss)
+            return self.sb.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss, self.reordering)
         return max(0, self.flight() - self.dupacks * self.snd_mss) if self.recovery else self.flight()
 
     def count(self, reason: str, node=None) -> None:
@@ -184,7 +188,7 @@ class TcpConnection:
 
     def timer_names(self) -> list[str]:
         names = {"rxt": "RETRANSMIT", "persist": "PERSIST", "waitclose": "WAIT CLOSE",
-                 "syn": "RETRANSMIT SYN", "keep": "KEEP"}
+                 "syn": "RETRANSMIT SYN", "keep": "KEEP", "tlp": "TLP"}
         return [names[n] for n in self.deadlines]
 
     # ------------------------------------------------------------------ open
@@ -193,7 +197,7 @@ class TcpConnection:
         tm = self.tm
         sw, mtu, tso_max = tm.egress(self.rmt_ip)
         self.sw_if_index = sw
-        self.mss_max = min(mtu, tm.cfg.mtu) - 40
+        self.mss_max = min(mtu, tm.cfg.mtu, self.vm.buffers.data_size - 40) - 40  # a segment fits a buffer
         self.tso_max = tso_max if tm.cfg.tso else 0
         self.rcv_mss = self.mss_max
 
@@ -324,7 +328,12 @@ class TcpConnection:
             if n > mss and self.tso_max:
                 n -= n % mss if n < unsent else 0  # whole segments, unless it is the tail
             fin = self.fin_pending and not self.fin_sent and self.snd_nxt + n == data_end
-            self._send_data(self.snd_nxt, n, fin)
+            sent = self._send_data(self.snd_nxt, n, fin)
+            if sent < n:  # out of buffers (or a shorter buffer): send the rest later
+                fin = False
+                if not sent:
+                    break
+                n = sent
             self.snd_nxt += n
             if fin:
                 self._fin_sent()
@@ -338,6 +347,8 @@ class TcpConnection:
         if self.snd_max > self.snd_una:
             if "rxt" not in self.deadlines:
                 self.set_timer("rxt", self.rto)
+            if sent_any and "tlp" not in self.deadlines:
+                self._arm_tlp()
             self.stop_timer("persist")
         elif data_end > self.snd_nxt and self.snd_wnd == 0 and "persist" not in self.deadlines:
             self.set_timer("persist", max(self.rto, RTO_MIN))
@@ -361,13 +372,48 @@ class TcpConnection:
         for _ in range(64):
             if self._pipe() + mss > cwnd and sent:
                 break
-            seg = self.sb.next_seg(self.snd_una, self.snd_nxt, self.high_rxt, mss) if self.sack_ok else None
+            seg = None
+            if self.sack_ok:
+                seg = self.sb.next_seg(self.snd_una, self.snd_nxt, self.high_rxt, mss, self.reordering)
+                if seg is None:  # in recovery a hole below SACKed data is presumed lost (RACK-like)
+                    seg = next(((max(a, self.high_rxt), min(b, max(a, self.high_rxt) + mss))
+                                for a, b in self.sb.holes(self.snd_una, self.snd_nxt)
+                                if max(a, self.high_rxt) < b), None)
             if seg is None:
                 break
             self._retransmit(seg[0], seg[1] - seg[0])
             self.high_rxt = seg[1]
             sent = True
         return sent
+
+    def _send_one_new(self) -> bool:
+        """One segment of new data if the peer's window has room, whatever cwnd says."""
+        s = self.session
+        if s is None or self.state not in (ESTABLISHED, CLOSE_WAIT):
+            return False
+        n = min(self.snd_una + s.tx_fifo.size - self.snd_nxt, self.snd_mss,
+                self.snd_una + self.snd_wnd - self.snd_nxt)
+        if n <= 0:
+            return False
+        self._send_data(self.snd_nxt, n)
+        self.snd_nxt += n
+        self.snd_max = max(self.snd_max, self.snd_nxt)
+        return True
+
+    def _arm_tlp(self) -> None:
+        """Tail loss probe (RFC 8985 7): if nothing is heard for ~2 RTTs, send one segment so the
+        loss shows up in SACKs and fast recovery repairs it instead of a 200 ms+ RTO."""
+        if self.srtt and not self.recovery and not self.tlp_sent and self.snd_max > self.snd_una:
+            self.set_timer("tlp", max(2 * self.srtt, 0.01))
+
+    def _timeout_tlp(self) -> None:
+        if self.recovery or self.snd_una >= self.snd_max or self.tlp_sent or self.state not in SYNCHRONIZED:
+            return
+        self.tlp_sent = True
+        self.tm.stats["tail loss probes"] += 1
+        if not self._send_one_new():
+            end = self.snd_max - (1 if self.fin_sent else 0)
+            self._retransmit(max(self.snd_una, end - self.snd_mss), self.snd_mss)
 
     def _retransmit(self, seq: int, n: int) -> None:
         fifo_data = self.session.tx_fifo.size if self.session else 0
@@ -567,15 +613,14 @@ class TcpConnection:
                 self.program_ack()
                 return
         # 1. sequence acceptability
-        wnd = self.rcv_las - self.rcv_nxt
+        # As Linux's tcp_sequence(): not entirely old, and starting no later than the window's
+        # end. RFC 9293 is stricter at a zero window but asks that ACKs still be honoured there;
+        # rejecting them deadlocks two full peers. Data beyond the window is clipped by the fifo.
+        wnd = max(self.rcv_las - self.rcv_nxt, 0)
         seglen = dlen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
-        if seglen == 0:
-            ok = seq == self.rcv_nxt if wnd <= 0 else self.rcv_nxt <= seq < self.rcv_nxt + wnd
-        else:
-            ok = wnd > 0 and (self.rcv_nxt <= seq < self.rcv_nxt + wnd
-                              or self.rcv_nxt <= seq + seglen - 1 < self.rcv_nxt + wnd)
-        if not ok and seq == self.rcv_nxt and dlen and wnd <= 0:
-            ok = False
+        ok = seq + seglen >= self.rcv_nxt and seq <= self.rcv_nxt + wnd
+        if ok and seglen and seq + seglen == self.rcv_nxt:
+            ok = False  # a pure retransmission of what we have: just re-ACK it
         if not ok:
             if flags & RST:
                 return
@@ -686,12 +731,12 @@ class TcpConnection:
         wnd = seg.wnd << self.snd_wscale
         if self.sack_ok and sack_blocks:
             blocks = [(unwrap(a, self.snd_una), unwrap(b, self.snd_una)) for a, b in sack_blocks]
-            self.sb.update(ack, self.snd_max, blocks, self.snd_mss)
+            self.sb.update(ack, self.snd_max, blocks, self.snd_mss, self.reordering)
         if ack > self.snd_una:
             acked = ack - self.snd_una
             self.on_new_ack(ack, acked, ts, now)
-        elif ack == self.snd_una and not dlen and not seg.flags & FIN and wnd == self.snd_wnd \
-                and self.snd_max > self.snd_una:
+        elif ack == self.snd_una and not dlen and not seg.flags & FIN and self.snd_max > self.snd_una \
+                and (wnd == self.snd_wnd or sack_blocks):  # RFC 6675: SACK info makes it a dupack
             self.on_dupack()
         # window update (RFC 9293 3.10.7.4 fifth check)
         if self.snd_wl1 < seq or (self.snd_wl1 == seq and self.snd_wl2 <= ack):
@@ -745,11 +790,24 @@ class TcpConnection:
         if self.high_rxt < ack:
             self.high_rxt = ack
         self.rto_boff = 0
+        self.tlp_sent = False
         self.stop_timer("persist")
         if self.snd_una >= self.snd_max:
             self.stop_timer("rxt")
+            self.stop_timer("tlp")
         else:
             self.set_timer("rxt", self.rto)
+            self._arm_tlp()
+        if self.recovery and self.ts_ok and ts is not None and ts[1] \
+                and ((ts[1] - self.rxt_tsval) & W32) > 0x80000000:
+            # Eifel detection (RFC 3522): this ACK echoes a timestamp older than our first
+            # retransmission, so the original arrived — the loss was reordering: undo
+            self.recovery = False
+            self.dupacks = 0
+            self.cc.cwnd = max(self.cc.cwnd, self.prev_cwnd)
+            self.cc.ssthresh = self.prev_ssthresh
+            self.tm.stats["spurious retransmits undone"] += 1
+            self.reordering = min(self.reordering * 2, MAX_REORDERING)  # as Linux's tp->reordering
         if self.recovery:
             if ack >= self.recover:
                 self.recovery = False
@@ -773,12 +831,21 @@ class TcpConnection:
         if self.recovery:
             self.tm.want_output(self)
             return
-        lost = self.dupacks >= DUPTHRESH or (self.sack_ok and self.sb.is_lost(self.snd_una, self.snd_mss))
+        mss = self.snd_mss
+        unsent = self.session is not None and self.snd_una + self.session.tx_fifo.size > self.snd_nxt
+        thresh = self.reordering
+        segs = -(-self.flight() // mss)
+        if segs < 4 and not unsent:  # early retransmit (RFC 5827): a small window can't make 3 dupacks
+            thresh = max(1, segs - 1)
+        lost = self.dupacks >= thresh or (self.sack_ok and self.sb.is_lost(self.snd_una, mss, thresh))
+        if not lost and self.dupacks <= 2 and unsent:
+            self._send_one_new()  # limited transmit (RFC 3042): keep the ACK clock going
         if lost:
             self.recovery = True
             self.recover = self.snd_max
             self.stats["fr"] += 1
             self.prev_cwnd, self.prev_ssthresh = self.cc.cwnd, self.cc.ssthresh
+            self.rxt_tsval = self.now_ms()
             self.cc.on_congestion(self.flight(), self.vm.now())
             self.high_rxt = self.snd_una
             self._retransmit(self.snd_una, self.snd_mss)

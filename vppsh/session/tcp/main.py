@@ -23,7 +23,7 @@ from .connection import CLOSED, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT,
 STAT_NAMES = ("timer expirations", "segments retransmitted", "timer retransmit events", "timeout establish",
               "timeout persist", "timeout close-wait", "timeout close-wait w/data", "timeout fin-wait-1",
               "timeout fin-wait-2", "timeout last-ack", "timeout closing", "timer retransmit abort",
-              "reset on close due to unread data", "out of buffers")
+              "reset on close due to unread data", "out of buffers", "tail loss probes", "spurious retransmits undone")
 
 
 @dataclass

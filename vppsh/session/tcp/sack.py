@@ -23,7 +23,7 @@ class Scoreboard:
         self.high_sacked = 0
         self.lost_bytes = 0
 
-    def update(self, snd_una: int, snd_nxt: int, blocks, mss: int) -> int:
+    def update(self, snd_una: int, snd_nxt: int, blocks, mss: int, dupthresh: int = DUPTHRESH) -> int:
         """Apply an ACK's blocks; returns bytes newly sacked (D-SACKs and stale blocks ignored)."""
         before = self.sacked_bytes
         rs = self.ranges
@@ -51,7 +51,7 @@ class Scoreboard:
         self.ranges = rs
         self.sacked_bytes = sum(b - a for a, b in rs)
         self.high_sacked = rs[-1][1] if rs else snd_una
-        self.lost_bytes = sum(e - s for s, e in self.holes(snd_una, snd_nxt) if self.is_lost(s, mss))
+        self.lost_bytes = sum(e - s for s, e in self.holes(snd_una, snd_nxt) if self.is_lost(s, mss, dupthresh))
         return max(0, self.sacked_bytes - before)
 
     def _sacked_above(self, seq: int) -> tuple[int, int]:
@@ -62,11 +62,11 @@ class Scoreboard:
                 n_ranges += 1
         return n_bytes, n_ranges
 
-    def is_lost(self, seq: int, mss: int) -> bool:
+    def is_lost(self, seq: int, mss: int, dupthresh: int = DUPTHRESH) -> bool:
         """RFC 6675 IsLost: DupThresh discontiguous SACKed ranges, or more than
-        (DupThresh - 1) * MSS bytes SACKed, above seq."""
+        (DupThresh - 1) * MSS bytes SACKed, above seq (DupThresh grows on a reordering path)."""
         nb, nr = self._sacked_above(seq)
-        return nr >= DUPTHRESH or nb > (DUPTHRESH - 1) * mss
+        return nr >= dupthresh or nb > (dupthresh - 1) * mss
 
     def holes(self, snd_una: int, snd_nxt: int) -> list[tuple[int, int]]:
         out, cur = [], snd_una
@@ -76,23 +76,23 @@ class Scoreboard:
             cur = max(cur, b)
         return out
 
-    def next_seg(self, snd_una: int, snd_nxt: int, high_rxt: int, mss: int):
+    def next_seg(self, snd_una: int, snd_nxt: int, high_rxt: int, mss: int, dupthresh: int = DUPTHRESH):
         """RFC 6675 NextSeg rule 1: the first lost, unsacked range above high_rxt."""
         for s, e in self.holes(snd_una, snd_nxt):
             s = max(s, high_rxt)
             if s >= e:
                 continue
-            if self.is_lost(s, mss):
+            if self.is_lost(s, mss, dupthresh):
                 return s, min(e, s + mss)
             return None
         return None
 
-    def pipe(self, snd_una: int, snd_nxt: int, high_rxt: int, mss: int) -> int:
+    def pipe(self, snd_una: int, snd_nxt: int, high_rxt: int, mss: int, dupthresh: int = DUPTHRESH) -> int:
         """RFC 6675 SetPipe: unsacked bytes not deemed lost, plus retransmitted ones."""
         pipe = 0
         for s, e in self.holes(snd_una, snd_nxt) + ([(self.high_sacked, snd_nxt)]
                                                      if snd_nxt > self.high_sacked else []):
-            if not self.is_lost(s, mss):
+            if not self.is_lost(s, mss, dupthresh):
                 pipe += e - s
             if high_rxt > s:
                 pipe += min(e, high_rxt) - s

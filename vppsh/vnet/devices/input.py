@@ -56,6 +56,10 @@ class DeviceInput(Node):
                 self.drop(bi, self.err["interface is down"])
                 continue
             vm.buffers.sw_if_index[RX, bi] = sw.sw_if_index
+            if vm.nsim:
+                imp = vm.nsim.get(sw.sw_if_index)
+                if imp is not None:
+                    bi = imp.apply("rx", self, bi)
             self.next(0, bi)  # staged first: if accounting below raises, the engine frees them
             vm.interfaces.count_rx(sw.sw_if_index, bi)
             if vm.pcap.active:
