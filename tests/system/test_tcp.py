@@ -10,10 +10,8 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
-from pyroute2 import netns as pr_netns
 
 from tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
 
@@ -51,14 +49,6 @@ def ns_run(ns, *cmd, timeout=120, check=True, **kw):
 
 def ns_py(ns, code, *args, timeout=120):
     return ns_run(ns, sys.executable, "-c", code, *map(str, args), timeout=timeout)
-
-
-@pytest.fixture
-def ns():
-    n = f"vppsh-t-{uuid.uuid4().hex[:8]}"
-    yield n
-    if os.path.exists(f"/run/netns/{n}"):
-        pr_netns.remove(n)
 
 
 @pytest.fixture

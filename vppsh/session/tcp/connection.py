@@ -108,6 +108,7 @@ class TcpConnection:
         self.recovery = False
         self.recover = 0
         self.reordering = DUPTHRESH  # segments of reordering tolerated before declaring loss
+        self.una_rxt_at = 0.0  # when the segment at snd_una was last retransmitted
         self.rxt_tsval = 0  # tsval of the first retransmission of a recovery episode (Eifel)
         self.dupacks = 0
         self.prev_cwnd = self.prev_ssthresh = 0
@@ -407,7 +408,13 @@ class TcpConnection:
             self.set_timer("tlp", max(2 * self.srtt, 0.01))
 
     def _timeout_tlp(self) -> None:
-        if self.recovery or self.snd_una >= self.snd_max or self.tlp_sent or self.state not in SYNCHRONIZED:
+        if self.snd_una >= self.snd_max or self.state not in SYNCHRONIZED:
+            return
+        if self.recovery:  # RACK's reorder timer: a lost retransmission with no ACKs to tell us
+            self._lost_retransmit()
+            self.output()
+            return
+        if self.tlp_sent:
             return
         self.tlp_sent = True
         self.tm.stats["tail loss probes"] += 1
@@ -422,6 +429,10 @@ class TcpConnection:
         if n == 0 and not fin:
             return
         self._send_data(seq, n, fin)
+        if seq == self.snd_una:
+            self.una_rxt_at = self.vm.now()
+            if self.recovery and self.srtt:
+                self.set_timer("tlp", max(1.5 * self.srtt, 0.006))
         self.stats["rxt_segs"] += 1
         self.stats["rxt_bytes"] += n
         self.tm.stats["segments retransmitted"] += 1
@@ -814,6 +825,7 @@ class TcpConnection:
                 self.dupacks = 0
                 self.cc.on_recovery_exit(now)
             else:  # partial ACK (RFC 6582): the next hole is lost too
+                self.una_rxt_at = 0.0
                 self.cc.on_partial_ack(acked)
                 if not self.sack_ok:
                     self._retransmit(self.snd_una, self.snd_mss)
@@ -829,6 +841,7 @@ class TcpConnection:
         self.stats["in_dupacks"] += 1
         self.tm.count("Duplicate ACK")
         if self.recovery:
+            self._lost_retransmit()
             self.tm.want_output(self)
             return
         mss = self.snd_mss
@@ -851,6 +864,14 @@ class TcpConnection:
             self._retransmit(self.snd_una, self.snd_mss)
             self.high_rxt = self.snd_una + self.snd_mss
             self.tm.want_output(self)
+
+    def _lost_retransmit(self) -> None:
+        """RACK's lesson (RFC 8985): a retransmission still unacknowledged well past an RTT while
+        later data keeps being acknowledged was lost too — send it again rather than wait an RTO."""
+        at = self.una_rxt_at
+        if at and self.vm.now() - at > max(1.25 * self.srtt, 0.004):
+            self.high_rxt = self.snd_una
+            self.una_rxt_at = 0.0
 
     def update_rtt(self, rtt: float) -> None:
         if self.srtt == 0.0:

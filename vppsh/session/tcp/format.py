@@ -18,7 +18,7 @@ def _fifo(tag: str, f, s) -> list[str]:
 def details(tm, c, level: int) -> list[str]:
     if not isinstance(c, TcpConnection):  # a listener
         return [f" index: {c.session.index} cfg_flags:  cong_algo: {tm.cfg.cc_algo} snd_mss: 1460",
-                f" next_node 0 opaque 0x0 fib_index 0 sw_if_index -1"]
+                " next_node 0 opaque 0x0 fib_index 0 sw_if_index -1"]
     cc = c.cc
     cwnd, ssthresh = (cc.cwnd, cc.ssthresh) if cc else (0, 0)
     flags = ", ".join(sorted(f for f in c.flags if f not in ("half-open",)))
@@ -56,7 +56,7 @@ def details(tm, c, level: int) -> list[str]:
         f"{st['out_dupacks']}",
         f"        fr {st['fr']} tr {st['tr']} rxt segs {st['rxt_segs']} bytes {st['rxt_bytes']} "
         f"duration {now - c.created:.3f}",
-        f"        err wnd data below 0 above 0 ack below 0 above 0",
+        "        err wnd data below 0 above 0 ack below 0 above 0",
     ]
     s = c.session
     if s is not None and s.rx_fifo is not None:
