@@ -90,8 +90,8 @@ class Scoreboard:
     def pipe(self, snd_una: int, snd_nxt: int, high_rxt: int, mss: int, dupthresh: int = DUPTHRESH) -> int:
         """RFC 6675 SetPipe: unsacked bytes not deemed lost, plus retransmitted ones."""
         pipe = 0
-        for s, e in self.holes(snd_una, snd_nxt) + ([(self.high_sacked, snd_nxt)]
-                                                     if snd_nxt > self.high_sacked else []):
+        hs = max(self.high_sacked, snd_una)
+        for s, e in self.holes(snd_una, snd_nxt) + ([(hs, snd_nxt)] if snd_nxt > hs else []):
             if not self.is_lost(s, mss, dupthresh):
                 pipe += e - s
             if high_rxt > s:

