@@ -86,11 +86,12 @@ class SessionMain:
         return self.apps.add(app)
 
     def detach(self, app: App) -> None:
-        """Remove an app: listeners go, connections are reset (an exited app owes nothing)."""
+        """Remove an app: listeners go, open connections are reset (an exited app owes nothing);
+        ones it already closed finish their close gracefully (FIN_WAIT, TIME_WAIT)."""
         for s in list(app.sessions):
             if s.is_listener:
                 self.unlisten(s)
-            elif s.conn is not None:
+            elif s.conn is not None and not s.app_closed:
                 self.reset(s)
         app.detach()
         self.apps.remove(app)

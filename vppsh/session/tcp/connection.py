@@ -127,6 +127,8 @@ class TcpConnection:
         self.stats = dict(in_segs=0, in_dsegs=0, in_bytes=0, in_dupacks=0, out_segs=0, out_dsegs=0,
                           out_bytes=0, out_dupacks=0, fr=0, tr=0, rxt_segs=0, rxt_bytes=0)
         self.pending_ack = False
+        self.ack_force = False
+        self.acked_nxt = 0  # rcv_nxt as of the last segment we sent with ACK
         self.ack_now = False
 
     # ------------------------------------------------------------------ helpers
@@ -261,10 +263,14 @@ class TcpConnection:
         return w
 
     def send_ack(self) -> None:
-        self.pending_ack = False
+        self.pending_ack = self.ack_force = False
         self.tm.emit(self, ACK, self.snd_nxt, self._ack_options(), 0, 0)
 
-    def program_ack(self, now: bool = False) -> None:
+    def program_ack(self, force: bool = True) -> None:
+        """ACK at the end of this frame. Unforced (new data, a FIN) it is skipped if a segment we
+        send meanwhile (the app's reply, our FIN) acknowledges as much; dupacks and window
+        updates are forced."""
+        self.ack_force |= force
         if not self.pending_ack:
             self.pending_ack = True
             self.tm.ack_pending.append(self)
@@ -290,7 +296,7 @@ class TcpConnection:
         off = seq - self.snd_una
         sent = self.tm.emit(self, flags, seq, self._ack_options(), off, n,
                             gso=self.snd_mss if n > self.snd_mss else 0)
-        self.pending_ack = False
+        self.pending_ack = self.ack_force = False
         if self.rtt_ts == 0.0 and not self.ts_ok and seq >= self.snd_max:
             self.rtt_ts, self.rtt_seq = self.vm.now(), seq + n
         return sent
@@ -354,7 +360,7 @@ class TcpConnection:
         elif data_end > self.snd_nxt and self.snd_wnd == 0 and "persist" not in self.deadlines:
             self.set_timer("persist", max(self.rto, RTO_MIN))
         if sent_any:
-            self.pending_ack = False
+            self.pending_ack = self.ack_force = False
 
     def _fin_sent(self) -> None:
         self.fin_sent = True
@@ -683,7 +689,7 @@ class TcpConnection:
         if self.fin_seq is not None and self.fin_seq == self.rcv_nxt and not self.fin_rcvd:
             self.fin_received()
         if (dlen or flags & FIN) and self.state != CLOSED:
-            self.program_ack()
+            self.program_ack(force=False)
 
     def challenge_ack(self) -> None:
         tm = self.tm
@@ -950,7 +956,7 @@ class TcpConnection:
             if not s.app_closed:
                 self.vm.session.notify_disconnect(s)
             self.vm.session.transport_closed(s)
-        self.program_ack()
+        self.program_ack(force=False)
 
     # ------------------------------------------------------------------ SYN-SENT (RFC 9293 3.10.7.3)
     def rcv_syn_sent(self, seg: Segment) -> None:

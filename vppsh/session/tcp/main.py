@@ -215,9 +215,9 @@ class TcpMain:
                     c.output()
         acks, self.ack_pending = self.ack_pending, []
         for c in acks:
-            if c.pending_ack and c.state != CLOSED:
+            if c.pending_ack and c.state != CLOSED and (c.ack_force or c.rcv_nxt != c.acked_nxt):
                 c.send_ack()
-            c.pending_ack = False
+            c.pending_ack = c.ack_force = False
 
     # ------------------------------------------------------------ listeners: SYN handling
     def on_syn(self, ls_session, seg: Segment) -> None:
@@ -313,6 +313,7 @@ class TcpMain:
             wnd = c._wnd_field()
         if flags & ACK:
             ack = c.rcv_nxt & W32
+            c.acked_nxt = c.rcv_nxt
         else:
             ack = 0
         self.ip_id = (self.ip_id + 1) & 0xFFFF

@@ -211,8 +211,9 @@ def configure_link(
     ip6: ipaddress.IPv6Interface | None = None,
     gw6: ipaddress.IPv6Address | None = None,
     master: str | None = None,
+    txqlen: int | None = None,
 ) -> None:
-    """Set mac, mtu, bridge, addresses, link up, then default routes via the gateways (in VPP's
+    """Set mac, mtu, txqueuelen, bridge, addresses, link up, then default routes via the gateways (in VPP's
     order: a gateway is only reachable once the link is up with its address)."""
     where = _where(ifname, ns)
     with _rtnl(ns) as ipr:
@@ -225,6 +226,9 @@ def configure_link(
             if mtu is not None:
                 step = f"set host-mtu-size {mtu}"
                 ipr.link("set", index=idx, mtu=int(mtu))
+            if txqlen is not None:
+                step = f"set txqueuelen {txqlen}"
+                ipr.link("set", index=idx, txqlen=int(txqlen))
             if master is not None:
                 step = f"set host-bridge {master}"
                 m = _index(ipr, master, ns)

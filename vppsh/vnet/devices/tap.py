@@ -57,6 +57,11 @@ class TapError(Exception):
     """`create tap` failure, worded as VPP words it."""
 
 
+# The kernel side's queue toward us (tun's ring is tx_queue_len frames, default 1000): a burst of
+# thousands of short connections answers faster than one engine loop reads, so give it room.
+HOST_TXQLEN = 8192
+
+
 def random_mac() -> bytes:
     """VPP's ethernet_mac_address_generate: 02:fe + 4 random bytes."""
     return b"\x02\xfe" + random.getrandbits(32).to_bytes(4, "big")
@@ -178,7 +183,7 @@ class TapDevice(Device):
             netns.configure_link(
                 self.host_if_name, o.host_ns, mac=self.host_mac, mtu=o.host_mtu_size,
                 ip4=o.host_ip4_addr, gw4=o.host_ip4_gw, ip6=o.host_ip6_addr,
-                gw6=o.host_ip6_gw, master=o.host_bridge, up=True,
+                gw6=o.host_ip6_gw, master=o.host_bridge, up=True, txqlen=HOST_TXQLEN,
             )
         except BaseException as e:
             self.destroy()
