@@ -411,7 +411,10 @@ class TcpConnection:
         """Tail loss probe (RFC 8985 7): if nothing is heard for ~2 RTTs, send one segment so the
         loss shows up in SACKs and fast recovery repairs it instead of a 200 ms+ RTO."""
         if self.srtt and not self.recovery and not self.tlp_sent and self.snd_max > self.snd_una:
-            self.set_timer("tlp", max(2 * self.srtt, 0.01))
+            pto = max(2 * self.srtt, 0.01)
+            if self.snd_max - self.snd_una <= self.snd_mss + 1:
+                pto += 0.2  # one segment out: the peer may be delaying its ACK (RFC 8985 7.2)
+            self.set_timer("tlp", min(pto, self.rto))
 
     def _timeout_tlp(self) -> None:
         if self.snd_una >= self.snd_max or self.state not in SYNCHRONIZED:
