@@ -44,6 +44,17 @@ def _trace(vm, b: int) -> str:
     return head + "\n" + format_tcp_header(pkt[ihl:])
 
 
+def deliver(c, seg) -> None:
+    """Run the state machine on one segment (SYN-SENT has its own rules, RFC 9293 3.10.7.3)."""
+    if c.state is SYN_SENT:
+        c.rcv_syn_sent(seg)
+        return
+    c.rcv_synchronized(seg)
+    if c.ack_now and c.state is not CLOSED:
+        c.ack_now = False
+        c.program_ack()
+
+
 class TcpNode(Node):
     errors = ERRORS
     next_nodes = ("error-drop",)
@@ -144,10 +155,15 @@ class TcpStateNode(TcpNode):
         try:
             for b, a in zip(frame.tolist(), aux):
                 c = conns[a - 1] if 0 < a <= len(conns) else None
-                if c is None or c.state is CLOSED:
-                    self.count(self.err["Invalid connection"])
+                seg = segment_from(buf, b)
+                if c is None or c.state is CLOSED:  # gone (or replaced) earlier in this frame
+                    c = vm.session.conns.get(("T", seg.dst, seg.dport, seg.src, seg.sport))
+                    if c is None:
+                        self.count(self.err["Invalid connection"])
+                    else:
+                        deliver(c, seg)
                     continue
-                self.handle(tm, c, segment_from(buf, b))
+                self.handle(tm, c, seg)
         finally:
             buf.free(frame)
             tm.flush()
@@ -160,10 +176,7 @@ class Tcp4Established(TcpStateNode):
     def handle(self, tm, c, seg):
         if not seg.data and not seg.flags & ~0x18 and c.state is ESTABLISHED:
             tm.count("Pure ACKs received")
-        c.rcv_synchronized(seg)
-        if c.ack_now and c.state is not CLOSED:
-            c.ack_now = False
-            c.program_ack()
+        deliver(c, seg)
 
 
 class Tcp4RcvProcess(TcpStateNode):
@@ -179,17 +192,14 @@ class Tcp4RcvProcess(TcpStateNode):
                 if ls is not None:
                     tm.on_syn(ls, seg)
                 return
-        c.rcv_synchronized(seg)
-        if c.ack_now and c.state is not CLOSED:
-            c.ack_now = False
-            c.program_ack()
+        deliver(c, seg)
 
 
 class Tcp4SynSent(TcpStateNode):
     name = "tcp4-syn-sent"
 
     def handle(self, tm, c, seg):
-        c.rcv_syn_sent(seg)
+        deliver(c, seg)
 
 
 class Tcp4Listen(TcpNode):
@@ -207,7 +217,14 @@ class Tcp4Listen(TcpNode):
                 if ls is None or not ls.is_listener:
                     self.count(self.err["Invalid connection"])
                     continue
-                tm.on_syn(ls, segment_from(buf, b))
+                seg = segment_from(buf, b)
+                # tcp4-input looked the whole frame up first: an earlier segment of this frame
+                # may have created the connection (a SYN, a cookie's ACK) — then it is its
+                c = sm.conns.get(("T", seg.dst, seg.dport, seg.src, seg.sport))
+                if c is None:
+                    tm.on_syn(ls, seg)
+                else:
+                    deliver(c, seg)
         finally:
             buf.free(frame)
             tm.flush()
