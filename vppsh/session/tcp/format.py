@@ -1,18 +1,12 @@
 """`show session verbose 2` for a TCP connection: VPP's format_tcp_vars layout (seq numbers
-relative to iss/irs, times in ms, the congestion and scoreboard state)."""
+relative to iss/irs, times in ms, the congestion and scoreboard state); the session CLI adds
+the fifo and session lines common to every transport."""
 
 from __future__ import annotations
 
 from .connection import TcpConnection
 
 W32 = 0xFFFFFFFF
-
-
-def _fifo(tag: str, f, s) -> list[str]:
-    return [f" {tag} fifo: cursize {f.size} nitems {f.nitems} has_event 0 min_alloc 0",
-            f"          head {f.head & W32} tail {f.tail & W32} segment manager {s.app.index}",
-            f"          vpp session {s.index} thread 0 app session {s.index} thread 0",
-            f"          ooo pool {len(f.ooo_segments())} active elts newest {4294967295}"]
 
 
 def details(tm, c, level: int) -> list[str]:
@@ -58,8 +52,4 @@ def details(tm, c, level: int) -> list[str]:
         f"duration {now - c.created:.3f}",
         "        err wnd data below 0 above 0 ack below 0 above 0",
     ]
-    s = c.session
-    if s is not None and s.rx_fifo is not None:
-        lines += _fifo("Rx", s.rx_fifo, s) + _fifo("Tx", s.tx_fifo, s)
-        lines.append(f" session: state: {s.state} opaque: 0x{s.index:x} flags: ")
     return lines
