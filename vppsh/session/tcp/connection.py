@@ -37,13 +37,12 @@ def unwrap(wire: int, ref: int) -> int:
 class Segment:
     """An incoming segment, fields as on the wire (seq/ack still 32-bit)."""
 
-    __slots__ = ("seq", "ack", "flags", "wnd", "opts", "ts", "data", "sport", "dport", "src", "dst")
+    __slots__ = ("seq", "ack", "flags", "wnd", "opts", "data", "sport", "dport", "src", "dst")
 
     def __init__(self, src, dst, sport, dport, seq, ack, flags, wnd, opts, data) -> None:
         self.src, self.dst, self.sport, self.dport = src, dst, sport, dport
         self.seq, self.ack, self.flags, self.wnd = seq, ack, flags, wnd
         self.opts = opts  # raw option bytes
-        self.ts = None
         self.data = data  # memoryview of the payload
 
     def options(self) -> TcpOptions:
@@ -153,9 +152,6 @@ class TcpConnection:
             return self.sb.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss, self.reordering)
         return max(0, self.flight() - self.dupacks * self.snd_mss) if self.recovery else self.flight()
 
-    def count(self, reason: str, node=None) -> None:
-        self.tm.count(reason)
-
     # ------------------------------------------------------------------ timers
     def set_timer(self, name: str, delay: float) -> None:
         at = self.vm.now() + delay
@@ -195,7 +191,7 @@ class TcpConnection:
         return [names[n] for n in self.deadlines]
 
     # ------------------------------------------------------------------ open
-    def init_options(self, mss_opt: int | None) -> None:
+    def init_options(self) -> None:
         """Per-path sizes: our MSS from the egress MTU, TSO when the device takes GSO frames."""
         tm = self.tm
         sw, mtu, tso_max = tm.egress(self.rmt_ip)
@@ -204,7 +200,7 @@ class TcpConnection:
         self.tso_max = tso_max if tm.cfg.tso else 0
         self.rcv_mss = self.mss_max
 
-    def negotiate(self, o: TcpOptions, syn_sent_ours_ws: bool = True) -> None:
+    def negotiate(self, o: TcpOptions) -> None:
         """Apply the peer's SYN options (RFC 7323 §2.2: scaling only if both sides sent it)."""
         peer_mss = o.mss if o.mss else 536
         if o.wscale is not None:

@@ -40,7 +40,6 @@ class TcpConfig:
     timewait_time: float = 10.0
     finwait2_time: float = 30.0
     lastack_time: float = 30.0
-    closing_time: float = 30.0
     keepalive: bool = False
     keep_idle: float = 7200.0
     keep_intvl: float = 75.0
@@ -159,7 +158,7 @@ class TcpMain:
         for k in ("nodelay", "ttl", "tos", "keepalive"):
             if k in opts:
                 setattr(c, k, opts[k])
-        c.init_options(None)
+        c.init_options()
         c.iss = isn_mod.isn(src, lport, ip, port)
         c.snd_una = c.snd_nxt = c.snd_max = c.iss
         c.state = SYN_SENT
@@ -239,7 +238,7 @@ class TcpMain:
             return
         c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
         c.listener = ls_session
-        c.init_options(None)
+        c.init_options()
         c.irs = seg.seq
         c.rcv_nxt = seg.seq + 1
         c.iss = isn_mod.isn(c.lcl_ip, c.lcl_port, c.rmt_ip, c.rmt_port)
@@ -260,7 +259,7 @@ class TcpMain:
         mss = o.mss or 536
         iss = isn_mod.cookie(seg.dst, seg.dport, seg.src, seg.sport, seg.seq, mss)
         c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
-        c.init_options(None)
+        c.init_options()
         c.rcv_nxt = seg.seq + 1
         c.snd_nxt = iss
         c.rcv_wscale = 0
@@ -275,7 +274,7 @@ class TcpMain:
             return
         c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
         c.listener = ls_session
-        c.init_options(None)
+        c.init_options()
         c.iss = (seg.ack - 1) & W32
         c.irs = (seg.seq - 1) & W32
         c.rcv_nxt = seg.seq
