@@ -23,4 +23,22 @@ vpp show errors
 vpp show trace max 1
 vpp show buffers
 vpp bogus command
+# The host stack against the kernel: a tap into a namespace vppsh makes (and removes at exit),
+# VPP's echo server, a kernel client in that namespace, the session it holds.
+ns=vppsh-demo-$$
+vpp create tap id 0 host-ns "$ns" host-ip4-addr 10.0.0.1/31 gso
+vpp set interface state tap0 up
+vpp set interface ip address tap0 10.0.0.0/31
+vpp session enable
+vpp test echo server uri tcp://0.0.0.0/1234
+nsenter --net=/run/netns/"$ns" .venv/bin/python -c '
+import socket, time
+s = socket.create_connection(("10.0.0.0", 1234)); s.sendall(b"hello vppsh")
+print("kernel client got back:", s.recv(64).decode(), flush=True); time.sleep(2)' &
+client=$!
+sleep 1
+vpp show session verbose
+vpp show app
+wait "$client"
+vpp show errors
 echo "demo: ok"
