@@ -191,10 +191,10 @@ class TcpConnection:
         return [names[n] for n in self.deadlines]
 
     # ------------------------------------------------------------------ open
-    def init_options(self) -> None:
+    def init_options(self, sw: int | None = None) -> None:
         """Per-path sizes: our MSS from the egress MTU, TSO when the device takes GSO frames."""
         tm = self.tm
-        sw, mtu, tso_max = tm.egress(self.rmt_ip)
+        sw, mtu, tso_max = tm.egress(self.rmt_ip, sw)
         self.sw_if_index = sw
         self.mss_max = min(mtu, tm.cfg.mtu, self.vm.buffers.data_size - 40) - 40  # a segment fits a buffer
         self.tso_max = tso_max if tm.cfg.tso else 0
@@ -408,8 +408,10 @@ class TcpConnection:
         loss shows up in SACKs and fast recovery repairs it instead of a 200 ms+ RTO."""
         if self.srtt and not self.recovery and not self.tlp_sent and self.snd_max > self.snd_una:
             pto = max(2 * self.srtt, 0.01)
-            if self.snd_max - self.snd_una <= self.snd_mss + 1:
-                pto += 0.2  # one segment out: the peer may be delaying its ACK (RFC 8985 7.2)
+            s = self.session
+            if self.snd_max - self.snd_una <= self.snd_mss + 1 and s is not None \
+                    and self.snd_una + s.tx_fifo.size <= self.snd_max:
+                pto += 0.2  # a lone tail segment: the peer may be delaying its ACK (RFC 8985 7.2)
             self.set_timer("tlp", min(pto, self.rto))
 
     def _timeout_tlp(self) -> None:

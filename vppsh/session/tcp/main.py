@@ -113,19 +113,17 @@ class TcpMain:
             conn.flags.discard("half-open")
             ls.conn.half_open -= 1
 
-    def egress(self, rmt_ip: int) -> tuple[int, int, int]:
-        """(sw_if_index, ip4 MTU, TSO bytes or 0) toward rmt_ip."""
-        from ...vnet.ip4.ping import _source
+    def egress(self, rmt_ip: int, sw: int | None = None) -> tuple[int, int, int]:
+        """(sw_if_index, ip4 MTU, TSO bytes or 0) toward rmt_ip (`sw` if the caller looked it up)."""
+        if sw is None:
+            from ...vnet.ip4.ping import _source
 
-        sw, _src = _source(self.vm, rmt_ip, None)
+            sw, _src = _source(self.vm, rmt_ip, None)
         if sw is None:
             return -1, 1500, 0
-        ip4 = self.vm.ip4
-        mtu = ip4.mtu(sw)
+        mtu = self.vm.ip4.mtu(sw)
         dev = self.vm.interfaces.sw[sw].hw.device
-        tso = 0
-        if getattr(dev, "gso", False):
-            tso = min(65535, self.vm.buffers.data_size) - 20 - 60
+        tso = min(65535, self.vm.buffers.data_size) - 20 - 60 if getattr(dev, "gso", False) else 0
         return sw, mtu, tso
 
     # ------------------------------------------------------------ counters
@@ -158,7 +156,7 @@ class TcpMain:
         for k in ("nodelay", "ttl", "tos", "keepalive"):
             if k in opts:
                 setattr(c, k, opts[k])
-        c.init_options()
+        c.init_options(sw)
         c.iss = isn_mod.isn(src, lport, ip, port)
         c.snd_una = c.snd_nxt = c.snd_max = c.iss
         c.state = SYN_SENT
