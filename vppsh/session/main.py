@@ -33,8 +33,15 @@ class SessionQueue(Node):
         self.state = "interrupt wait"
         self.pending: dict[int, Session] = {}
 
+    BUDGET = 256  # sessions per call: a burst of app writes must not starve rx (and its ACKs)
+
     def poll(self) -> int:
-        pending, self.pending = self.pending, {}
+        if len(self.pending) <= self.BUDGET:
+            pending, self.pending = self.pending, {}
+        else:
+            keys = list(self.pending)[:self.BUDGET]
+            pending = {k: self.pending.pop(k) for k in keys}
+            self.interrupt_pending = True
         sm = self.vm.session
         for s in pending.values():
             if s.conn is not None and s.state not in ("closed", "transport-deleted"):

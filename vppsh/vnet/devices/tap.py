@@ -59,7 +59,7 @@ class TapError(Exception):
 
 # The kernel side's queue toward us (tun's ring is tx_queue_len frames, default 1000): a burst of
 # thousands of short connections answers faster than one engine loop reads, so give it room.
-HOST_TXQLEN = 8192
+HOST_TXQLEN = 32768
 
 
 def random_mac() -> bytes:
