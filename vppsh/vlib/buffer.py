@@ -49,6 +49,13 @@ class BufferPool:
         Only what every user relies on is reset (data offset, flags); input nodes set lengths
         and interfaces, droppers set the error.
         """
+        if k == 1 and self.n_free:  # one buffer (a TCP segment, an ARP): no numpy slicing
+            self.n_free -= 1
+            b = int(self._free[self.n_free])
+            self._in_use[b] = True
+            self.current_data[b] = 0
+            self.flags[b] = 0
+            return np.array((b,), np.uint32)
         k = min(k, self.n_free)
         bi = self._free[self.n_free - k:self.n_free][::-1].copy()
         self.n_free -= k
@@ -63,6 +70,13 @@ class BufferPool:
         bi = np.asarray(bi, np.uint32)
         n = bi.size
         if n == 0:
+            return
+        if n == 1:  # the per-segment case: plain scalar work
+            b = int(bi.flat[0])
+            if self._in_use[b]:
+                self._in_use[b] = False
+                self._free[self.n_free] = b
+                self.n_free += 1
             return
         pos = np.arange(n, dtype=np.int32)
         self._slot[bi] = pos

@@ -110,7 +110,7 @@ def format_ip4(addr) -> str:
 def parse_prefix(text: str) -> tuple[int, int]:
     """`a.b.c.d/len` (len 0..32) to (addr_int, len); host bits are kept as given."""
     addr, sep, plen = text.strip().partition("/")
-    if not sep or not plen.isdigit() or int(plen) > 32:
+    if not sep or not (plen.isascii() and plen.isdigit()) or int(plen) > 32:
         raise ValueError(f"invalid IPv4 prefix `{text}'")
     return parse_ip4(addr), int(plen)
 

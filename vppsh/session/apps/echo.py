@@ -65,7 +65,7 @@ def memory_size(word: str, what: str) -> int:
 
 def fifo_size(word: str) -> int:
     """`fifo-size <n>` counts KB, as VPP's builtin echo apps do; `4m`-style sizes work too."""
-    if word.isdigit():
+    if word.isascii() and word.isdigit():
         return int(word) << 10
     return memory_size(word, "fifo-size")
 

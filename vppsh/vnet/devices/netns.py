@@ -41,7 +41,7 @@ def ns_path(ns: str) -> str:
     """The nsfs path of `ns` (VPP's clib_netns_open rules)."""
     if ns.startswith("pid:"):
         pid = ns[4:]
-        if not pid.isdigit():
+        if not (pid.isascii() and pid.isdigit()):
             raise NetnsError(f"host-ns {ns}: invalid pid")
         return f"/proc/{pid}/ns/net"
     if ns.startswith("/"):
