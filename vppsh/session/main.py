@@ -13,7 +13,7 @@ import random
 from ..vlib.node import Node, NodeType
 from .app import App, AppRegistry
 from .fifo import Fifo
-from .session import CLOSED_FROM, Session
+from .session import CLOSED_FROM, STATES, Session
 
 EPHEMERAL = (49152, 65535)
 
@@ -130,8 +130,6 @@ class SessionMain:
         return [s for s in self.pool if s is not None]
 
     def closed_count(self) -> int:
-        from .session import STATES
-
         return sum(1 for s in self.sessions() if STATES.index(s.state) >= CLOSED_FROM)
 
     # ------------------------------------------------------------ lookup tables
