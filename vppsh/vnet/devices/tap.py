@@ -20,7 +20,7 @@ from itertools import islice
 
 import numpy as np
 
-from ...vlib.buffer import F_OFFLOAD, PRE_DATA
+from ...vlib.buffer import F_GSO, F_OFFLOAD, PRE_DATA
 from ..interface import Device
 from .offload import finish_offload
 from . import netns
@@ -365,8 +365,8 @@ class TapDevice(Device):
             return
         self._bind(pool)
         hdr = self.vnet_hdr_len
-        if n == 1 and (hdr or not pool.flags[frame[0]] & F_OFFLOAD):
-            self._tx1(node, pool, int(frame[0]), hdr)
+        if n == 1 and not pool.flags[frame[0]] & F_GSO and (hdr or not pool.flags[frame[0]] & F_OFFLOAD):
+            self._tx1(node, pool, int(frame[0]), hdr)  # small lone packets: ACKs, pings
             return
         bi = frame
         start = PRE_DATA + pool.current_data[bi].astype(np.int64) - hdr
