@@ -16,7 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vppsh",
         description="A VPP-style userspace network stack with a vppctl-like shell.",
-        epilog="Examples: vppsh | vppsh -f setup.cli | vppsh -d -f setup.cli | vppsh -s /run/vppsh/cli.sock show int",
+        epilog="Examples: vppsh | vppsh -f setup.cli | vppsh -d -f setup.cli | vppsh -s /run/vppsh/cli.sock show int"
+               " | vppsh exec [--vcl-config FILE] [--api-socket PATH] -- PROGRAM ARGS",
     )
     p.add_argument("-f", dest="file", metavar="FILE", help="run the commands in FILE (batch), stop at the first error")
     p.add_argument("-i", dest="interactive", action="store_true", help="stay interactive after -f FILE")
@@ -55,15 +56,24 @@ def _batch(engine, path: str) -> int:
 def _serve(engine, args):
     from .cli.server import CliServer, ServerError
 
+    from .vcl.server import ApiError, ApiServer
+
     srv = CliServer(engine.vm, engine.tree, args.cli_socket)
+    api = ApiServer(engine.vm, args.api_socket)
     try:
         engine.call(srv.start)
-    except (ServerError, OSError) as e:
+        engine.call(api.start)
+    except (ServerError, ApiError, OSError) as e:
         raise SystemExit(f"vppsh: {e}")
     return srv
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["exec"]:
+        from .vcl.launcher import main as exec_main
+
+        return exec_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         filename=args.log)

@@ -150,6 +150,22 @@ class Fifo:
             self._read_into(self.head + offset, memoryview(dst)[:n])
         return max(n, 0)
 
+    def write_view(self) -> memoryview:
+        """The free space right after the tail, up to the ring's end: recv_into() it, then
+        commit() what arrived (no copy through Python bytes)."""
+        i = self.tail % self.nitems
+        return self.mv[i:i + min(self.free, self.nitems - i)]
+
+    def commit(self, n: int) -> None:
+        self.tail += n
+        if self.ooo:
+            self._absorb()
+
+    def read_view(self) -> memoryview:
+        """The data at the head, up to the ring's end: send() it, then drop() what went."""
+        i = self.head % self.nitems
+        return self.mv[i:i + min(self.size, self.nitems - i)]
+
     def drop(self, n: int) -> int:
         n = max(0, min(n, self.size))
         self.head += n

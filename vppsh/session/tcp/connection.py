@@ -59,6 +59,7 @@ class TcpConnection:
         self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl_ip, lcl_port, rmt_ip, rmt_port
         self.state = CLOSED
         self.session = None
+        self.abort_reason: str | None = None  # why abort() gave up ("timed out"), for the app
         self.app = None  # the app of an active open, until the session exists
         self.opaque = None
         self.listener = None  # passive open: the listener session
@@ -574,6 +575,7 @@ class TcpConnection:
 
     def abort(self, why: str = "reset") -> None:
         """Give up on the connection (timeout): the app hears reset / connect failure."""
+        self.abort_reason = why
         if self.state in (SYN_SENT,) and self.session is None and self.app is not None:
             app, opaque = self.app, self.opaque
             self.delete()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
+from ..main import SessionError
 from . import isn as isn_mod
 from .connection import CLOSED, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, TcpConnection
 
@@ -150,7 +151,10 @@ class TcpMain:
     def connect(self, app, ip: int, port: int, opaque=None, **opts):
         sm = self.sm
         sw, src = sm.source_address(ip)
-        lport = sm.alloc_port("T", src, ip, port)
+        src = opts.get("lcl_ip") or src  # a socket bound before connect (the shim's apps)
+        lport = opts.get("lcl_port") or sm.alloc_port("T", src, ip, port)
+        if ("T", src, lport, ip, port) in sm.conns:
+            raise SessionError("session already exists")
         c = TcpConnection(self, src, lport, ip, port)
         c.app, c.opaque = app, opaque
         for k in ("nodelay", "ttl", "tos", "keepalive"):

@@ -1,0 +1,1205 @@
+/* vppsh's preload shim: unmodified programs' AF_INET sockets on vppsh's host stack.
+ *
+ * Every TCP/UDP socket the program opens is one end of an AF_UNIX socketpair whose other end
+ * the engine holds (a TCP listener: a listening AF_UNIX socket the engine connects to once
+ * per accepted connection). The program's fd is a real kernel fd, so read/write, poll/select/
+ * epoll, fork, dup and exec need no help; only the calls that name addresses, options or
+ * state go to the engine, over one SOCK_SEQPACKET control connection per process.
+ * UDP datagrams carry an 8-byte address header on the pair, so the UDP data calls are
+ * intercepted too (for UDP fds only).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define DEFAULT_API_SOCKET "/run/vppsh/api.sock"
+#define MAX_DGRAM 65507
+
+/* ------------------------------------------------------------------ libc */
+static int (*libc_socket)(int, int, int);
+static int (*libc_bind)(int, const struct sockaddr *, socklen_t);
+static int (*libc_listen)(int, int);
+static int (*libc_accept4)(int, struct sockaddr *, socklen_t *, int);
+static int (*libc_connect)(int, const struct sockaddr *, socklen_t);
+static int (*libc_getsockname)(int, struct sockaddr *, socklen_t *);
+static int (*libc_getpeername)(int, struct sockaddr *, socklen_t *);
+static int (*libc_getsockopt)(int, int, int, void *, socklen_t *);
+static int (*libc_setsockopt)(int, int, int, const void *, socklen_t);
+static int (*libc_shutdown)(int, int);
+static int (*libc_close)(int);
+static int (*libc_ioctl)(int, unsigned long, void *);
+static int (*libc_fcntl)(int, int, void *);
+static int (*libc_fcntl64)(int, int, void *);
+static int (*libc_dup)(int);
+static int (*libc_dup2)(int, int);
+static int (*libc_dup3)(int, int, int);
+static ssize_t (*libc_read)(int, void *, size_t);
+static ssize_t (*libc_readv)(int, const struct iovec *, int);
+static ssize_t (*libc_write)(int, const void *, size_t);
+static ssize_t (*libc_writev)(int, const struct iovec *, int);
+static ssize_t (*libc_recv)(int, void *, size_t, int);
+static ssize_t (*libc_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+static ssize_t (*libc_recvmsg)(int, struct msghdr *, int);
+static int (*libc_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+static ssize_t (*libc_send)(int, const void *, size_t, int);
+static ssize_t (*libc_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+static ssize_t (*libc_sendmsg)(int, const struct msghdr *, int);
+static int (*libc_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+
+static void *sym(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p) {
+        char msg[128];
+        int n = snprintf(msg, sizeof msg, "vppsh-ldp: libc has no %s\n", name);
+        if (write(2, msg, n) < 0) { /* nothing more to say */ }
+        _exit(127);
+    }
+    return p;
+}
+
+static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
+
+static void bind_libc(void)
+{
+    libc_socket = sym("socket");
+    libc_bind = sym("bind");
+    libc_listen = sym("listen");
+    libc_accept4 = sym("accept4");
+    libc_connect = sym("connect");
+    libc_getsockname = sym("getsockname");
+    libc_getpeername = sym("getpeername");
+    libc_getsockopt = sym("getsockopt");
+    libc_setsockopt = sym("setsockopt");
+    libc_shutdown = sym("shutdown");
+    libc_close = sym("close");
+    libc_ioctl = sym("ioctl");
+    libc_fcntl = sym("fcntl");
+    libc_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
+    if (!libc_fcntl64)
+        libc_fcntl64 = libc_fcntl;
+    libc_dup = sym("dup");
+    libc_dup2 = sym("dup2");
+    libc_dup3 = sym("dup3");
+    libc_read = sym("read");
+    libc_readv = sym("readv");
+    libc_write = sym("write");
+    libc_writev = sym("writev");
+    libc_recv = sym("recv");
+    libc_recvfrom = sym("recvfrom");
+    libc_recvmsg = sym("recvmsg");
+    libc_recvmmsg = sym("recvmmsg");
+    libc_send = sym("send");
+    libc_sendto = sym("sendto");
+    libc_sendmsg = sym("sendmsg");
+    libc_sendmmsg = sym("sendmmsg");
+}
+
+#define LIBC() pthread_once(&libc_once, bind_libc)
+
+/* ------------------------------------------------------------------ config and logging */
+static char api_path[108];
+static int debug_level;
+static uint32_t rx_fifo_size, tx_fifo_size;
+static char app_name[200];
+
+static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logmsg(const char *fmt, ...)
+{
+    char buf[512];
+    int saved = errno;
+    int n = snprintf(buf, sizeof buf, "ldp%d: ", (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 2)
+        n = sizeof buf - 2;
+    buf[n++] = '\n';
+    if (write(2, buf, n) < 0) { /* stderr gone */ }
+    errno = saved;
+}
+
+#define DBG(lvl, ...) do { if (debug_level >= (lvl)) logmsg(__VA_ARGS__); } while (0)
+
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; break;
+    case 'm': case 'M': v <<= 20; break;
+    case 'g': case 'G': v <<= 30; break;
+    }
+    return v;
+}
+
+/* vcl.conf, VPP's format: a `vcl { ... }` stanza, one option per line, # comments. */
+static void read_vcl_conf(const char *path)
+{
+    static const char *known[] = {
+        "heapsize", "max-workers", "app-socket-api", "segment-size", "add-segment-size",
+        "preallocated-fifo-pairs", "rx-fifo-size", "tx-fifo-size", "event-queue-size",
+        "app-timeout", "session-timeout", "app-proxy-transport-tcp", "app-proxy-transport-udp",
+        "app-scope-local", "app-scope-global", "huge_page", "use-mq-eventfd", "tls-engine",
+        "multi-thread-workers", "app_original_dst", "namespace-secret", "namespace-id",
+        "api-socket-name", "uid", "gid", NULL};
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (getenv("VCL_CONFIG"))
+            logmsg("VCL_CONFIG %s: %s (using defaults)", path, strerror(errno));
+        return;
+    }
+    char line[512], sapi[108] = "", bapi[108] = "";
+    int in_vcl = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *h = strchr(line, '#');
+        if (h)
+            *h = 0;
+        char key[64] = "", val[256] = "";
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || *p == '\n')
+            continue;
+        p[strcspn(p, "\r\n")] = 0;
+        if (sscanf(p, "%63s %255s", key, val) < 1)
+            continue;
+        if (!in_vcl) {
+            if (!strcmp(key, "vcl"))
+                in_vcl = 1;
+            continue;
+        }
+        if (!strcmp(key, "{"))
+            continue;
+        if (!strcmp(key, "}")) {
+            in_vcl = 0;
+            continue;
+        }
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            ok |= !strcmp(key, known[i]);
+        if (!ok) {
+            logmsg("VCL<%d>: %s:%d: Unknown vppcom config option: '%s'", (int)getpid(), path, lineno, p);
+            continue;
+        }
+        if (!strcmp(key, "rx-fifo-size"))
+            rx_fifo_size = (uint32_t)parse_size(val);
+        else if (!strcmp(key, "tx-fifo-size"))
+            tx_fifo_size = (uint32_t)parse_size(val);
+        else if (!strcmp(key, "app-socket-api"))
+            snprintf(sapi, sizeof sapi, "%s", val);
+        else if (!strcmp(key, "api-socket-name"))
+            snprintf(bapi, sizeof bapi, "%s", val);
+    }
+    fclose(f);
+    if (sapi[0])
+        snprintf(api_path, sizeof api_path, "%s", sapi);
+    else if (bapi[0])
+        snprintf(api_path, sizeof api_path, "%s", bapi);
+}
+
+static void read_config(void)
+{
+    const char *e;
+    snprintf(api_path, sizeof api_path, "%s", DEFAULT_API_SOCKET);
+    if ((e = getenv("LDP_DEBUG")))
+        debug_level = atoi(e);
+    e = getenv("VCL_CONFIG");
+    read_vcl_conf(e ? e : "/etc/vpp/vcl.conf");
+    if ((e = getenv("VCL_VPP_API_SOCKET")) && *e)
+        snprintf(api_path, sizeof api_path, "%s", e);
+    if ((e = getenv("VCL_VPP_SAPI_SOCKET")) && *e)
+        snprintf(api_path, sizeof api_path, "%s", e);
+    e = getenv("LDP_APP_NAME");
+    snprintf(app_name, sizeof app_name, "%s", e && *e ? e : program_invocation_short_name);
+}
+
+/* ------------------------------------------------------------------ fd table */
+struct fdent {
+    uint8_t kind;       /* VL_K_*, or K_FOREIGN: checked, not ours */
+    uint8_t linger0;    /* SO_LINGER {1, 0}: close resets */
+    uint8_t connected;  /* UDP: has a default peer */
+    uint8_t pad;
+    uint32_t gen;
+    ino_t ino;          /* the socket's inode when the entry was made: a reused fd differs */
+};
+#define K_FOREIGN 0xff
+
+static struct fdent *fdtab;
+static int fdtab_n;
+
+static void fdtab_init(void)
+{
+    struct rlimit rl;
+    long n = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max > n)
+        n = rl.rlim_max;
+    if (n > (1 << 20))
+        n = 1 << 20;
+    void *p = mmap(NULL, n * sizeof(struct fdent), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+        fdtab = p;
+        fdtab_n = (int)n;
+    }
+}
+
+static struct fdent *ent(int fd)
+{
+    return fd >= 0 && fd < fdtab_n ? &fdtab[fd] : NULL;
+}
+
+static void ent_set(int fd, int kind, ino_t ino)
+{
+    struct fdent *e = ent(fd);
+    if (e) {
+        memset(e, 0, sizeof *e);
+        e->kind = kind;
+        e->ino = ino;
+    }
+}
+
+static void ent_copy(int from, int to)
+{
+    struct fdent *a = ent(from), *b = ent(to);
+    if (b)
+        *b = a ? *a : (struct fdent){0};
+}
+
+static ino_t fd_ino(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return 0;
+    return st.st_ino;
+}
+
+/* ------------------------------------------------------------------ the control connection */
+static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static int ctl_fd = -1;
+static ino_t ctl_ino;
+static pid_t ctl_pid;
+static uint32_t ctl_seq;
+static char hello_err[128]; /* why the engine refused us, for socket()'s message */
+
+static void atfork_prepare(void) { pthread_mutex_lock(&ctl_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&ctl_mu); }
+static void atfork_child(void)
+{
+    /* the child shares the parent's control connection: it gets its own on first use */
+    pthread_mutex_init(&ctl_mu, NULL);
+}
+
+static int ctl_connect(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    socklen_t len;
+    if (!strncmp(api_path, "abstract:", 9)) {
+        snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "%s", api_path + 9);
+        len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(api_path + 9);
+    } else {
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", api_path);
+        len = sizeof sa;
+    }
+    int fd = libc_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (libc_connect(fd, (struct sockaddr *)&sa, len) < 0) {
+        int e = errno;
+        libc_close(fd);
+        errno = e;
+        return -1;
+    }
+    /* out of the way of programs that expect low fds, and of close-all-fds loops' first pass */
+    struct rlimit rl;
+    int base = 1000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur <= base + 16)
+        base = (int)rl.rlim_cur / 2;
+    int high = libc_fcntl(fd, F_DUPFD_CLOEXEC, (void *)(long)base);
+    if (high >= 0) {
+        libc_close(fd);
+        fd = high;
+    }
+    return fd;
+}
+
+static int xchg(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_fd);
+
+/* Caller holds ctl_mu. Opens (or re-opens, after fork or if the program closed it) the
+ * control connection and says hello. */
+static int ctl_ensure(void)
+{
+    pid_t pid = getpid();
+    if (ctl_fd >= 0 && ctl_pid == pid) {
+        struct stat st;
+        if (fstat(ctl_fd, &st) == 0 && st.st_ino == ctl_ino)
+            return 0;
+        ctl_fd = -1; /* closed or replaced behind our back: never touch that fd again */
+    }
+    if (ctl_fd >= 0 && ctl_pid != pid)
+        libc_close(ctl_fd); /* the parent's, inherited through fork */
+    ctl_fd = -1;
+    int fd = ctl_connect();
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    fstat(fd, &st);
+    ctl_fd = fd;
+    ctl_ino = st.st_ino;
+    ctl_pid = pid;
+    struct vl_msg req = {.op = VL_HELLO, .a = pid, .b = (int32_t)rx_fifo_size, .c = (int32_t)tx_fifo_size};
+    req.len = (uint16_t)snprintf((char *)req.data, sizeof req.data, "%s", app_name);
+    struct vl_msg rep;
+    rep.err = 0;
+    if (xchg(&req, -1, &rep, NULL) < 0 || rep.err) {
+        int e = rep.err ? rep.err : errno;
+        if (rep.err)
+            snprintf(hello_err, sizeof hello_err, "%.*s", (int)(rep.len < sizeof rep.data ? rep.len : 0), rep.data);
+        libc_close(ctl_fd);
+        ctl_fd = -1;
+        errno = e;
+        return -1;
+    }
+    DBG(2, "attached to vppsh at %s as %s-ldp-%d", api_path, app_name, (int)pid);
+    return 0;
+}
+
+/* One request/reply on the control connection (caller holds ctl_mu). */
+static int xchg(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_fd)
+{
+    req->seq = ++ctl_seq;
+    char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
+    struct iovec iov = {req, VL_HDR_LEN + req->len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (send_fd >= 0) {
+        memset(cbuf, 0, sizeof cbuf);
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof cbuf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = libc_sendmsg(ctl_fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    for (;;) {
+        struct iovec riov = {rep, sizeof *rep};
+        struct msghdr rh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        do
+            n = libc_recvmsg(ctl_fd, &rh, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return -1;
+        if (n == 0) {
+            errno = ECONNRESET;
+            return -1;
+        }
+        int got = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&rh); c; c = CMSG_NXTHDR(&rh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (n < VL_HDR_LEN || rep->seq != req->seq) {
+            if (got >= 0)
+                libc_close(got);
+            continue; /* a stale reply: cannot happen with one request in flight, but be safe */
+        }
+        if (recv_fd)
+            *recv_fd = got;
+        else if (got >= 0)
+            libc_close(got);
+        return 0;
+    }
+}
+
+/* Request/reply; 0 on transport success (rep->err holds the engine's errno), else -1 with
+ * errno set. `quiet_fail` is for socket(): it reports an unreachable engine itself. */
+static int rpc(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_fd)
+{
+    LIBC();
+    int r;
+    pthread_mutex_lock(&ctl_mu);
+    r = ctl_ensure();
+    if (r == 0) {
+        r = xchg(req, send_fd, rep, recv_fd);
+        if (r < 0) { /* the engine went away mid-call */
+            int e = errno;
+            libc_close(ctl_fd);
+            ctl_fd = -1;
+            errno = e;
+        }
+    }
+    pthread_mutex_unlock(&ctl_mu);
+    return r;
+}
+
+/* Is fd one of vppsh's sockets? Returns its VL_K_* kind; the answer is cached per inode. */
+static int classify(int fd)
+{
+    ino_t ino = fd_ino(fd);
+    if (!ino)
+        return VL_K_NONE;
+    struct fdent *e = ent(fd);
+    if (e && e->ino == ino && e->kind)
+        return e->kind == K_FOREIGN ? VL_K_NONE : e->kind;
+    int dom = 0;
+    socklen_t l = sizeof dom;
+    int kind = VL_K_NONE;
+    uint8_t connected = 0;
+    if (libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX) {
+        struct vl_msg req = {.op = VL_LOOKUP}, rep;
+        if (rpc(&req, fd, &rep, NULL) == 0 && !rep.err) {
+            kind = rep.a;
+            connected = rep.b & VL_F_CONNECTED;
+        }
+    }
+    ent_set(fd, kind ? kind : K_FOREIGN, ino);
+    if (e)
+        e->connected = connected;
+    return kind;
+}
+
+/* The fast check for the data calls: only fds we know as UDP pay for an fstat. */
+static int is_udp(int fd)
+{
+    struct fdent *e = ent(fd);
+    if (!e || e->kind != VL_K_UDP)
+        return 0;
+    if (fd_ino(fd) == e->ino)
+        return 1;
+    e->kind = 0;
+    return classify(fd) == VL_K_UDP;
+}
+
+/* At start (after exec), learn which inherited fds are vppsh sockets. */
+static void scan_inherited(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int self = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int fd = atoi(de->d_name);
+        if (de->d_name[0] == '.' || fd == self)
+            continue;
+        int dom = 0;
+        socklen_t l = sizeof dom;
+        if (fd_ino(fd) && libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX)
+            classify(fd);
+    }
+    closedir(d);
+}
+
+__attribute__((constructor)) static void ldp_init(void)
+{
+    LIBC();
+    read_config();
+    fdtab_init();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    if (access(api_path, F_OK) == 0 || !strncmp(api_path, "abstract:", 9))
+        scan_inherited();
+}
+
+/* ------------------------------------------------------------------ helpers */
+static int fail(int e)
+{
+    errno = e;
+    return -1;
+}
+
+static int reply_err(const struct vl_msg *rep)
+{
+    if (rep->err) {
+        errno = rep->err;
+        return -1;
+    }
+    return 0;
+}
+
+static int get_in(const struct sockaddr *sa, socklen_t len, struct vl_msg *m)
+{
+    if (!sa)
+        return fail(EFAULT);
+    if (len < sizeof(sa_family_t))
+        return fail(EINVAL);
+    if (sa->sa_family != AF_INET)
+        return fail(sa->sa_family == AF_INET6 ? EAFNOSUPPORT : EAFNOSUPPORT);
+    if (len < sizeof(struct sockaddr_in))
+        return fail(EINVAL);
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    m->addr = ntohl(in->sin_addr.s_addr);
+    m->port = ntohs(in->sin_port);
+    return 0;
+}
+
+static void put_in(struct sockaddr *sa, socklen_t *len, uint32_t addr, uint16_t port)
+{
+    if (!sa || !len)
+        return;
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr)};
+    socklen_t n = *len < sizeof in ? *len : sizeof in;
+    memcpy(sa, &in, n);
+    *len = sizeof in;
+}
+
+static const char *opname(int op)
+{
+    static const char *n[] = {"?", "hello", "socket", "bind", "listen", "connect", "accepted", "name",
+                              "setsockopt", "getsockopt", "shutdown", "abort", "lookup", "ioctl"};
+    return op > 0 && op <= VL_IOCTL ? n[op] : "?";
+}
+
+/* A request about fd; returns -1/errno for the caller to return as is. */
+static int sock_rpc(int fd, struct vl_msg *req, struct vl_msg *rep, int *recv_fd)
+{
+    if (rpc(req, fd, rep, recv_fd) < 0) {
+        DBG(1, "%s(%d): vppsh unreachable: %s", opname(req->op), fd, strerror(errno));
+        return fail(ENETDOWN);
+    }
+    DBG(1, "%s(%d) = %s", opname(req->op), fd, rep->err ? strerror(rep->err) : "ok");
+    return reply_err(rep);
+}
+
+/* ------------------------------------------------------------------ socket calls */
+EXPORT int socket(int domain, int type, int protocol)
+{
+    LIBC();
+    int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if ((domain != AF_INET && domain != AF_INET6) || (base != SOCK_STREAM && base != SOCK_DGRAM))
+        return libc_socket(domain, type, protocol);
+    if (protocol && !(base == SOCK_STREAM && protocol == IPPROTO_TCP) &&
+        !(base == SOCK_DGRAM && protocol == IPPROTO_UDP))
+        return fail(EPROTONOSUPPORT);
+    if (domain == AF_INET6) { /* vppsh has no IPv6: like a kernel built without it */
+        DBG(1, "socket(AF_INET6) = EAFNOSUPPORT");
+        return fail(EAFNOSUPPORT);
+    }
+    struct vl_msg req = {.op = VL_SOCKET, .a = base}, rep;
+    int fd = -1;
+    if (rpc(&req, -1, &rep, &fd) < 0) {
+        int e = errno;
+        if (hello_err[0])
+            logmsg("vppsh-ldp: vppsh at %s refused the app: %s", api_path, hello_err);
+        else
+            logmsg("vppsh-ldp: cannot reach vppsh at %s: %s", api_path, strerror(e));
+        return fail(e);
+    }
+    if (rep.err || fd < 0)
+        return fail(rep.err ? rep.err : EMFILE);
+    if (!(type & SOCK_CLOEXEC))
+        libc_fcntl(fd, F_SETFD, (void *)0L);
+    if (type & SOCK_NONBLOCK)
+        libc_fcntl(fd, F_SETFL, (void *)(long)(libc_fcntl(fd, F_GETFL, NULL) | O_NONBLOCK));
+    ent_set(fd, base == SOCK_STREAM ? VL_K_TCP : VL_K_UDP, fd_ino(fd));
+    DBG(1, "socket(AF_INET, %s) = %d", base == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_DGRAM", fd);
+    return fd;
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    static int (*libc_socketpair)(int, int, int, int *);
+    if (!libc_socketpair)
+        libc_socketpair = sym("socketpair");
+    if (domain == AF_INET || domain == AF_INET6)
+        return fail(EOPNOTSUPP); /* as the kernel says for TCP/UDP */
+    return libc_socketpair(domain, type, protocol, sv);
+}
+
+EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    LIBC();
+    if (!classify(fd))
+        return libc_bind(fd, sa, len);
+    struct vl_msg req = {.op = VL_BIND}, rep;
+    if (get_in(sa, len, &req) < 0)
+        return -1;
+    return sock_rpc(fd, &req, &rep, NULL);
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+    LIBC();
+    int kind = classify(fd);
+    if (!kind)
+        return libc_listen(fd, backlog);
+    if (kind == VL_K_UDP)
+        return fail(EOPNOTSUPP);
+    struct vl_msg req = {.op = VL_LISTEN, .a = backlog}, rep;
+    int lfd = -1;
+    if (sock_rpc(fd, &req, &rep, &lfd) < 0)
+        return -1;
+    if (lfd < 0) /* already listening: the backlog changed */
+        return 0;
+    /* the listening AF_UNIX socket takes over the fd number, keeping the fd's flags */
+    int fl = libc_fcntl(fd, F_GETFL, NULL), fdfl = libc_fcntl(fd, F_GETFD, NULL);
+    if (dup3(lfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        int e = errno;
+        libc_close(lfd);
+        return fail(e);
+    }
+    libc_close(lfd);
+    if (fl & O_NONBLOCK)
+        libc_fcntl(fd, F_SETFL, (void *)(long)(libc_fcntl(fd, F_GETFL, NULL) | O_NONBLOCK));
+    ent_set(fd, VL_K_LISTEN, fd_ino(fd));
+    return 0;
+}
+
+/* Read the header the engine wrote first on an accepted connection (it follows at once). */
+static int read_accept_hdr(int fd, struct vl_accept_hdr *h)
+{
+    size_t got = 0;
+    while (got < sizeof *h) {
+        ssize_t n = libc_recv(fd, (char *)h + got, sizeof *h - got, MSG_DONTWAIT);
+        if (n > 0) {
+            got += n;
+            continue;
+        }
+        if (n == 0)
+            return fail(ECONNABORTED);
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -1;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) == 0)
+            return fail(ECONNABORTED);
+    }
+    return 0;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    LIBC();
+    if (classify(fd) != VL_K_LISTEN)
+        return libc_accept4(fd, sa, len, flags);
+    for (;;) {
+        int nfd = libc_accept4(fd, NULL, NULL, flags);
+        if (nfd < 0)
+            return -1;
+        struct vl_accept_hdr h;
+        struct vl_msg req = {.op = VL_ACCEPTED}, rep;
+        if (read_accept_hdr(nfd, &h) == 0) {
+            req.a = (int32_t)h.token;
+            if (sock_rpc(nfd, &req, &rep, NULL) == 0) {
+                ent_set(nfd, VL_K_TCP, fd_ino(nfd));
+                put_in(sa, len, h.rmt_addr, h.rmt_port);
+                DBG(1, "accept(%d) = %d", fd, nfd);
+                return nfd;
+            }
+        }
+        /* the connection died before it was accepted: as the kernel, try the next one */
+        libc_close(nfd);
+        if (flags & SOCK_NONBLOCK || (libc_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
+            return fail(EAGAIN);
+    }
+}
+
+EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    return accept4(fd, sa, len, 0);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    LIBC();
+    int kind = classify(fd);
+    if (!kind)
+        return libc_connect(fd, sa, len);
+    struct vl_msg req = {.op = VL_CONNECT}, rep;
+    if (kind == VL_K_UDP && sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC)
+        req.a = 1;
+    else if (get_in(sa, len, &req) < 0)
+        return -1;
+    if (kind == VL_K_LISTEN)
+        return fail(EISCONN);
+    if (sock_rpc(fd, &req, &rep, NULL) == 0) {
+        struct fdent *e = ent(fd);
+        if (e && kind == VL_K_UDP)
+            e->connected = !req.a;
+        return 0;
+    }
+    if (errno != EINPROGRESS || (libc_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
+        return -1;
+    /* blocking connect: the fd turns writable when the handshake is over (or failed) */
+    struct pollfd p = {fd, POLLOUT, 0};
+    int r = poll(&p, 1, -1);
+    if (r < 0)
+        return -1; /* EINTR, as the kernel: the connect goes on (EALREADY if repeated) */
+    int err = 0;
+    socklen_t l = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+        return -1;
+    return err ? fail(err) : 0;
+}
+
+static int name_call(int fd, struct sockaddr *sa, socklen_t *len, int peer)
+{
+    struct vl_msg req = {.op = VL_NAME, .a = peer}, rep;
+    if (!len)
+        return fail(EFAULT);
+    if (sock_rpc(fd, &req, &rep, NULL) < 0)
+        return -1;
+    put_in(sa, len, rep.addr, rep.port);
+    return 0;
+}
+
+EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    LIBC();
+    return classify(fd) ? name_call(fd, sa, len, 0) : libc_getsockname(fd, sa, len);
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    LIBC();
+    return classify(fd) ? name_call(fd, sa, len, 1) : libc_getpeername(fd, sa, len);
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    LIBC();
+    if (!classify(fd))
+        return libc_setsockopt(fd, level, name, val, len);
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVTIMEO_NEW ||
+                                name == SO_SNDTIMEO_NEW))
+        return libc_setsockopt(fd, level, name, val, len); /* timeouts of the fd's own calls */
+    struct vl_msg req = {.op = VL_SETOPT, .a = level, .b = name}, rep;
+    if (len > sizeof req.data)
+        return fail(EINVAL);
+    if (len && !val)
+        return fail(EFAULT);
+    memcpy(req.data, val, len);
+    req.len = len;
+    if (sock_rpc(fd, &req, &rep, NULL) < 0)
+        return -1;
+    if (level == SOL_SOCKET && name == SO_LINGER && len >= sizeof(struct linger)) {
+        const struct linger *lg = val;
+        struct fdent *e = ent(fd);
+        if (e)
+            e->linger0 = lg->l_onoff && !lg->l_linger;
+    }
+    return 0;
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    LIBC();
+    if (!classify(fd))
+        return libc_getsockopt(fd, level, name, val, len);
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVTIMEO_NEW ||
+                                name == SO_SNDTIMEO_NEW))
+        return libc_getsockopt(fd, level, name, val, len);
+    if (!len || (*len && !val))
+        return fail(EFAULT);
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    struct vl_msg req = {.op = VL_GETOPT, .a = level, .b = name, .c = (int32_t)*len}, rep;
+    if (sock_rpc(fd, &req, &rep, NULL) < 0)
+        return -1;
+    socklen_t n = rep.len < *len ? rep.len : *len;
+    memcpy(val, rep.data, n);
+    *len = n;
+    return 0;
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    LIBC();
+    int kind = classify(fd);
+    if (!kind)
+        return libc_shutdown(fd, how);
+    struct vl_msg req = {.op = VL_SHUTDOWN, .a = how}, rep;
+    if (how < SHUT_RD || how > SHUT_RDWR)
+        return fail(EINVAL);
+    if (sock_rpc(fd, &req, &rep, NULL) < 0)
+        return -1;
+    /* the data path says it natively: EOF on the engine's end is our FIN */
+    return kind == VL_K_TCP ? libc_shutdown(fd, how) : 0;
+}
+
+EXPORT int close(int fd)
+{
+    LIBC();
+    if (fd == ctl_fd && ctl_fd >= 0 && ctl_pid == getpid())
+        return fail(EBADF); /* the shim's own: invisible to close-all-fds loops */
+    struct fdent *e = ent(fd);
+    if (e && e->kind && e->kind != K_FOREIGN) {
+        if (e->linger0 && fd_ino(fd) == e->ino) {
+            struct vl_msg req = {.op = VL_ABORT}, rep;
+            sock_rpc(fd, &req, &rep, NULL);
+        }
+        DBG(2, "close(%d)", fd);
+    }
+    if (e)
+        e->kind = 0;
+    return libc_close(fd);
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    LIBC();
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (req != SIOCOUTQ && req != SIOCOUTQNSD && req != FIONREAD)
+        return libc_ioctl(fd, req, arg);
+    int kind = classify(fd);
+    if (!kind)
+        return libc_ioctl(fd, req, arg);
+    if (req == FIONREAD && kind == VL_K_UDP) { /* the next datagram's payload */
+        int v = 0;
+        if (libc_ioctl(fd, FIONREAD, &v) < 0)
+            return -1;
+        *(int *)arg = v >= (int)sizeof(struct vl_dgram_hdr) ? v - (int)sizeof(struct vl_dgram_hdr) : 0;
+        return 0;
+    }
+    if (req == FIONREAD)
+        return libc_ioctl(fd, req, arg);
+    struct vl_msg m = {.op = VL_IOCTL, .a = (int32_t)req}, rep;
+    if (sock_rpc(fd, &m, &rep, NULL) < 0)
+        return -1;
+    *(int *)arg = rep.a;
+    return 0;
+}
+
+/* fcntl/dup: native, plus the table entry follows the new fd number. */
+static int fcntl_common(int (*real)(int, int, void *), int fd, int cmd, void *arg)
+{
+    int r = real(fd, cmd, arg);
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+        ent_copy(fd, r);
+    return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    LIBC();
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(libc_fcntl, fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    LIBC();
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(libc_fcntl64, fd, cmd, arg);
+}
+
+EXPORT int dup(int fd)
+{
+    LIBC();
+    int r = libc_dup(fd);
+    if (r >= 0)
+        ent_copy(fd, r);
+    return r;
+}
+
+EXPORT int dup2(int fd, int fd2)
+{
+    LIBC();
+    if (fd2 == ctl_fd && ctl_fd >= 0 && ctl_pid == getpid() && fd != fd2) {
+        /* the program wants our control fd's number: move the connection out of the way */
+        pthread_mutex_lock(&ctl_mu);
+        int moved = libc_fcntl(ctl_fd, F_DUPFD_CLOEXEC, (void *)(long)(ctl_fd + 1));
+        if (moved >= 0)
+            ctl_fd = moved;
+        pthread_mutex_unlock(&ctl_mu);
+    }
+    int r = libc_dup2(fd, fd2);
+    if (r >= 0 && fd != fd2)
+        ent_copy(fd, r);
+    return r;
+}
+
+EXPORT int dup3(int fd, int fd2, int flags)
+{
+    LIBC();
+    if (fd2 == ctl_fd && ctl_fd >= 0 && ctl_pid == getpid() && fd != fd2) {
+        pthread_mutex_lock(&ctl_mu);
+        int moved = libc_fcntl(ctl_fd, F_DUPFD_CLOEXEC, (void *)(long)(ctl_fd + 1));
+        if (moved >= 0)
+            ctl_fd = moved;
+        pthread_mutex_unlock(&ctl_mu);
+    }
+    int r = libc_dup3(fd, fd2, flags);
+    if (r >= 0)
+        ent_copy(fd, r);
+    return r;
+}
+
+/* ------------------------------------------------------------------ UDP data */
+static ssize_t udp_send(int fd, const struct iovec *iov, int iovcnt, int flags,
+                        const struct sockaddr *to, socklen_t tolen)
+{
+    struct vl_dgram_hdr h = {0};
+    struct vl_msg m;
+    if (to) {
+        if (get_in(to, tolen, &m) < 0)
+            return -1;
+        if (!m.addr || !m.port)
+            return fail(m.port ? EINVAL : EINVAL);
+        h.addr = m.addr;
+        h.port = m.port;
+    } else {
+        struct fdent *e = ent(fd);
+        if (e && !e->connected)
+            return fail(EDESTADDRREQ);
+    }
+    if (iovcnt < 0 || iovcnt > IOV_MAX - 1)
+        return fail(EINVAL);
+    struct iovec v[IOV_MAX];
+    size_t total = 0;
+    v[0].iov_base = &h;
+    v[0].iov_len = sizeof h;
+    for (int i = 0; i < iovcnt; i++) {
+        v[i + 1] = iov[i];
+        total += iov[i].iov_len;
+    }
+    if (total > MAX_DGRAM)
+        return fail(EMSGSIZE);
+    struct msghdr mh = {.msg_iov = v, .msg_iovlen = iovcnt + 1};
+    ssize_t n = libc_sendmsg(fd, &mh, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
+    if (n < 0)
+        return errno == EPIPE ? fail(ECONNREFUSED) : -1;
+    return n - (ssize_t)sizeof h;
+}
+
+static ssize_t udp_recv(int fd, const struct iovec *iov, int iovcnt, int flags,
+                        struct sockaddr *from, socklen_t *fromlen, int *msg_flags)
+{
+    struct vl_dgram_hdr h;
+    if (iovcnt < 0 || iovcnt > IOV_MAX - 1)
+        return fail(EINVAL);
+    struct iovec v[IOV_MAX];
+    v[0].iov_base = &h;
+    v[0].iov_len = sizeof h;
+    for (int i = 0; i < iovcnt; i++)
+        v[i + 1] = iov[i];
+    struct msghdr mh = {.msg_iov = v, .msg_iovlen = iovcnt + 1};
+    ssize_t n = libc_recvmsg(fd, &mh, flags & (MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL));
+    if (n < 0)
+        return -1;
+    if (n < (ssize_t)sizeof h) { /* the engine closed its end */
+        if (fromlen)
+            *fromlen = 0;
+        return 0;
+    }
+    if (msg_flags)
+        *msg_flags = mh.msg_flags & MSG_TRUNC;
+    put_in(from, fromlen, h.addr, h.port);
+    return n - (ssize_t)sizeof h;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_read(fd, buf, n);
+    struct iovec v = {buf, n};
+    return udp_recv(fd, &v, 1, 0, NULL, NULL, NULL);
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    (void)buflen;
+    return read(fd, buf, n);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_readv(fd, iov, iovcnt);
+    return udp_recv(fd, iov, iovcnt, 0, NULL, NULL, NULL);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_recv(fd, buf, n, flags);
+    struct iovec v = {buf, n};
+    return udp_recv(fd, &v, 1, flags, NULL, NULL, NULL);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    (void)buflen;
+    return recv(fd, buf, n, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+    LIBC();
+    if (is_udp(fd)) {
+        struct iovec v = {buf, n};
+        return udp_recv(fd, &v, 1, flags, from, fromlen, NULL);
+    }
+    struct fdent *e = ent(fd);
+    if (from && fromlen && e && e->kind == VL_K_TCP) { /* TCP fills in no address */
+        ssize_t r = libc_recv(fd, buf, n, flags);
+        if (r >= 0)
+            *fromlen = 0;
+        return r;
+    }
+    return libc_recvfrom(fd, buf, n, flags, from, fromlen);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                              struct sockaddr *from, socklen_t *fromlen)
+{
+    (void)buflen;
+    return recvfrom(fd, buf, n, flags, from, fromlen);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_recvmsg(fd, mh, flags);
+    int mf = 0;
+    socklen_t nl = mh->msg_namelen;
+    ssize_t r = udp_recv(fd, mh->msg_iov, (int)mh->msg_iovlen, flags,
+                         mh->msg_name, mh->msg_name ? &nl : NULL, &mf);
+    if (r >= 0) {
+        mh->msg_namelen = mh->msg_name ? nl : 0;
+        mh->msg_controllen = 0;
+        mh->msg_flags = mf;
+    }
+    return r;
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_recvmmsg(fd, vec, vlen, flags, timeout);
+    unsigned int i;
+    for (i = 0; i < vlen; i++) {
+        ssize_t r = recvmsg(fd, &vec[i].msg_hdr, i ? (flags | MSG_DONTWAIT) & ~MSG_WAITFORONE : flags & ~MSG_WAITFORONE);
+        if (r < 0) {
+            if (i)
+                break;
+            return -1;
+        }
+        vec[i].msg_len = (unsigned int)r;
+        if (flags & MSG_WAITFORONE)
+            flags |= MSG_DONTWAIT;
+    }
+    return (int)i;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_write(fd, buf, n);
+    struct iovec v = {(void *)buf, n};
+    return udp_send(fd, &v, 1, 0, NULL, 0);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_writev(fd, iov, iovcnt);
+    return udp_send(fd, iov, iovcnt, 0, NULL, 0);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_send(fd, buf, n, flags);
+    struct iovec v = {(void *)buf, n};
+    return udp_send(fd, &v, 1, flags, NULL, 0);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+    LIBC();
+    if (!is_udp(fd)) {
+        struct fdent *e = ent(fd);
+        if (to && e && e->kind == VL_K_TCP) /* a connected TCP socket ignores the address */
+            return libc_send(fd, buf, n, flags);
+        return libc_sendto(fd, buf, n, flags, to, tolen);
+    }
+    struct iovec v = {(void *)buf, n};
+    return udp_send(fd, &v, 1, flags, to, tolen);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+    LIBC();
+    if (!is_udp(fd)) {
+        struct fdent *e = ent(fd);
+        if (e && e->kind == VL_K_TCP && (mh->msg_name || mh->msg_controllen)) {
+            /* no address and no ancillary data reach the engine's end (never SCM_RIGHTS) */
+            struct msghdr m = *mh;
+            m.msg_name = NULL;
+            m.msg_namelen = 0;
+            m.msg_control = NULL;
+            m.msg_controllen = 0;
+            return libc_sendmsg(fd, &m, flags);
+        }
+        return libc_sendmsg(fd, mh, flags);
+    }
+    return udp_send(fd, mh->msg_iov, (int)mh->msg_iovlen, flags, mh->msg_name, mh->msg_namelen);
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    LIBC();
+    if (!is_udp(fd))
+        return libc_sendmmsg(fd, vec, vlen, flags);
+    unsigned int i;
+    for (i = 0; i < vlen; i++) {
+        ssize_t r = sendmsg(fd, &vec[i].msg_hdr, flags);
+        if (r < 0) {
+            if (i)
+                break;
+            return -1;
+        }
+        vec[i].msg_len = (unsigned int)r;
+    }
+    return (int)i;
+}

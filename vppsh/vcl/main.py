@@ -1,0 +1,257 @@
+"""LdpMain: the shim's apps and sockets, and what each control request does.
+
+Sockets are found by the inode of the fd the request carries (the shim passes the fd itself,
+so only a process holding a socket can act on it, and the same socket is found from any
+process that shares it: after fork, dup or exec). One LdpApp per attached process, named as
+VPP names LDP apps: `<program>-ldp-<pid>`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+from ..session.app import DEFAULT_FIFO_SIZE, App
+from ..session.main import SessionError
+from . import options
+from .diag import UnixDiag
+from .socks import ListenSock, TcpSock, UdpSock, VSock, new_pair
+
+GC_INTERVAL = 0.5  # s: how soon a listener whose app died is noticed
+SOMAXCONN = 4096
+
+
+class LdpApp(App):
+    def __init__(self, ldp, name: str, pid: int, rx: int, tx: int) -> None:
+        super().__init__(f"{name}-ldp-{pid}", rx or DEFAULT_FIFO_SIZE, tx or DEFAULT_FIFO_SIZE)
+        self.ldp = ldp
+        self.pid = pid
+        self.vsocks = 0  # sockets this process created that are still open somewhere
+        self.clients = 1  # control connections (one per process)
+
+    def on_accept(self, s) -> None:
+        ls = s.listener.opaque if s.listener is not None else None
+        if ls is None:
+            self.ldp.vm.session.reset(s)
+        else:
+            ls.on_accept(s)
+
+    def on_connected(self, s, err, opaque) -> None:
+        if opaque is not None:
+            opaque.on_connected(s, err)
+        elif s is not None:
+            self.ldp.vm.session.close(s)
+
+    def on_rx(self, s) -> None:
+        vs = s.opaque
+        if vs is not None:
+            vs.push()
+        elif s.rx_fifo is not None and s.rx_fifo.size:  # nobody reads any more
+            s.rx_fifo.drop(s.rx_fifo.size)
+
+    def on_tx_space(self, s) -> None:
+        if s.opaque is not None:
+            s.opaque.on_tx_space()
+
+    def on_disconnect(self, s) -> None:
+        vs = s.opaque
+        if isinstance(vs, TcpSock):
+            vs.on_disconnect()
+        elif vs is None:
+            self.ldp.vm.session.close(s)
+
+    def on_reset(self, s) -> None:
+        if s.opaque is not None:
+            s.opaque.on_reset(s)
+
+    def on_cleanup(self, s) -> None:
+        vs = s.opaque
+        if vs is not None and vs.session is s:
+            vs.on_cleanup()
+        self.ldp.app_check(self)
+
+
+class LdpMain:
+    def __init__(self, vm) -> None:
+        self.vm = vm
+        self.by_ino: dict[int, VSock] = {}
+        self.tokens: dict[int, TcpSock] = {}
+        self._token = 0
+        self.listeners: set[ListenSock] = set()
+        self.diag: UnixDiag | None = None
+        self._gc_armed = False
+
+    # ------------------------------------------------------------ bookkeeping
+    def add(self, vs: VSock, ino: int) -> None:
+        vs.ino = ino
+        self.by_ino[ino] = vs
+
+    def forget(self, vs: VSock) -> None:
+        if self.by_ino.get(vs.ino) is vs:
+            del self.by_ino[vs.ino]
+        if vs.token:
+            self.tokens.pop(vs.token, None)
+            vs.token = 0
+        self.listeners.discard(vs)
+        if vs.app is not None:
+            vs.app.vsocks -= 1
+            self.app_check(vs.app)
+            vs.app = None
+
+    def new_token(self, vs: TcpSock) -> int:
+        self._token = (self._token + 1) & 0xFFFFFFFF or 1
+        self.tokens[self._token] = vs
+        return self._token
+
+    def app_check(self, app: LdpApp) -> None:
+        """An app whose process is gone leaves `show app` with its last socket."""
+        if app.clients <= 0 and app.vsocks <= 0 and not app.sessions:
+            self.vm.session.apps.remove(app)
+
+    def client_gone(self, app: LdpApp | None) -> None:
+        if app is not None:
+            app.clients -= 1
+            self.gc()
+            self.app_check(app)
+
+    def listener_gone(self, ls: ListenSock) -> None:
+        ls.close()
+
+    def gc(self) -> None:
+        """Listeners whose app side is closed everywhere (the kernel says so) go."""
+        if not self.listeners:
+            return
+        if self.diag is None:
+            self.diag = UnixDiag()
+        for ls in list(self.listeners):
+            if not self.diag.alive(ls.ino):
+                ls.close()
+
+    def _gc_tick(self) -> None:
+        self._gc_armed = False
+        self.gc()
+        self._arm_gc()
+
+    def _arm_gc(self) -> None:
+        if self.listeners and not self._gc_armed:
+            self._gc_armed = True
+            self.vm.timer(GC_INTERVAL, self._gc_tick)
+
+    def stop(self) -> None:
+        for vs in list(self.by_ino.values()) + list(self.tokens.values()):
+            if isinstance(vs, ListenSock):
+                vs.close()
+            elif vs.b is not None:
+                vs.release()
+        if self.diag is not None:
+            self.diag.close()
+            self.diag = None
+
+    # ------------------------------------------------------------ requests
+    def hello(self, client, pid: int, name: str, rx: int, tx: int):
+        sm = self.vm.session
+        if not sm.enabled:
+            return errno.ENETDOWN, "session layer is not enabled"
+        app = LdpApp(self, name or "app", pid, max(rx, 0), max(tx, 0))
+        sm.attach(app)
+        client.app = app
+        return 0, ""
+
+    def socket(self, app: LdpApp, kind: int) -> tuple[int, socket.socket | None]:
+        if kind == socket.SOCK_STREAM:
+            a, b = new_pair(socket.SOCK_STREAM)
+            vs: VSock = TcpSock(self, app, b)
+        elif kind == socket.SOCK_DGRAM:
+            a, b = new_pair(socket.SOCK_SEQPACKET)
+            vs = UdpSock(self, app, b)
+        else:
+            return errno.EPROTONOSUPPORT, None
+        self.add(vs, os.fstat(a.fileno()).st_ino)
+        return 0, a
+
+    def _local_ok(self, ip: int) -> bool:
+        ip4 = self.vm.ip4
+        return ip == 0 or any(ip4.is_local(sw, ip) for sw in list(ip4.addrs))
+
+    def _conflict(self, vs: VSock, ip: int, port: int) -> bool:
+        for o in self.by_ino.values():
+            if o is vs or o.proto != vs.proto:
+                continue
+            lip, lport = o.local()
+            if lport != port or (lip and ip and lip != ip):
+                continue
+            if vs.opts.reuseport and o.opts.reuseport:
+                continue
+            if vs.opts.reuseaddr and o.opts.reuseaddr and (vs.proto == "U" or not o.listening):
+                continue
+            return True
+        return False
+
+    def bind(self, vs: VSock, ip: int, port: int) -> tuple[int, int]:
+        sm = self.vm.session
+        if vs.bound or vs.session is not None or getattr(vs, "state", "new") != "new":
+            return errno.EINVAL, 0
+        if not self._local_ok(ip):
+            return errno.EADDRNOTAVAIL, 0
+        if port == 0:
+            for _ in range(64):
+                try:
+                    port = sm.alloc_port(vs.proto, ip, 0, 0)
+                except SessionError:
+                    return errno.EADDRINUSE, 0
+                if not self._conflict(vs, ip, port):
+                    break
+        elif self._conflict(vs, ip, port) or (sm.port_in_use(vs.proto, ip, port) and not
+                                              (vs.opts.reuseport or vs.opts.reuseaddr)):
+            return errno.EADDRINUSE, 0
+        if isinstance(vs, UdpSock):
+            try:
+                vs.bind(ip, port)
+            except SessionError:
+                return errno.EADDRINUSE, 0
+        vs.bound = (ip, port)
+        return 0, port
+
+    def listen(self, vs: VSock, backlog: int) -> tuple[int, socket.socket | None]:
+        if isinstance(vs, ListenSock):
+            return 0, None
+        if not isinstance(vs, TcpSock) or vs.state != "new":
+            return errno.EINVAL, None
+        sm = self.vm.session
+        ip, port = vs.bound or (0, 0)
+        try:
+            s = sm.listen(vs.app, "T", ip, port)
+        except SessionError:
+            return errno.EADDRINUSE, None
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        lsock.bind(b"")  # an abstract name of the kernel's choosing, in the engine's namespace
+        lsock.listen(min(max(backlog, 0), SOMAXCONN))
+        ls = ListenSock(self, vs.app, vs.opts, s, lsock.getsockname())
+        ls.bound = vs.bound
+        vs.release()
+        self.add(ls, os.fstat(lsock.fileno()).st_ino)
+        self.listeners.add(ls)
+        self._arm_gc()
+        return 0, lsock
+
+    def ioctl(self, vs: VSock, req: int) -> tuple[int, int]:
+        if req not in (options.SIOCOUTQ, options.SIOCOUTQNSD):
+            return errno.ENOTTY, 0
+        if not isinstance(vs, TcpSock):
+            return 0, 0
+        queued = 0
+        if vs.b is not None:
+            import fcntl
+            import termios
+
+            buf = bytearray(4)
+            fcntl.ioctl(vs.b.fileno(), termios.FIONREAD, buf)
+            queued = int.from_bytes(buf, "little") - vs.filler
+        c = vs.tcp_conn()
+        s = vs.session
+        if s is not None and s.tx_fifo is not None:
+            queued += s.tx_fifo.size
+            if req == options.SIOCOUTQNSD and c is not None:
+                queued -= max(c.snd_nxt - c.snd_una, 0)
+        return 0, max(queued, 0)

@@ -1,0 +1,308 @@
+"""setsockopt/getsockopt for the shim's sockets, with Linux's ranges, defaults and errnos.
+
+Options that mean something to vppsh's TCP (TTL, TOS, MINTTL, NODELAY, MAXSEG, keepalive,
+buffer sizes, linger) are applied to the connection, now or when it exists; the rest that
+Linux accepts are recorded and read back, so programs that set them (BIRD's SO_PRIORITY,
+IP_MTU_DISCOVER...) work. What vppsh cannot do is refused the way Linux refuses what it does
+not know (ENOPROTOOPT), never silently pretended.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+
+SOL_SOCKET, SOL_IP, SOL_TCP = socket.SOL_SOCKET, socket.IPPROTO_IP, socket.IPPROTO_TCP
+SO_PROTOCOL, SO_DOMAIN = 38, 39
+IP_MINTTL, IP_BIND_ADDRESS_NO_PORT = 21, 24
+TCP_INFO, TCP_CONGESTION, TCP_MD5SIG, TCP_USER_TIMEOUT = 11, 13, 14, 18
+SIOCOUTQ, SIOCOUTQNSD = 0x5411, 0x894B
+
+# recorded and read back as set (Linux accepts them; vppsh has nothing more to do with them)
+PLAIN = {
+    (SOL_SOCKET, socket.SO_DONTROUTE): 0, (SOL_SOCKET, socket.SO_BROADCAST): 0,
+    (SOL_SOCKET, socket.SO_OOBINLINE): 0, (SOL_SOCKET, socket.SO_PRIORITY): 0,
+    (SOL_SOCKET, socket.SO_RCVLOWAT): 1, (SOL_SOCKET, 29): 0,  # SO_TIMESTAMP
+    (SOL_SOCKET, 36): 0, (SOL_SOCKET, 49): -1,  # SO_MARK, SO_INCOMING_CPU
+    (SOL_IP, 10): 1,  # IP_MTU_DISCOVER (SOL_IP, 11): 0,  # IP_RECVERR
+    (SOL_IP, 12): 0, (SOL_IP, 13): 0, (SOL_IP, 8): 0,  # IP_RECVTTL, IP_RECVTOS, IP_PKTINFO
+    (SOL_IP, 15): 0, (SOL_IP, 19): 0, (SOL_IP, IP_BIND_ADDRESS_NO_PORT): 0,  # FREEBIND, TRANSPARENT
+    (SOL_IP, 33): 1, (SOL_IP, 34): 1,  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
+    (SOL_TCP, socket.TCP_CORK): 0, (SOL_TCP, 7): 6, (SOL_TCP, 8): 60,  # CORK, SYNCNT, LINGER2
+    (SOL_TCP, 9): 0, (SOL_TCP, 10): 0, (SOL_TCP, 12): 1,  # DEFER_ACCEPT, WINDOW_CLAMP, QUICKACK
+    (SOL_TCP, TCP_USER_TIMEOUT): 0, (SOL_TCP, 23): 0, (SOL_TCP, 25): 0xFFFFFFFF,  # FASTOPEN, NOTSENT_LOWAT
+}
+TCP_ONLY = {(SOL_TCP, n) for n in range(1, 40)}
+
+# Linux TCP states for TCP_INFO, from vppsh's names
+TCPI_STATE = {"ESTABLISHED": 1, "SYN_SENT": 2, "SYN_RCVD": 3, "FIN_WAIT_1": 4, "FIN_WAIT_2": 5,
+              "TIME_WAIT": 6, "CLOSED": 7, "CLOSE_WAIT": 8, "LAST_ACK": 9, "LISTEN": 10, "CLOSING": 11}
+TCP_INFO_FMT = struct.Struct("=8B24I")  # the first 104 bytes of struct tcp_info
+
+
+class OptError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(errno.errorcode.get(code, str(code)))
+        self.errno = code
+
+
+def _int(data: bytes, level: int) -> int:
+    if len(data) >= 4:
+        return struct.unpack_from("=i", data)[0]
+    if level == SOL_IP and len(data) >= 1:  # ip_setsockopt takes a char too
+        return data[0]
+    raise OptError(errno.EINVAL)
+
+
+class SockOpts:
+    """One socket's options, Linux's defaults."""
+
+    def __init__(self) -> None:
+        self.ttl = -1  # -1: the route's default (64)
+        self.tos = 0
+        self.minttl = 0
+        self.nodelay = False
+        self.maxseg = 0
+        self.keepalive = False
+        self.keep_idle, self.keep_intvl, self.keep_cnt = 7200, 75, 9
+        self.reuseaddr = self.reuseport = False
+        self.linger = (0, 0)
+        self.sndbuf = self.rcvbuf = 0  # 0: the app's fifo sizes
+        self.cc = "cubic"
+        self.plain: dict[tuple[int, int], int] = {}
+
+    def inherit(self) -> "SockOpts":
+        """What an accepted socket gets from its listener."""
+        o = SockOpts()
+        o.__dict__.update({k: v for k, v in self.__dict__.items() if k != "plain"})
+        o.plain = dict(self.plain)
+        return o
+
+    def conn_opts(self) -> dict:
+        """The per-connection settings vppsh's TCP takes at connect()."""
+        return {"ttl": 64 if self.ttl < 0 else self.ttl, "tos": self.tos, "nodelay": self.nodelay,
+                "keepalive": self.keepalive}
+
+
+def apply_to_conn(o: SockOpts, c) -> None:
+    """Push the options onto a live TcpConnection."""
+    if c is None or not hasattr(c, "snd_mss"):
+        return
+    c.ttl = 64 if o.ttl < 0 else o.ttl
+    c.tos = o.tos
+    c.nodelay = o.nodelay
+    c.minttl = o.minttl
+    c.keep_idle, c.keep_intvl, c.keep_cnt = float(o.keep_idle), float(o.keep_intvl), o.keep_cnt
+    if o.keepalive != c.keepalive:
+        c.keepalive = o.keepalive
+        if o.keepalive and hasattr(c, "start_keepalive"):
+            c.start_keepalive()
+
+
+def setopt(vs, level: int, name: int, data: bytes) -> None:
+    """Raise OptError(errno) as Linux would; else record/apply."""
+    o: SockOpts = vs.opts
+    tcp = vs.proto == "T"
+    if level == SOL_TCP and not tcp:
+        raise OptError(errno.ENOPROTOOPT)
+    if level == SOL_SOCKET:
+        if len(data) < 4 and name != socket.SO_BINDTODEVICE:
+            raise OptError(errno.EINVAL)
+        if name == socket.SO_LINGER:
+            if len(data) < 8:
+                raise OptError(errno.EINVAL)
+            on, secs = struct.unpack_from("=ii", data)
+            o.linger = (1 if on else 0, secs)
+            return
+        if name == socket.SO_BINDTODEVICE:
+            dev = data.split(b"\0", 1)[0].decode(errors="replace")
+            if dev and vs.vm.interfaces.by_name(dev) is None:
+                raise OptError(errno.ENODEV)
+            o.plain[(level, name)] = 0
+            return
+        v = _int(data, level)
+        if name == socket.SO_REUSEADDR:
+            o.reuseaddr = bool(v)
+        elif name == socket.SO_REUSEPORT:
+            o.reuseport = bool(v)
+        elif name == socket.SO_KEEPALIVE:
+            o.keepalive = bool(v)
+        elif name in (socket.SO_SNDBUF, socket.SO_RCVBUF, 32, 33):  # (FORCE variants)
+            size = max(v, 0) * 2  # as Linux: it doubles the value, for bookkeeping overhead
+            if name in (socket.SO_SNDBUF, 32):
+                o.sndbuf = max(size, 4608)
+            else:
+                o.rcvbuf = max(size, 2304)
+            vs.buffers_changed()
+            return
+        elif (level, name) in PLAIN:
+            o.plain[(level, name)] = v
+        else:
+            raise OptError(errno.ENOPROTOOPT)
+    elif level == SOL_IP:
+        if name == socket.IP_OPTIONS:
+            if data:
+                raise OptError(errno.EINVAL)  # no IP options are sent
+            return
+        v = _int(data, level)
+        if name == socket.IP_TTL:
+            if v != -1 and not 1 <= v <= 255:
+                raise OptError(errno.EINVAL)
+            o.ttl = v
+        elif name == socket.IP_TOS:
+            o.tos = (v & 0xFC) | (o.tos & 3) if tcp else v & 0xFF
+        elif name == IP_MINTTL:
+            if not 0 <= v <= 255:
+                raise OptError(errno.EINVAL)
+            o.minttl = v
+        elif (level, name) in PLAIN:
+            o.plain[(level, name)] = v
+        else:
+            raise OptError(errno.ENOPROTOOPT)
+    elif level == SOL_TCP:
+        if name == TCP_CONGESTION:
+            algo = data.split(b"\0", 1)[0].decode(errors="replace")
+            if algo not in ("cubic", "reno", "newreno"):
+                raise OptError(errno.ENOENT)
+            o.cc = algo
+            return
+        if name == TCP_MD5SIG:
+            raise OptError(errno.ENOPROTOOPT)  # no TCP-MD5 in vppsh's TCP (yet)
+        if len(data) < 4:
+            raise OptError(errno.EINVAL)
+        v = _int(data, level)
+        if name == socket.TCP_NODELAY:
+            o.nodelay = bool(v)
+        elif name == socket.TCP_MAXSEG:
+            if v and not 88 <= v <= 32767:
+                raise OptError(errno.EINVAL)
+            o.maxseg = v
+        elif name == socket.TCP_KEEPIDLE:
+            if not 1 <= v <= 32767:
+                raise OptError(errno.EINVAL)
+            o.keep_idle = v
+        elif name == socket.TCP_KEEPINTVL:
+            if not 1 <= v <= 32767:
+                raise OptError(errno.EINVAL)
+            o.keep_intvl = v
+        elif name == socket.TCP_KEEPCNT:
+            if not 1 <= v <= 127:
+                raise OptError(errno.EINVAL)
+            o.keep_cnt = v
+        elif (level, name) in PLAIN:
+            o.plain[(level, name)] = v
+        else:
+            raise OptError(errno.ENOPROTOOPT)
+    else:
+        raise OptError(errno.ENOPROTOOPT)
+    apply_to_conn(o, vs.tcp_conn())
+
+
+def _pack_int(v: int) -> bytes:
+    return struct.pack("=i", v)
+
+
+def tcp_info(c, state: str | None) -> bytes:
+    if c is None:
+        return TCP_INFO_FMT.pack(TCPI_STATE.get(state or "CLOSED", 7), *([0] * 7), *([0] * 24))
+    us = lambda s: int(s * 1e6) if s else 0  # noqa: E731
+    cc = getattr(c, "cc", None)
+    mss = c.snd_mss
+    cwnd = (cc.cwnd // mss) if cc and mss else 0
+    ssth = min(cc.ssthresh // mss, 0x7FFFFFFF) if cc and mss and cc.ssthresh < (1 << 40) else 0x7FFFFFFF
+    inflight = max(c.snd_nxt - c.snd_una, 0)
+    opts = (1 if c.ts_ok else 0) | (2 if c.sack_ok else 0) | (4 if c.snd_wscale or c.rcv_wscale else 0)
+    wscale = (c.snd_wscale & 0xF) | ((c.rcv_wscale & 0xF) << 4)
+    rcv_space = c.session.rx_fifo.free if c.session is not None and c.session.rx_fifo is not None else 0
+    return TCP_INFO_FMT.pack(
+        TCPI_STATE.get(c.state, 7), 4 if c.recovery else 0, min(c.rto_boff, 255), 0, min(c.rto_boff, 255),
+        opts, wscale, 0,
+        us(c.rto), 40000, mss, c.rcv_mss, (inflight + mss - 1) // mss if mss else 0, 0, 0, 0, 0,
+        0, 0, 0, 0,
+        c.mss_max + 40, rcv_space, us(c.srtt), us(c.rttvar), ssth, cwnd, c.rcv_mss, c.reordering,
+        0, rcv_space, c.stats.get("rxt_segs", 0) if isinstance(getattr(c, "stats", None), dict) else 0)
+
+
+def getopt(vs, level: int, name: int, optlen: int) -> bytes:
+    o: SockOpts = vs.opts
+    tcp = vs.proto == "T"
+    if optlen < 0:
+        raise OptError(errno.EINVAL)
+    if level == SOL_TCP and not tcp:
+        raise OptError(errno.ENOPROTOOPT)
+    c = vs.tcp_conn()
+    if level == SOL_SOCKET:
+        if name == socket.SO_TYPE:
+            v = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
+        elif name == SO_DOMAIN:
+            v = socket.AF_INET
+        elif name == SO_PROTOCOL:
+            v = socket.IPPROTO_TCP if tcp else socket.IPPROTO_UDP
+        elif name == socket.SO_ACCEPTCONN:
+            v = int(vs.listening)
+        elif name == socket.SO_ERROR:
+            v, vs.error = vs.error, 0
+        elif name == socket.SO_REUSEADDR:
+            v = int(o.reuseaddr)
+        elif name == socket.SO_REUSEPORT:
+            v = int(o.reuseport)
+        elif name == socket.SO_KEEPALIVE:
+            v = int(o.keepalive)
+        elif name == socket.SO_SNDBUF:
+            v = o.sndbuf or vs.fifo_sizes()[1]
+        elif name == socket.SO_RCVBUF:
+            v = o.rcvbuf or vs.fifo_sizes()[0]
+        elif name == socket.SO_LINGER:
+            return struct.pack("=ii", *o.linger)[:max(optlen, 0)]
+        elif name == socket.SO_BINDTODEVICE:
+            return b""
+        elif name == 57:  # SO_COOKIE
+            return struct.pack("=Q", vs.ino)[:optlen]
+        elif (level, name) in PLAIN:
+            v = o.plain.get((level, name), PLAIN[(level, name)])
+        else:
+            raise OptError(errno.ENOPROTOOPT)
+    elif level == SOL_IP:
+        if name == socket.IP_TTL:
+            v = 64 if o.ttl < 0 else o.ttl
+        elif name == socket.IP_TOS:
+            v = o.tos
+        elif name == IP_MINTTL:
+            v = o.minttl
+        elif name == socket.IP_OPTIONS:
+            return b""
+        elif name == 14:  # IP_MTU
+            if c is None or c.state not in TCPI_STATE or c.state in ("LISTEN", "CLOSED"):
+                raise OptError(errno.ENOTCONN)
+            v = c.mss_max + 40
+        elif (level, name) in PLAIN:
+            v = o.plain.get((level, name), PLAIN[(level, name)])
+        else:
+            raise OptError(errno.ENOPROTOOPT)
+    elif level == SOL_TCP:
+        if name == TCP_INFO:
+            return tcp_info(c, vs.tcp_state())[:optlen]
+        if name == TCP_CONGESTION:
+            return o.cc.encode().ljust(16, b"\0")[:optlen]
+        if name == socket.TCP_NODELAY:
+            v = int(o.nodelay)
+        elif name == socket.TCP_MAXSEG:
+            v = c.snd_mss if c is not None and c.state != "LISTEN" and vs.connected else (o.maxseg or 536)
+        elif name == socket.TCP_KEEPIDLE:
+            v = o.keep_idle
+        elif name == socket.TCP_KEEPINTVL:
+            v = o.keep_intvl
+        elif name == socket.TCP_KEEPCNT:
+            v = o.keep_cnt
+        elif name == TCP_MD5SIG:
+            raise OptError(errno.ENOPROTOOPT)
+        elif (level, name) in PLAIN:
+            v = o.plain.get((level, name), PLAIN[(level, name)])
+        else:
+            raise OptError(errno.ENOPROTOOPT)
+    else:
+        raise OptError(errno.ENOPROTOOPT)
+    if level == SOL_IP and optlen < 4 and optlen >= 1 and 0 <= v < 256:
+        return bytes([v])  # ip_getsockopt answers a char when asked for one
+    return _pack_int(v)[:optlen]

@@ -1,0 +1,226 @@
+"""The API socket the preload shim attaches to: SOCK_SEQPACKET, mode 0600, one connection per
+process, served on the engine thread (requests are short: nothing here blocks)."""
+
+from __future__ import annotations
+
+import array
+import errno
+import os
+import socket
+import stat
+import struct
+
+from . import options, proto
+from .main import LdpMain
+from .socks import ListenSock, TcpSock, UdpSock
+
+_CMSG = socket.CMSG_SPACE(4 * 4)
+
+
+class ApiError(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, server: "ApiServer", sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.app = None
+        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        self.pid = pid
+
+    def on_event(self, _ev: int) -> None:
+        while True:
+            try:
+                data, anc, _flags, _addr = self.sock.recvmsg(proto.MSG.size + proto.MAX_DATA, _CMSG,
+                                                             socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, anc = b"", []
+            fds: list[int] = []
+            for level, typ, cdata in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                    a = array.array("i")
+                    a.frombytes(cdata[:len(cdata) - len(cdata) % 4])
+                    fds.extend(a)
+            if len(data) < proto.MSG.size:
+                for fd in fds:
+                    os.close(fd)
+                self.close()
+                return
+            try:
+                self.request(data, fds[0] if fds else -1)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+    def reply(self, seq: int, err: int = 0, a: int = 0, b: int = 0, c: int = 0, addr: int = 0, port: int = 0,
+              data: bytes = b"", fd: socket.socket | None = None) -> None:
+        msg = proto.MSG.pack(0, len(data), seq, err, a, b, c, addr, port, 0) + data
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd.fileno()]))] if fd is not None else []
+        try:
+            self.sock.sendmsg([msg], anc, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        except OSError:
+            self.close()
+        finally:
+            if fd is not None:
+                fd.close()
+
+    def request(self, data: bytes, fd: int) -> None:
+        op, n, seq, _err, a, b, c, addr, port, _pad = proto.MSG.unpack_from(data)
+        payload = data[proto.MSG.size:proto.MSG.size + n]
+        ldp: LdpMain = self.server.ldp
+        if op == proto.HELLO:
+            err, why = ldp.hello(self, self.pid, payload.decode(errors="replace"), b, c)
+            return self.reply(seq, err, data=why.encode())
+        if self.app is None:
+            return self.reply(seq, errno.EPROTO)
+        if op == proto.SOCKET:
+            err, sock = ldp.socket(self.app, a)
+            return self.reply(seq, err, fd=sock)
+        if fd < 0:
+            return self.reply(seq, errno.EBADF)
+        vs = ldp.by_ino.get(os.fstat(fd).st_ino)
+        if op == proto.LOOKUP:
+            if vs is None:
+                return self.reply(seq, 0, proto.K_NONE)
+            return self.reply(seq, 0, vs.kind, proto.F_CONNECTED if vs.connected and vs.proto == "U" else 0)
+        if op == proto.ACCEPTED:
+            t = ldp.tokens.pop(a & 0xFFFFFFFF, None)
+            if t is None:
+                return self.reply(seq, errno.ECONNABORTED)
+            t.token = 0
+            ldp.add(t, os.fstat(fd).st_ino)
+            return self.reply(seq)
+        if vs is None:
+            return self.reply(seq, errno.EBADF)
+        if op == proto.BIND:
+            err, p = ldp.bind(vs, addr, port)
+            return self.reply(seq, err, port=p)
+        if op == proto.LISTEN:
+            if isinstance(vs, UdpSock):
+                return self.reply(seq, errno.EOPNOTSUPP)
+            err, sock = ldp.listen(vs, a)
+            return self.reply(seq, err, fd=sock)
+        if op == proto.CONNECT:
+            if isinstance(vs, ListenSock):
+                return self.reply(seq, errno.EISCONN)
+            if isinstance(vs, UdpSock):
+                if a == 1:
+                    vs.disconnect()
+                    return self.reply(seq)
+                return self.reply(seq, vs.connect(addr, port) if port else errno.ECONNREFUSED)
+            return self.reply(seq, vs.connect(addr, port, fd))
+        if op == proto.NAME:
+            where = vs.peer() if a else vs.local()
+            if where is None:
+                return self.reply(seq, errno.ENOTCONN)
+            return self.reply(seq, addr=where[0], port=where[1])
+        if op == proto.SETOPT:
+            try:
+                options.setopt(vs, a, b, payload)
+            except options.OptError as e:
+                return self.reply(seq, e.errno)
+            return self.reply(seq)
+        if op == proto.GETOPT:
+            try:
+                out = options.getopt(vs, a, b, c)
+            except options.OptError as e:
+                return self.reply(seq, e.errno)
+            return self.reply(seq, data=out)
+        if op == proto.SHUTDOWN:
+            return self.reply(seq, self.shutdown(vs, a))
+        if op == proto.ABORT:
+            if isinstance(vs, TcpSock):
+                vs.abort()
+            return self.reply(seq)
+        if op == proto.IOCTL:
+            err, v = ldp.ioctl(vs, a)
+            return self.reply(seq, err, v)
+        return self.reply(seq, errno.EOPNOTSUPP)
+
+    @staticmethod
+    def shutdown(vs, how: int) -> int:
+        if isinstance(vs, ListenSock):
+            if how in (socket.SHUT_RD, socket.SHUT_RDWR):
+                vs.close()  # as Linux: a listener shut for reading stops listening
+            return 0
+        if isinstance(vs, TcpSock):
+            return 0 if vs.state in ("connected", "connecting") else errno.ENOTCONN
+        return 0 if vs.connected else errno.ENOTCONN
+
+    def close(self) -> None:
+        if self.sock is None:
+            return
+        self.server.vm.del_fd(self.sock.fileno())
+        self.sock.close()
+        self.sock = None
+        self.server.clients.discard(self)
+        self.server.ldp.client_gone(self.app)
+        self.app = None
+
+
+class ApiServer:
+    def __init__(self, vm, path: str) -> None:
+        self.vm = vm
+        self.path = path
+        self.sock: socket.socket | None = None
+        self.clients: set[Client] = set()
+        if getattr(vm, "ldp", None) is None:
+            vm.ldp = LdpMain(vm)
+        self.ldp: LdpMain = vm.ldp
+
+    def start(self) -> None:
+        """Bind the socket (mode 0600: only its owner attaches apps); call on the engine thread."""
+        d = os.path.dirname(self.path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        if os.path.exists(self.path):
+            if not stat.S_ISSOCK(os.stat(self.path).st_mode):
+                raise ApiError(f"{self.path} exists and is not a socket")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                probe.connect(self.path)
+                raise ApiError(f"{self.path}: another vppsh is serving it")
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(self.path)
+            finally:
+                probe.close()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        old = os.umask(0o177)
+        try:
+            s.bind(self.path)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        s.listen(128)
+        self.sock = s
+        self.vm.add_fd(s.fileno(), 1, self._accept)
+        self.vm.at_exit.append(self.stop)
+
+    def _accept(self, _ev: int) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            c.setblocking(False)
+            cl = Client(self, c)
+            self.clients.add(cl)
+            self.vm.add_fd(c.fileno(), 1, cl.on_event)
+
+    def stop(self) -> None:
+        for c in list(self.clients):
+            c.close()
+        self.ldp.stop()
+        if self.sock is not None:
+            self.vm.del_fd(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass

@@ -1,0 +1,591 @@
+"""The engine's side of each shim socket: the AF_UNIX end it holds, and the pump between that
+end and the session's fifos.
+
+TCP: a stream socketpair. The app's writes arrive on our end and go into the tx fifo; the rx
+fifo goes out through our end. The app's shutdown(SHUT_WR) reads as EOF (we send FIN), its
+last close as HUP (FIN, or RST if it left data unread, as Linux), a peer FIN as our
+shutdown(SHUT_WR) (the app reads EOF). A non-blocking connect fills the app's end with filler
+bytes first, so it is not writable until the handshake is over; we drain them then.
+Listener: a listening AF_UNIX socket the app owns; each accepted connection is our connect()
+to it, starting with an ACCEPT_HDR. UDP: a SOCK_SEQPACKET pair, one DGRAM_HDR per datagram.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+
+from ..session.main import SessionError
+from .proto import ACCEPT_HDR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
+from .options import SockOpts, apply_to_conn
+
+IN, OUT, RDHUP, HUP, ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP, select.EPOLLHUP, select.EPOLLERR
+PAIR_BUF = 1 << 20  # each socketpair direction buffers this much (SO_SNDBUFFORCE)
+FILLER_BUF = 1  # SO_SNDBUF while connecting: the kernel's minimum
+ERRNO_OF = {"connection refused": errno.ECONNREFUSED, "timed out": errno.ETIMEDOUT,
+            "no route to host": errno.EHOSTUNREACH, "session already exists": errno.EADDRINUSE,
+            "no free local port": errno.EADDRNOTAVAIL, "no source address for egress interface": errno.EADDRNOTAVAIL,
+            "invalid value": errno.EINVAL, "invalid remote ip": errno.EINVAL}
+
+
+def session_errno(e: Exception | str) -> int:
+    return ERRNO_OF.get(str(e), errno.ENETUNREACH)
+
+
+class VSock:
+    """What every shim socket has: identity (the app-side inode), options, local address."""
+
+    proto = "T"
+    kind = K_NONE
+
+    def __init__(self, ldp, app, opts: SockOpts | None = None) -> None:
+        self.ldp = ldp
+        self.vm = ldp.vm
+        self.app = app
+        self.ino = 0
+        self.opts = opts or SockOpts()
+        self.bound: tuple[int, int] | None = None  # (ip, port) from bind()
+        self.session = None
+        self.error = 0  # SO_ERROR
+        self.b: socket.socket | None = None  # our end
+        self.mask = -1  # events registered for b; -1: not registered
+        app.vsocks += 1
+
+    listening = False
+    connected = False
+    token = 0  # an accepted socket's, until the app's accept() names its fd
+
+    def tcp_conn(self):
+        s = self.session
+        return s.conn if s is not None and self.proto == "T" else None
+
+    def tcp_state(self) -> str | None:
+        c = self.tcp_conn()
+        return c.state if c is not None else ("LISTEN" if self.listening else None)
+
+    def fifo_sizes(self) -> tuple[int, int]:
+        return self.app.rx_fifo_size, self.app.tx_fifo_size
+
+    def buffers_changed(self) -> None:
+        """SO_SNDBUF/SO_RCVBUF: recorded (fifo sizes are the app's, from vcl.conf)."""
+
+    def local(self) -> tuple[int, int]:
+        return self.bound or (0, 0)
+
+    def peer(self) -> tuple[int, int] | None:
+        return None
+
+    # ------------------------------------------------------------ our end in the engine's epoll
+    def watch(self, mask: int) -> None:
+        if self.b is None or mask == self.mask:
+            return
+        fd = self.b.fileno()
+        if mask < 0:
+            self.vm.del_fd(fd)
+        elif self.mask < 0:
+            self.vm.add_fd(fd, mask, self.on_event)
+        else:
+            self.vm.mod_fd(fd, mask)
+        self.mask = mask
+
+    def on_event(self, ev: int) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """The app's last fd is gone: forget the socket (its session may live on, closing)."""
+        if self.b is not None:
+            self.watch(-1)
+            self.b.close()
+            self.b = None
+        self.ldp.forget(self)
+
+
+def new_pair(kind: int) -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair(socket.AF_UNIX, kind)
+    for s in (a, b):
+        s.setsockopt(socket.SOL_SOCKET, 32, PAIR_BUF)  # SO_SNDBUFFORCE (the engine is root)
+        s.setsockopt(socket.SOL_SOCKET, 33, PAIR_BUF)  # SO_RCVBUFFORCE
+    b.setblocking(False)
+    return a, b
+
+
+class TcpSock(VSock):
+    kind = K_TCP
+
+    def __init__(self, ldp, app, b: socket.socket, opts: SockOpts | None = None) -> None:
+        super().__init__(ldp, app, opts)
+        self.b = b
+        self.state = "new"  # new | connecting | connected | failed | reset | closed
+        self.a_dup: socket.socket | None = None  # the app's end, while the filler is in it
+        self.filler = 0
+        self.reading = True
+        self.want_out = False
+        self.app_eof = False  # the app shut its writing side (or closed)
+        self.hup = False  # the app's last fd is closed
+        self.unread_reset = False  # the app closed with data it had not read
+        self.rx_shut = False  # the app stopped reading (SHUT_RD, or gone)
+        self.peer_fin = False
+        self.fin_done = False
+        self.token = 0
+        self.watch(IN | RDHUP)
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    def local(self) -> tuple[int, int]:
+        c = self.tcp_conn()
+        if c is not None:
+            return c.lcl_ip, c.lcl_port
+        return self.bound or (0, 0)
+
+    def peer(self) -> tuple[int, int] | None:
+        c = self.tcp_conn()
+        if c is not None and self.state == "connected":
+            return c.rmt_ip, c.rmt_port
+        return None
+
+    # ------------------------------------------------------------ connect
+    def connect(self, ip: int, port: int, a_fd: int) -> int:
+        """Start the handshake; the app's fd turns writable when it is over."""
+        if self.state == "connecting":
+            return errno.EALREADY
+        if self.state == "connected":
+            return errno.EISCONN
+        if self.state != "new":
+            return errno.ECONNABORTED  # the kernel would allow another try; BIRD & co. reopen
+        if not ip or not port:
+            return errno.ECONNREFUSED if not port else errno.ENETUNREACH
+        kw = self.opts.conn_opts()
+        if self.bound:
+            kw["lcl_ip"], kw["lcl_port"] = self.bound
+        try:
+            self.vm.session.connect(self.app, "T", ip, port, opaque=self, **kw)
+        except SessionError as e:
+            return session_errno(e)
+        self.state = "connecting"
+        a = socket.socket(fileno=os.dup(a_fd))
+        a.setblocking(False)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, FILLER_BUF)
+        chunk = bytes(4096)
+        try:
+            while True:
+                self.filler += a.send(chunk)
+        except BlockingIOError:
+            pass
+        self.a_dup = a
+        self._rewatch()
+        return errno.EINPROGRESS
+
+    def _filler_out(self) -> None:
+        if self.a_dup is not None:
+            self.a_dup.setsockopt(socket.SOL_SOCKET, 32, PAIR_BUF)
+            self.a_dup.close()
+            self.a_dup = None
+        left = self.filler
+        while left > 0 and self.b is not None:
+            try:
+                left -= len(self.b.recv(min(left, 65536)))
+            except BlockingIOError:
+                break
+        self.filler = left
+
+    def on_connected(self, s, err: str | None) -> None:
+        self._filler_out()
+        if self.b is None:  # the app closed while connecting
+            if s is not None:
+                self.vm.session.close(s)
+            return
+        if s is None:
+            self.state = "failed"
+            self.error = session_errno(err or "connection refused")
+            self._shut_app_side()
+            return
+        self.attach(s)
+
+    def attach(self, s) -> None:
+        self.session = s
+        s.opaque = self
+        self.state = "connected"
+        apply_to_conn(self.opts, s.conn)
+        self.pull()
+        self.push()
+
+    # ------------------------------------------------------------ events on our end
+    def on_event(self, ev: int) -> None:
+        if ev & HUP:
+            self.hup = True
+        if ev & OUT:
+            self.push()
+        if ev & (IN | RDHUP | HUP | ERR):
+            self.pull()
+        self._rewatch()
+
+    def _rewatch(self) -> None:
+        if self.b is None:
+            return
+        if self.hup and (not self.reading or self.state == "connecting"):
+            self.watch(-1)  # waiting for fifo room or the handshake; HUP would fire forever
+            return
+        if self.state == "connecting":
+            self.watch(0)  # the filler is in there: only a HUP matters now
+            return
+        self.watch((IN | RDHUP if self.reading and not self.app_eof else 0) | (OUT if self.want_out else 0))
+
+    def pull(self) -> None:
+        """App -> tx fifo, until EAGAIN, EOF or a full fifo."""
+        b = self.b
+        if b is None:
+            return
+        s = self.session
+        if self.state == "connecting":
+            self._rewatch()
+            return
+        if s is None or self.state != "connected":
+            self._discard()  # written before connect or after a reset: nobody to send it to
+            return
+        f = s.tx_fifo
+        moved = 0
+        eof = False
+        while not self.app_eof:
+            if f.free == 0:
+                self.reading = False
+                s.want_tx_space = True
+                break
+            try:
+                n = b.recv_into(f.write_view())
+            except BlockingIOError:
+                break
+            except ConnectionResetError:
+                self.unread_reset = True
+                eof = True
+                break
+            if n == 0:
+                eof = True
+                break
+            f.commit(n)
+            moved += n
+        if moved:
+            self.vm.session.schedule_tx(s)
+        if eof:
+            self._app_eof()
+        self._rewatch()
+
+    def _discard(self) -> None:
+        b = self.b
+        while True:
+            try:
+                d = b.recv(65536)
+            except BlockingIOError:
+                break
+            except ConnectionResetError:
+                d = b""
+            if not d:
+                self.app_eof = True
+                break
+        if self.app_eof and self.hup:
+            self._gone()
+        else:
+            self._rewatch()
+
+    def _app_eof(self) -> None:
+        """Everything the app wrote is in the tx fifo: FIN after it (or RST on close)."""
+        self.app_eof = True
+        s = self.session
+        if self.hup or self.unread_reset:
+            self._gone()
+        elif s is not None:
+            self.vm.session.shutdown(s)
+
+    def _gone(self) -> None:
+        """The app closed its last fd: close the connection like Linux (RST if it left data
+        unread), and forget the socket."""
+        s = self.session
+        self.app_eof = self.hup = True
+        if s is not None and self.state == "connected":
+            if self.unread_reset or (s.rx_fifo is not None and s.rx_fifo.size):
+                self.vm.session.reset(s)
+            else:
+                self.vm.session.close(s)
+            s.opaque = None
+        elif s is None and self.state == "connecting":
+            pass  # on_connected closes what the handshake brings
+        self.state = "closed" if self.state != "connecting" else self.state
+        self.release()
+
+    def push(self) -> None:
+        """rx fifo -> app, until EAGAIN; a peer FIN follows the last byte."""
+        s = self.session
+        b = self.b
+        if s is None or b is None:
+            return
+        f = s.rx_fifo
+        sent = 0
+        self.want_out = False
+        while f.size:
+            if self.rx_shut:
+                sent += f.drop(f.size)
+                break
+            v = f.read_view()
+            try:
+                n = b.send(v)
+            except BlockingIOError:
+                self.want_out = True
+                break
+            except (BrokenPipeError, ConnectionResetError):
+                self.rx_shut = True
+                continue
+            f.drop(n)
+            sent += n
+            if n < len(v):
+                self.want_out = True
+                break
+        if sent and s.conn is not None:
+            self.vm.session.transports["T"].rx_consumed(s.conn)
+        if self.peer_fin and not f.size and not self.fin_done:
+            self._shut_app_side()
+        self._rewatch()
+
+    def _shut_app_side(self) -> None:
+        self.fin_done = True
+        try:
+            self.b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ session callbacks
+    def on_tx_space(self) -> None:
+        self.reading = True
+        self.pull()
+
+    def on_disconnect(self) -> None:
+        self.peer_fin = True
+        self.push()
+
+    def on_reset(self, s) -> None:
+        why = getattr(s.conn, "abort_reason", None) if s.conn is not None else None
+        self.error = errno.ETIMEDOUT if why == "timed out" else errno.ECONNRESET
+        self.state = "reset"
+        self.push()  # what arrived before the RST is still the app's
+        if not self.fin_done and self.b is not None:
+            self._shut_app_side()
+
+    def on_cleanup(self) -> None:
+        self.session = None
+
+    def abort(self) -> None:
+        """SO_LINGER {1, 0} close: RST now."""
+        s = self.session
+        if s is not None:
+            s.opaque = None
+            self.vm.session.reset(s)
+            self.session = None
+        self.state = "closed"
+
+    def release(self) -> None:
+        if self.a_dup is not None:
+            self.a_dup.close()
+            self.a_dup = None
+        super().release()
+
+
+class ListenSock(VSock):
+    """A TCP listener: the app holds a listening AF_UNIX socket; we connect to it per accept."""
+
+    kind = K_LISTEN
+    listening = True
+
+    def __init__(self, ldp, app, opts: SockOpts, session, addr: bytes) -> None:
+        super().__init__(ldp, app, opts)
+        self.session = session
+        session.opaque = self
+        self.addr = addr  # the listening socket's abstract name, in the engine's namespace
+
+    def local(self) -> tuple[int, int]:
+        c = self.session.conn if self.session is not None else None
+        return (c.lcl_ip, c.lcl_port) if c is not None else (self.bound or (0, 0))
+
+    def tcp_conn(self):
+        return None
+
+    def on_accept(self, s) -> None:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        try:
+            c.setsockopt(socket.SOL_SOCKET, 32, PAIR_BUF)
+            c.setsockopt(socket.SOL_SOCKET, 33, PAIR_BUF)
+            c.connect(self.addr)
+        except OSError as e:  # backlog full (EAGAIN) or the app closed the listener
+            c.close()
+            s.opaque = None
+            self.vm.session.reset(s)
+            if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                self.ldp.listener_gone(self)
+            return
+        conn = s.conn
+        vs = TcpSock(self.ldp, self.app, c, self.opts.inherit())
+        vs.token = self.ldp.new_token(vs)
+        c.send(ACCEPT_HDR.pack(vs.token, conn.rmt_ip, conn.rmt_port, conn.lcl_port, conn.lcl_ip))
+        vs.attach(s)
+
+    def close(self) -> None:
+        s = self.session
+        if s is not None:
+            self.session = None
+            s.opaque = None
+            if s.conn is not None:
+                self.vm.session.unlisten(s)
+        self.release()
+
+
+class UdpSock(VSock):
+    """A UDP socket: unbound, bound (a connectionless listener session) or connected."""
+
+    proto = "U"
+    kind = K_UDP
+
+    def __init__(self, ldp, app, b: socket.socket) -> None:
+        super().__init__(ldp, app)
+        self.b = b
+        self.pending: tuple[bytes, int, int] | None = None  # a datagram waiting for fifo room
+        self.watch(IN)
+
+    @property
+    def connected(self) -> bool:
+        c = self.session.conn if self.session is not None else None
+        return c is not None and c.connected
+
+    def local(self) -> tuple[int, int]:
+        c = self.session.conn if self.session is not None else None
+        return (c.lcl_ip, c.lcl_port) if c is not None else (self.bound or (0, 0))
+
+    def peer(self) -> tuple[int, int] | None:
+        c = self.session.conn if self.session is not None else None
+        return (c.rmt_ip, c.rmt_port) if c is not None and c.connected else None
+
+    def bind(self, ip: int, port: int) -> None:
+        sm = self.vm.session
+        self.session = sm.listen(self.app, "U", ip, port)
+        self.session.opaque = self
+        c = self.session.conn
+        self.bound = (c.lcl_ip, c.lcl_port)
+
+    def connect(self, ip: int, port: int) -> int:
+        sm = self.vm.session
+        lip, lport = self.local()
+        old = self.session
+        try:
+            kw = {"lcl_port": lport} if lport else {}
+            if old is not None:
+                old.opaque = None
+                sm.transports["U"].close(old.conn)  # frees the port for the connected session
+            if lip:
+                kw["lcl_ip"] = lip
+            c = sm.connect(self.app, "U", ip, port, opaque=self, **kw)
+        except SessionError as e:
+            self.session = None
+            if lport:
+                self.bind(lip, lport)
+            return session_errno(e)
+        self.session = c.session
+        self.session.opaque = self
+        self.push()
+        return 0
+
+    def disconnect(self) -> None:
+        if self.connected:
+            lport = self.local()[1]
+            s = self.session
+            s.opaque = None
+            self.vm.session.close(s)
+            self.session = None
+            self.bind(0, lport)
+
+    def on_connected(self, s, err) -> None:
+        pass  # UDP connect is synchronous
+
+    # ------------------------------------------------------------ data
+    def on_event(self, ev: int) -> None:
+        if ev & OUT:
+            self.push()
+        if ev & (IN | HUP | ERR):
+            self.pull(ev)
+
+    def pull(self, ev: int = 0) -> None:
+        from ..session.udp.dgram import UdpError, udp_sendto
+
+        b = self.b
+        while b is not None:
+            if self.pending is None:
+                try:
+                    msg = b.recv(65536 + DGRAM_HDR.size)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    msg = b""
+                if len(msg) < DGRAM_HDR.size:  # the app closed its socket
+                    self.close()
+                    return
+                ip, port, _f = DGRAM_HDR.unpack_from(msg)
+                self.pending = (msg[DGRAM_HDR.size:], ip, port)
+            data, ip, port = self.pending
+            if self.session is None:
+                try:
+                    self.bind(0, 0)  # sendto() on an unbound socket binds it, as Linux
+                except SessionError:
+                    self.pending = None
+                    continue
+            s = self.session
+            try:
+                n = udp_sendto(self.vm, s, data, ip or None, port or None)
+            except (UdpError, SessionError):
+                self.pending = None  # undeliverable: dropped, as a kernel's UDP would
+                continue
+            if n == 0 and data:
+                self.watch(0)  # the tx fifo is full: on_tx_space resumes
+                return
+            self.pending = None
+        if self.b is not None:
+            self.watch(IN | (OUT if self.mask > 0 and self.mask & OUT else 0))
+
+    def push(self) -> None:
+        from ..session.udp.main import DGRAM_HDR as FIFO_HDR, HDR_LEN
+
+        s = self.session
+        b = self.b
+        if s is None or b is None or s.rx_fifo is None:
+            return
+        f = s.rx_fifo
+        want_out = False
+        while f.size >= HDR_LEN:
+            rip, _lip, rport, _lport, n = FIFO_HDR.unpack(f.peek(0, HDR_LEN))
+            data = f.peek(HDR_LEN, n) if n else b""
+            try:
+                b.send(DGRAM_HDR.pack(rip, rport, 0) + data)
+            except BlockingIOError:
+                want_out = True
+                break
+            except OSError:
+                f.drop(f.size)
+                break
+            f.drop(HDR_LEN + n)
+        self.watch((IN if self.pending is None else 0) | (OUT if want_out else 0))
+
+    def on_tx_space(self) -> None:
+        self.pull()
+
+    def on_reset(self, s) -> None:
+        self.session = None
+
+    def on_cleanup(self) -> None:
+        self.session = None
+
+    def close(self) -> None:
+        s = self.session
+        if s is not None:
+            s.opaque = None
+            self.session = None
+            if s.conn is not None:
+                self.vm.session.transports["U"].close(s.conn)
+        self.release()
