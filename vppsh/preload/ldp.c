@@ -311,10 +311,19 @@ static char hello_err[128]; /* why the engine refused us, for socket()'s message
 
 static void atfork_prepare(void) { pthread_mutex_lock(&ctl_mu); }
 static void atfork_parent(void) { pthread_mutex_unlock(&ctl_mu); }
+static int ctl_ensure(void);
+
 static void atfork_child(void)
 {
-    /* the child shares the parent's control connection: it gets its own on first use */
+    /* The child must not share the parent's control connection. It gets its own now, while
+     * it still has the parent's credentials: daemons' workers (nginx) drop root right after
+     * fork, and the API socket is the engine owner's only. */
     pthread_mutex_init(&ctl_mu, NULL);
+    if (ctl_fd >= 0) {
+        libc_close(ctl_fd);
+        ctl_fd = -1;
+        ctl_ensure();
+    }
 }
 
 static int ctl_connect(void)

@@ -166,13 +166,13 @@ class TcpSock(VSock):
         except SessionError as e:
             return session_errno(e)
         self.state = "connecting"
+        # a dup shares the app's open file: never change its flags (O_NONBLOCK is the app's)
         a = socket.socket(fileno=os.dup(a_fd))
-        a.setblocking(False)
         a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, FILLER_BUF)
         chunk = bytes(4096)
         try:
             while True:
-                self.filler += a.send(chunk)
+                self.filler += a.send(chunk, socket.MSG_DONTWAIT)
         except BlockingIOError:
             pass
         self.a_dup = a
