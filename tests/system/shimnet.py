@@ -1,0 +1,91 @@
+"""vppsh with a tap into a peer namespace (the seed's addresses: vppsh 10.0.0.0, the kernel
+10.0.0.1) and an empty app namespace (lo only, no routes) where programs run under
+`vppsh exec`, so a shim bug can never send their traffic anywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+
+from pyroute2 import netns as pr_netns
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+from conftest import Shell  # noqa: E402
+
+VPPSH = os.path.join(os.path.dirname(sys.executable), "vppsh")
+
+
+def nsname() -> str:
+    return f"vppsh-t-{uuid.uuid4().hex[:8]}"
+
+
+class ShimNet:
+    def __init__(self, vcl_conf: str | None = None, tap_opts: str = "") -> None:
+        self.peer_ns, self.app_ns = nsname(), nsname()
+        self.tmp = tempfile.mkdtemp(prefix="vppsh-shim-")
+        self.api = os.path.join(self.tmp, "api.sock")
+        self.vcl_conf = vcl_conf
+        self.tap_opts = tap_opts
+        self.shell: Shell | None = None
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> "ShimNet":
+        from vppsh.vcl.server import ApiServer
+
+        pr_netns.create(self.app_ns)
+        self.shell = sh = Shell()
+        sh.run(f"create tap id 0 host-ns {self.peer_ns} host-ip4-addr 10.0.0.1/31 {self.tap_opts}")
+        sh.run("set interface state tap0 up")
+        sh.run("set interface ip address tap0 10.0.0.0/31")
+        sh.run("session enable")
+        sh.call(ApiServer(sh.vm, self.api).start)
+        return self
+
+    def exec_argv(self, argv: list[str]) -> list[str]:
+        conf = ["--vcl-config", self.vcl_conf] if self.vcl_conf else []
+        return ["nsenter", f"--net=/run/netns/{self.app_ns}", VPPSH, "exec", "--api-socket", self.api, *conf,
+                "--", *argv]
+
+    def peer_argv(self, argv: list[str]) -> list[str]:
+        return ["nsenter", f"--net=/run/netns/{self.peer_ns}", *argv]
+
+    def app(self, argv: list[str], **kw) -> subprocess.Popen:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(self.exec_argv(argv), **kw)
+        self.procs.append(p)
+        return p
+
+    def peer(self, argv: list[str], **kw) -> subprocess.Popen:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(self.peer_argv(argv), **kw)
+        self.procs.append(p)
+        return p
+
+    def app_run(self, argv: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.run(self.exec_argv(argv), timeout=timeout, capture_output=True, **kw)
+
+    def peer_run(self, argv: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.run(self.peer_argv(argv), timeout=timeout, capture_output=True, **kw)
+
+    def run(self, line: str) -> str:
+        return self.shell.run(line)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.shell is not None:
+            self.shell.close()
+        for n in (self.peer_ns, self.app_ns):
+            if os.path.exists(f"/run/netns/{n}"):
+                pr_netns.remove(n)
+        subprocess.run(["rm", "-rf", self.tmp])
