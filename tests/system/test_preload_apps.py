@@ -198,7 +198,7 @@ def test_show_app_and_sessions_name_the_program(net):
     app = net.app(["nc", "-l", "-p", "5010"], stdout=subprocess.DEVNULL)
     wait_port(net, 5010)
     out = net.run("show app")
-    assert f"nc-ldp-" in out
+    assert "nc-ldp-" in out
     assert re.search(r"\[0:\d+\]\[T\] 0\.0\.0\.0:5010->0\.0\.0\.0:0\s+LISTEN", net.run("show session verbose"))
     app.kill()
     app.wait()
@@ -239,7 +239,6 @@ fds0 = len(os.listdir("/proc/self/fd"))
 for _ in range(int(sys.argv[1])): cycle()
 print(fds0, len(os.listdir("/proc/self/fd")))
 """
-    from vppsh.vlib.main import VlibMain  # noqa: F401  (the engine is in this process)
     import resource
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
