@@ -93,6 +93,7 @@ def format_session(sm, s, verbose: int) -> list[str]:
     if not s.is_listener:
         opaque = s.opaque if isinstance(s.opaque, int) else 0
         out.append(f" session: state: {s.state} opaque: 0x{opaque:x} flags: {_flags(SESSION_FLAGS, s.flags)}")
+    out.append(f" app: {s.app.name} app-index {s.app.index}")  # who owns it (the shim's apps by pid)
     return out
 
 
