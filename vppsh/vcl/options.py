@@ -82,7 +82,8 @@ class SockOpts:
     def conn_opts(self) -> dict:
         """The per-connection settings vppsh's TCP takes at connect()."""
         return {"ttl": 64 if self.ttl < 0 else self.ttl, "tos": self.tos, "nodelay": self.nodelay,
-                "keepalive": self.keepalive}
+                "keepalive": self.keepalive, "maxseg": self.maxseg,
+                "cc_algo": "cubic" if self.cc == "cubic" else "newreno"}
 
 
 def apply_to_conn(o: SockOpts, c) -> None:

@@ -157,10 +157,12 @@ class TcpMain:
             raise SessionError("session already exists")
         c = TcpConnection(self, src, lport, ip, port)
         c.app, c.opaque = app, opaque
-        for k in ("nodelay", "ttl", "tos", "keepalive"):
+        for k in ("nodelay", "ttl", "tos", "keepalive", "cc_algo"):
             if k in opts:
                 setattr(c, k, opts[k])
         c.init_options(sw)
+        if opts.get("maxseg"):  # TCP_MAXSEG before connect: the MSS we announce and use
+            c.mss_max = c.rcv_mss = max(64, min(c.mss_max, opts["maxseg"]))
         c.iss = isn_mod.isn(src, lport, ip, port)
         c.snd_una = c.snd_nxt = c.snd_max = c.iss
         c.state = SYN_SENT

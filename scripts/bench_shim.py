@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Preload-shim benchmarks (issue 5's targets), each beside its kernel reference in the same run.
+Needs root, /dev/net/tun, iperf3, nginx and wrk; every address is inside namespaces this script
+creates and removes; every process it starts is stopped by its PID.
+
+vppsh runs in this process with the seed's topology on a gso tap (vppsh 10.0.0.0, the kernel
+10.0.0.1 in a peer namespace); programs under `vppsh exec` run in an app namespace with no
+routes. The reference is the same program pair on the kernel, across a veth pair between two
+namespaces (bench_tcp.VethPair).
+
+1. iperf3 through the shim to a kernel iperf3 (both directions, -R), beside iperf3 over the
+   veth pair. Goal >= 20% of veth.
+2. nginx (master + 2 workers) through the shim, wrk from the peer namespace (a 612-byte file,
+   50 connections), beside the same nginx on the kernel across the veth pair. Goal >= 30%.
+3. An idle preloaded server blocked in epoll_wait / poll: its CPU over 5 s. Goal ~0%.
+
+Usage: sudo .venv/bin/python scripts/bench_shim.py [--seconds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_tcp import VethPair, Vpp  # noqa: E402
+
+CMD = "sudo .venv/bin/python scripts/bench_shim.py"
+VPPSH = os.path.join(os.path.dirname(sys.executable), "vppsh")
+NGINX = """daemon off; master_process on; worker_processes 2; user root;
+pid {d}/nginx.pid; error_log {d}/error.log crit;
+events {{ use epoll; worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
+  client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u;
+  scgi_temp_path {d}/s; server {{ listen {ip}:8080; root {d}; }} }}
+"""
+IDLE = r"""
+import select, socket, sys, time
+s = socket.socket(); s.bind(("0.0.0.0", 7070)); s.listen()
+c = socket.create_connection(("10.0.0.1", 7071))
+ep = select.epoll(); ep.register(s, select.EPOLLIN); ep.register(c, select.EPOLLIN)
+print("ready", flush=True)
+ep.poll(60)
+"""
+
+
+class Procs:
+    def __init__(self) -> None:
+        self.all: list[subprocess.Popen] = []
+
+    def start(self, argv, **kw) -> subprocess.Popen:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, **kw)
+        self.all.append(p)
+        return p
+
+    def stop_all(self) -> None:
+        for p in self.all:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def ns(name: str, *argv: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{name}", *argv]
+
+
+def wait_listen(netns: str, port: int, timeout: float = 15) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        out = subprocess.run(ns(netns, "ss", "-Hltn"), capture_output=True, text=True).stdout
+        if f":{port} " in out:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} in {netns}")
+
+
+def wait_vppsh_listen(vpp: Vpp, port: int, timeout: float = 15) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if f":{port}->0.0.0.0:0" in vpp.run("show session verbose"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} in vppsh")
+
+
+def iperf(procs: Procs, srv_ns: list[str], cli: list[str], ip: str, seconds: int, reverse: bool) -> float:
+    s = procs.start(srv_ns + ["iperf3", "-s", "-1"], stdout=subprocess.DEVNULL)
+    time.sleep(0.7)
+    out = subprocess.run(cli + ["iperf3", "-c", ip, "-t", str(seconds), "-J"] + (["-R"] if reverse else []),
+                         capture_output=True, text=True, timeout=seconds + 60, stdin=subprocess.DEVNULL)
+    s.wait(10)
+    return json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
+
+
+def wrk(argv_ns: list[str], url: str, seconds: int) -> float:
+    out = subprocess.run(argv_ns + ["wrk", "-t2", "-c50", f"-d{seconds}s", url], capture_output=True, text=True,
+                         timeout=seconds + 60).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m or "Socket errors" in out:
+        raise RuntimeError(out)
+    return float(m.group(1))
+
+
+def cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    t = ap.parse_args().seconds
+    from pyroute2 import netns as pr_netns
+
+    from vppsh.vcl.server import ApiServer
+
+    tag = uuid.uuid4().hex[:6]
+    peer, app = f"vppsh-bs-{tag}-p", f"vppsh-bs-{tag}-a"
+    d = tempfile.mkdtemp(prefix="vppsh-bench-")
+    with open(os.path.join(d, "index.html"), "wb") as f:
+        f.write(b"x" * 612)  # nginx's default index.html size
+    api = os.path.join(d, "api.sock")
+    procs, vpp, veth = Procs(), None, None
+    rows = []
+    try:
+        veth = VethPair(tag)
+        pr_netns.create(app)
+        vpp = Vpp()
+        for line in (f"create tap id 0 host-ns {peer} host-ip4-addr 10.0.0.1/31 gso", "set interface state tap0 up",
+                     "set interface ip address tap0 10.0.0.0/31", "session enable"):
+            vpp.run(line)
+        vpp.engine.call(ApiServer(vpp.engine.vm, api).start)
+        shim = ns(app, VPPSH, "exec", "--api-socket", api, "--")
+        # 1. iperf3
+        for rev, name in ((False, "shim sends"), (True, "shim receives")):
+            ref = iperf(procs, ns(veth.b), ns(veth.a), "10.8.0.2", t, rev)
+            got = iperf(procs, ns(peer), shim, "10.0.0.1", t, rev)
+            rows.append((f"iperf3 TCP, {name}", f"{got / 1e9:.2f} Gbit/s", f"veth {ref / 1e9:.1f} Gbit/s",
+                         got / ref, 0.20))
+        # 2. nginx + wrk
+        conf = os.path.join(d, "nginx-ref.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX.format(d=d, ip="10.8.0.2"))
+        ng = procs.start(ns(veth.b, "nginx", "-c", conf))
+        wait_listen(veth.b, 8080)
+        ref = wrk(ns(veth.a), "http://10.8.0.2:8080/index.html", t)
+        ng.terminate()
+        ng.wait(10)
+        conf = os.path.join(d, "nginx-shim.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX.format(d=d, ip="0.0.0.0"))
+        ng = procs.start(shim + ["nginx", "-c", conf])
+        wait_vppsh_listen(vpp, 8080)
+        got = wrk(ns(peer), "http://10.0.0.0:8080/index.html", t)
+        rows.append(("nginx + wrk -c50, 612 B file", f"{got:,.0f} req/s", f"veth {ref:,.0f} req/s", got / ref, 0.30))
+        rt = vpp.run("show runtime")
+        ng.terminate()
+        ng.wait(10)
+        # 3. idle
+        sink = procs.start(ns(peer, "sh", "-c", "exec socat TCP-LISTEN:7071,reuseaddr STDOUT > /dev/null"))
+        wait_listen(peer, 7071)
+        idle = procs.start(shim + [sys.executable, "-c", IDLE], stdout=subprocess.PIPE, text=True)
+        assert idle.stdout.readline().startswith("ready")
+        c0 = cpu(idle.pid)
+        time.sleep(5)
+        used = (cpu(idle.pid) - c0) / 5
+        rows.append(("idle preloaded server in epoll_wait", f"{used:.1%} CPU", "VPP's LDP: 100%", None, None))
+        idle.kill()
+        sink.kill()
+    finally:
+        procs.stop_all()
+        if vpp is not None:
+            vpp.stop()
+        if veth is not None:
+            veth.close()
+        for n in (app, peer):
+            if os.path.exists(f"/run/netns/{n}"):
+                pr_netns.remove(n)
+        subprocess.run(["rm", "-rf", d])
+    print(f"`{CMD} --seconds {t}`\n")
+    print("| what | vppsh + shim | reference (same run) | ratio | goal |")
+    print("|---|---|---|---|---|")
+    for what, got, ref, ratio, goal in rows:
+        r = f"{ratio:.0%}" if ratio is not None else ""
+        g = (f">= {goal:.0%} {'met' if ratio >= goal else '**not met**'}") if goal else "~0%"
+        print(f"| {what} | {got} | {ref} | {r} | {g} |")
+    from bench_tcp import top_nodes
+
+    print(f"\nengine time during nginx: {top_nodes(rt)}")
+
+
+if __name__ == "__main__":
+    main()
