@@ -166,7 +166,7 @@ def main() -> None:
         ng.terminate()
         ng.wait(10)
         # 3. idle
-        sink = procs.start(ns(peer, "sh", "-c", "exec socat TCP-LISTEN:7071,reuseaddr STDOUT > /dev/null"))
+        sink = procs.start(ns(peer, "sh", "-c", "exec socat -u TCP-LISTEN:7071,reuseaddr STDOUT > /dev/null"))
         wait_listen(peer, 7071)
         idle = procs.start(shim + [sys.executable, "-c", IDLE], stdout=subprocess.PIPE, text=True)
         assert idle.stdout.readline().startswith("ready")

@@ -160,7 +160,7 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
         elif (level, name) in PLAIN:
             o.plain[(level, name)] = v
         else:
-            raise OptError(errno.ENOPROTOOPT)
+            raise OptError(errno.EOPNOTSUPP)  # as Linux: unknown IP options fall to netfilter's
     elif level == SOL_TCP:
         if name == TCP_CONGESTION:
             algo = data.split(b"\0", 1)[0].decode(errors="replace")
@@ -280,7 +280,7 @@ def getopt(vs, level: int, name: int, optlen: int) -> bytes:
         elif (level, name) in PLAIN:
             v = o.plain.get((level, name), PLAIN[(level, name)])
         else:
-            raise OptError(errno.ENOPROTOOPT)
+            raise OptError(errno.EOPNOTSUPP)
     elif level == SOL_TCP:
         if name == TCP_INFO:
             return tcp_info(c, vs.tcp_state())[:optlen]

@@ -129,6 +129,7 @@ class TcpSock(VSock):
         self.peer_fin = False
         self.fin_done = False
         self.token = 0
+        self.connect_seen = True  # accepted sockets; connect() clears it until it is reported
         self.watch(IN | RDHUP)
 
     @property
@@ -153,7 +154,10 @@ class TcpSock(VSock):
         if self.state == "connecting":
             return errno.EALREADY
         if self.state == "connected":
-            return errno.EISCONN
+            if self.connect_seen:
+                return errno.EISCONN
+            self.connect_seen = True  # as Linux: the first connect() after an async one is 0
+            return 0
         if self.state != "new":
             return errno.ECONNABORTED  # the kernel would allow another try; BIRD & co. reopen
         if not ip or not port:
@@ -166,6 +170,7 @@ class TcpSock(VSock):
         except SessionError as e:
             return session_errno(e)
         self.state = "connecting"
+        self.connect_seen = False
         # a dup shares the app's open file: never change its flags (O_NONBLOCK is the app's)
         a = socket.socket(fileno=os.dup(a_fd))
         a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, FILLER_BUF)
