@@ -298,3 +298,25 @@ def test_engine_stop_leaves_no_app_hanging(tmp_path):
             p.wait(10)  # EOF/ECONNRESET reached them: no hang
     finally:
         n.stop()
+
+
+def test_ip_minttl_drops_segments_below_it(net):
+    """GTSM (RFC 5082), as BIRD's `ttl security`: IP_MINTTL 255 makes the kernel peer's TTL-64
+    segments drops, counted in `show errors`."""
+    need("socat")
+    net.peer(["socat", "TCP-LISTEN:5050,reuseaddr,fork", "EXEC:cat"])
+    wait_port(net, 5050, "peer")
+    prog = r"""
+import socket
+s = socket.create_connection(("10.0.0.1", 5050), timeout=10)
+s.sendall(b"a"); print(s.recv(1).decode())
+s.setsockopt(socket.IPPROTO_IP, 21, 255)  # IP_MINTTL
+s.settimeout(1.5); s.sendall(b"b")
+try:
+    print(s.recv(1).decode())
+except socket.timeout:
+    print("dropped")
+"""
+    r = net.app_run([sys.executable, "-c", prog], text=True)
+    assert r.stdout.split() == ["a", "dropped"], (r.stdout, r.stderr)
+    assert re.search(r"\d+\s+tcp4-established\s+TTL below the socket's IP_MINTTL", net.run("show errors"))

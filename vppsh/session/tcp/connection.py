@@ -114,6 +114,7 @@ class TcpConnection:
         self.prev_cwnd = self.prev_ssthresh = 0
         # app options (the shim sets them)
         self.nodelay = False
+        self.minttl = 0  # IP_MINTTL: segments arriving with a lower TTL are dropped
         self.ttl = 64
         self.tos = 0
         self.keepalive = cfg.keepalive

@@ -18,6 +18,7 @@ from .connection import CLOSED, ESTABLISHED, SYN_SENT, TIME_WAIT, unwrap
 from .main import segment_from
 
 ERRORS = (("no listener for dst port", "error"), ("lookup drops", "error"),
+          ("TTL below the socket's IP_MINTTL", "error"),
           ("inconsistent ip/tcp lengths", "error"), ("bad tcp checksum", "error"),
           ("Packets pushed into rx fifo", "info"), ("OOO packets pushed into rx fifo", "info"),
           ("Packets dropped for lack of rx fifo space", "error"),
@@ -162,6 +163,9 @@ class TcpStateNode(TcpNode):
                         self.count(self.err["Invalid connection"])
                     else:
                         deliver(c, seg)
+                    continue
+                if c.minttl and buf.mv[buf.start(b) + 8] < c.minttl:  # GTSM (RFC 5082)
+                    self.count(self.err["TTL below the socket's IP_MINTTL"])
                     continue
                 self.handle(tm, c, seg)
         finally:
