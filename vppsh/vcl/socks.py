@@ -315,9 +315,8 @@ class TcpSock(VSock):
             else:
                 self.vm.session.close(s)
             s.opaque = None
-        elif s is None and self.state == "connecting":
-            pass  # on_connected closes what the handshake brings
-        self.state = "closed" if self.state != "connecting" else self.state
+        if self.state != "connecting":  # (connecting: on_connected closes what the handshake brings)
+            self.state = "closed"
         self.release()
 
     def push(self) -> None:
