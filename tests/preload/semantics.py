@@ -1,6 +1,6 @@
 """Socket semantics, observed: run natively (the kernel's TCP/UDP) and under `vppsh exec` (the
 shim on vppsh's), the two JSON outputs must be equal. Local address 10.0.0.0, peer services at
-10.0.0.1 (peer.py). Each case records return values, errno names, readiness and data checks —
+10.0.0.1 (sem_peer.py). Each case records return values, errno names, readiness and data checks —
 never numbers that legitimately differ between stacks (ports, buffer sizes, RTTs).
 
 Usage: semantics.py client | semantics.py server PORT (then a peer connects and sends b"ping")

@@ -1,6 +1,6 @@
 """Differential socket semantics: tests/preload/semantics.py run natively (the kernel's stack,
 across a veth pair) and under `vppsh exec` (vppsh's, across its tap), with the same addresses
-(local 10.0.0.0, peer 10.0.0.1) and the same kernel-side services (tests/preload/peer.py).
+(local 10.0.0.0, peer 10.0.0.1) and the same kernel-side services (tests/preload/sem_peer.py).
 Every case must observe the same results: return values, errnos, readiness, data."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from shimnet import ShimNet
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
 HERE = os.path.join(os.path.dirname(__file__), "..", "preload")
-PROG, PEER = os.path.join(HERE, "semantics.py"), os.path.join(HERE, "peer.py")
+PROG, PEER = os.path.join(HERE, "semantics.py"), os.path.join(HERE, "sem_peer.py")
 
 
 class Native:
