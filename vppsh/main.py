@@ -55,7 +55,6 @@ def _batch(engine, path: str) -> int:
 
 def _serve(engine, args):
     from .cli.server import CliServer, ServerError
-
     from .vcl.server import ApiError, ApiServer
 
     srv = CliServer(engine.vm, engine.tree, args.cli_socket)
