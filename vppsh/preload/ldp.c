@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,7 +246,7 @@ static void read_config(void)
 struct fdent {
     uint8_t kind;       /* VL_K_*, or K_FOREIGN: checked, not ours */
     uint8_t linger0;    /* SO_LINGER {1, 0}: close resets */
-    uint8_t connected;  /* UDP: has a default peer */
+    uint8_t connected;  /* UDP: has a default peer; TCP: connect() or accept() happened */
     uint8_t pad;
     uint32_t gen;
     ino_t ino;          /* the socket's inode when the entry was made: a reused fd differs */
@@ -407,6 +408,7 @@ static int xchg(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_f
     char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
     struct iovec iov = {req, VL_HDR_LEN + req->len};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    req->fd = send_fd >= 0 && send_fd < 0xffff ? (uint16_t)send_fd : 0xffff;
     if (send_fd >= 0) {
         memset(cbuf, 0, sizeof cbuf);
         mh.msg_control = cbuf;
@@ -586,8 +588,8 @@ static void put_in(struct sockaddr *sa, socklen_t *len, uint32_t addr, uint16_t 
 static const char *opname(int op)
 {
     static const char *n[] = {"?", "hello", "socket", "bind", "listen", "connect", "accepted", "name",
-                              "setsockopt", "getsockopt", "shutdown", "abort", "lookup", "ioctl"};
-    return op > 0 && op <= VL_IOCTL ? n[op] : "?";
+                              "setsockopt", "getsockopt", "shutdown", "abort", "lookup", "ioctl", "closed"};
+    return op > 0 && op <= VL_CLOSED ? n[op] : "?";
 }
 
 /* A request about fd; returns -1/errno for the caller to return as is. */
@@ -657,6 +659,23 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
     return sock_rpc(fd, &req, &rep, NULL);
 }
 
+/* The engine's new socket takes over fd's number, keeping the fd's flags (listen: the listening
+ * AF_UNIX socket; connect after a failed one: a fresh socketpair end). */
+static int take_over(int fd, int nfd, int kind)
+{
+    int fl = libc_fcntl(fd, F_GETFL, NULL), fdfl = libc_fcntl(fd, F_GETFD, NULL);
+    if (dup3(nfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        int e = errno;
+        libc_close(nfd);
+        return fail(e);
+    }
+    libc_close(nfd);
+    if (fl & O_NONBLOCK)
+        libc_fcntl(fd, F_SETFL, (void *)(long)(libc_fcntl(fd, F_GETFL, NULL) | O_NONBLOCK));
+    ent_set(fd, kind, fd_ino(fd));
+    return 0;
+}
+
 EXPORT int listen(int fd, int backlog)
 {
     LIBC();
@@ -671,18 +690,7 @@ EXPORT int listen(int fd, int backlog)
         return -1;
     if (lfd < 0) /* already listening: the backlog changed */
         return 0;
-    /* the listening AF_UNIX socket takes over the fd number, keeping the fd's flags */
-    int fl = libc_fcntl(fd, F_GETFL, NULL), fdfl = libc_fcntl(fd, F_GETFD, NULL);
-    if (dup3(lfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-        int e = errno;
-        libc_close(lfd);
-        return fail(e);
-    }
-    libc_close(lfd);
-    if (fl & O_NONBLOCK)
-        libc_fcntl(fd, F_SETFL, (void *)(long)(libc_fcntl(fd, F_GETFL, NULL) | O_NONBLOCK));
-    ent_set(fd, VL_K_LISTEN, fd_ino(fd));
-    return 0;
+    return take_over(fd, lfd, VL_K_LISTEN);
 }
 
 /* Read the header the engine wrote first on an accepted connection (it follows at once). */
@@ -711,7 +719,10 @@ static int read_accept_hdr(int fd, struct vl_accept_hdr *h)
 EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
     LIBC();
-    if (classify(fd) != VL_K_LISTEN)
+    int kind = classify(fd);
+    if (kind == VL_K_UDP)
+        return fail(EOPNOTSUPP);
+    if (kind != VL_K_LISTEN)
         return libc_accept4(fd, sa, len, flags);
     for (;;) {
         int nfd = libc_accept4(fd, NULL, NULL, flags);
@@ -723,6 +734,8 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
             req.a = (int32_t)h.token;
             if (sock_rpc(nfd, &req, &rep, NULL) == 0) {
                 ent_set(nfd, VL_K_TCP, fd_ino(nfd));
+                if (ent(nfd))
+                    ent(nfd)->connected = 1;
                 put_in(sa, len, h.rmt_addr, h.rmt_port);
                 DBG(1, "accept(%d) = %d", fd, nfd);
                 return nfd;
@@ -753,27 +766,32 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
         return -1;
     if (kind == VL_K_LISTEN)
         return fail(EISCONN);
-    if (sock_rpc(fd, &req, &rep, NULL) == 0) {
-        struct fdent *e = ent(fd);
-        if (e && kind == VL_K_UDP)
-            e->connected = !req.a;
+    int nfd = -1;
+    int r = sock_rpc(fd, &req, &rep, &nfd), e = errno;
+    if (nfd >= 0 && take_over(fd, nfd, VL_K_TCP) < 0) /* a new try after a failed connect */
+        return -1;
+    errno = e;
+    struct fdent *en = ent(fd);
+    if (en && kind == VL_K_TCP && (r == 0 || errno == EINPROGRESS))
+        en->connected = 1; /* from here the pair's answers are TCP's */
+    if (r == 0) {
+        if (en && kind == VL_K_UDP)
+            en->connected = !req.a;
         return 0;
     }
     if (errno != EINPROGRESS || (libc_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
         return -1;
     /* blocking connect: the fd turns writable when the handshake is over (or failed) */
     struct pollfd p = {fd, POLLOUT, 0};
-    int r = poll(&p, 1, -1);
-    if (r < 0)
+    if (poll(&p, 1, -1) < 0)
         return -1; /* EINTR, as the kernel: the connect goes on (EALREADY if repeated) */
     int err = 0;
     socklen_t l = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
         return -1;
-    if (err)
-        return fail(err);
-    sock_rpc(fd, &req, &rep, NULL); /* the engine hears this connect() saw the result: next is EISCONN */
-    return 0;
+    /* the engine hears this connect() saw the result: the next one is EISCONN, or a new try */
+    sock_rpc(fd, &req, &rep, NULL);
+    return err ? fail(err) : 0;
 }
 
 static int name_call(int fd, struct sockaddr *sa, socklen_t *len, int peer)
@@ -838,6 +856,14 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     if ((int)*len < 0)
         return fail(EINVAL);
     struct vl_msg req = {.op = VL_GETOPT, .a = level, .b = name, .c = (int32_t)*len}, rep;
+    if (level == SOL_SOCKET && name == SO_ERROR) {
+        /* reading it clears the AF_UNIX end's too; the engine hears whether that still held a
+         * reset (else a recv() already reported it) */
+        int e = 0;
+        socklen_t el = sizeof e;
+        libc_getsockopt(fd, level, name, &e, &el);
+        req.addr = (uint32_t)e;
+    }
     if (sock_rpc(fd, &req, &rep, NULL) < 0)
         return -1;
     socklen_t n = rep.len < *len ? rep.len : *len;
@@ -857,8 +883,17 @@ EXPORT int shutdown(int fd, int how)
         return fail(EINVAL);
     if (sock_rpc(fd, &req, &rep, NULL) < 0)
         return -1;
-    /* the data path says it natively: EOF on the engine's end is our FIN */
-    return kind == VL_K_TCP ? libc_shutdown(fd, how) : 0;
+    if (kind != VL_K_TCP)
+        return 0;
+    /* the data path says it natively: EOF on the engine's end is our FIN; the engine reads it
+     * now, so the FIN is on its way (and TCP_INFO says so) when we return */
+    if (libc_shutdown(fd, how) < 0)
+        return -1;
+    if (how != SHUT_RD) {
+        req.b = 1;
+        sock_rpc(fd, &req, &rep, NULL);
+    }
+    return 0;
 }
 
 EXPORT int close(int fd)
@@ -874,9 +909,17 @@ EXPORT int close(int fd)
         }
         DBG(2, "close(%d)", fd);
     }
+    int listener = e && e->kind == VL_K_LISTEN;
+    ino_t ino = listener ? e->ino : 0;
     if (e)
         e->kind = 0;
-    return libc_close(fd);
+    int r = libc_close(fd);
+    if (listener && r == 0) { /* if that was its last fd, the engine stops listening now */
+        struct vl_msg req = {.op = VL_CLOSED, .a = (int32_t)(uint32_t)ino, .b = (int32_t)(uint32_t)((uint64_t)ino >> 32)},
+                      rep;
+        rpc(&req, -1, &rep, NULL);
+    }
+    return r;
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -1041,13 +1084,96 @@ static ssize_t udp_recv(int fd, const struct iovec *iov, int iovcnt, int flags,
     return n - (ssize_t)sizeof h;
 }
 
+/* ------------------------------------------------------------------ TCP data calls
+ * The socketpair answers them, except where its answer is not TCP's: an fd never connected
+ * (ENOTCONN; EPIPE where the pair would take the bytes or block), and the first error after a
+ * reset (the engine's ECONNREFUSED, ETIMEDOUT or ECONNRESET, where the pair only knows
+ * ECONNRESET, or EPIPE with a SIGPIPE TCP would not send). The common path costs one look at
+ * the fd table. */
+static struct fdent *tcp_ent(int fd)
+{
+    struct fdent *e = ent(fd);
+    return e && e->kind == VL_K_TCP ? e : NULL;
+}
+
+static int tcp_unconnected(struct fdent *e, int fd)
+{
+    return !e->connected && fd_ino(fd) == e->ino;
+}
+
+/* The engine's error for a reset socket, once; 0 if it was reported already. unix_err: what
+ * the AF_UNIX end still held (0: a recv took it). */
+static int engine_error(int fd, int unix_err)
+{
+    struct vl_msg req = {.op = VL_GETOPT, .a = SOL_SOCKET, .b = SO_ERROR, .c = sizeof(int),
+                         .addr = (uint32_t)unix_err}, rep;
+    int v = 0;
+    if (rpc(&req, fd, &rep, NULL) < 0 || rep.err || rep.len < sizeof v)
+        return 0;
+    memcpy(&v, rep.data, sizeof v);
+    return v;
+}
+
+static ssize_t tcp_rx_done(int fd, ssize_t r)
+{
+    if (r >= 0 || errno != ECONNRESET)
+        return r;
+    int e = engine_error(fd, ECONNRESET);
+    if (e == EPIPE)
+        return 0; /* reset in CLOSE_WAIT: reads see the FIN's EOF, as Linux */
+    return fail(e ? e : ECONNRESET);
+}
+
+static ssize_t tcp_tx_fail(int fd, int flags)
+{
+    int ue = 0;
+    socklen_t l = sizeof ue;
+    if (fd >= 0)
+        libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &ue, &l);
+    int e = ue ? engine_error(fd, ue) : 0;
+    if (!e)
+        e = EPIPE;
+    if (e == EPIPE && !(flags & MSG_NOSIGNAL))
+        raise(SIGPIPE);
+    return fail(e);
+}
+
+/* sends go out with MSG_NOSIGNAL: the SIGPIPE, if any, is ours to raise */
+static ssize_t tcp_tx_done(int fd, ssize_t r, int flags)
+{
+    if (r >= 0 || errno != EPIPE)
+        return r;
+    return tcp_tx_fail(fd, flags);
+}
+
+static ssize_t tcp_recvmsg(struct fdent *e, int fd, struct msghdr *mh, int flags)
+{
+    if (tcp_unconnected(e, fd))
+        return fail(ENOTCONN);
+    return tcp_rx_done(fd, libc_recvmsg(fd, mh, flags));
+}
+
+static ssize_t tcp_sendmsg(struct fdent *e, int fd, const struct msghdr *mh, int flags)
+{
+    if (tcp_unconnected(e, fd))
+        return tcp_tx_fail(-1, flags);
+    /* no address and no ancillary data reach the engine's end (never SCM_RIGHTS) */
+    struct msghdr m = {.msg_iov = mh->msg_iov, .msg_iovlen = mh->msg_iovlen};
+    return tcp_tx_done(fd, libc_sendmsg(fd, &m, flags | MSG_NOSIGNAL), flags);
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     LIBC();
-    if (!is_udp(fd))
-        return libc_read(fd, buf, n);
     struct iovec v = {buf, n};
-    return udp_recv(fd, &v, 1, 0, NULL, NULL, NULL);
+    if (is_udp(fd))
+        return udp_recv(fd, &v, 1, 0, NULL, NULL, NULL);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return libc_read(fd, buf, n);
+    if (tcp_unconnected(e, fd))
+        return fail(ENOTCONN);
+    return tcp_rx_done(fd, libc_read(fd, buf, n));
 }
 
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -1059,18 +1185,27 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
     LIBC();
-    if (!is_udp(fd))
+    if (is_udp(fd))
+        return udp_recv(fd, iov, iovcnt, 0, NULL, NULL, NULL);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
         return libc_readv(fd, iov, iovcnt);
-    return udp_recv(fd, iov, iovcnt, 0, NULL, NULL, NULL);
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
+    return tcp_recvmsg(e, fd, &m, 0);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     LIBC();
-    if (!is_udp(fd))
-        return libc_recv(fd, buf, n, flags);
     struct iovec v = {buf, n};
-    return udp_recv(fd, &v, 1, flags, NULL, NULL, NULL);
+    if (is_udp(fd))
+        return udp_recv(fd, &v, 1, flags, NULL, NULL, NULL);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return libc_recv(fd, buf, n, flags);
+    if (tcp_unconnected(e, fd))
+        return fail(ENOTCONN);
+    return tcp_rx_done(fd, libc_recv(fd, buf, n, flags));
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
@@ -1086,14 +1221,15 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
         struct iovec v = {buf, n};
         return udp_recv(fd, &v, 1, flags, from, fromlen, NULL);
     }
-    struct fdent *e = ent(fd);
-    if (from && fromlen && e && e->kind == VL_K_TCP) { /* TCP fills in no address */
-        ssize_t r = libc_recv(fd, buf, n, flags);
-        if (r >= 0)
-            *fromlen = 0;
-        return r;
-    }
-    return libc_recvfrom(fd, buf, n, flags, from, fromlen);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return libc_recvfrom(fd, buf, n, flags, from, fromlen);
+    struct iovec v = {buf, n};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    ssize_t r = tcp_recvmsg(e, fd, &m, flags);
+    if (r >= 0 && from && fromlen) /* TCP fills in no address */
+        *fromlen = 0;
+    return r;
 }
 
 EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
@@ -1106,8 +1242,10 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 EXPORT ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
 {
     LIBC();
-    if (!is_udp(fd))
-        return libc_recvmsg(fd, mh, flags);
+    if (!is_udp(fd)) {
+        struct fdent *e = tcp_ent(fd);
+        return e ? tcp_recvmsg(e, fd, mh, flags) : libc_recvmsg(fd, mh, flags);
+    }
     int mf = 0;
     socklen_t nl = mh->msg_namelen;
     ssize_t r = udp_recv(fd, mh->msg_iov, (int)mh->msg_iovlen, flags,
@@ -1143,57 +1281,72 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, s
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     LIBC();
-    if (!is_udp(fd))
-        return libc_write(fd, buf, n);
     struct iovec v = {(void *)buf, n};
-    return udp_send(fd, &v, 1, 0, NULL, 0);
+    if (is_udp(fd))
+        return udp_send(fd, &v, 1, 0, NULL, 0);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return libc_write(fd, buf, n);
+    if (tcp_unconnected(e, fd))
+        return tcp_tx_fail(-1, 0);
+    ssize_t r = libc_send(fd, buf, n, MSG_NOSIGNAL);
+    if (r < 0 && errno == ENOTSOCK) { /* a stale entry (an fd closed behind our back) */
+        e->kind = 0;
+        return libc_write(fd, buf, n);
+    }
+    return tcp_tx_done(fd, r, 0);
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     LIBC();
-    if (!is_udp(fd))
+    if (is_udp(fd))
+        return udp_send(fd, iov, iovcnt, 0, NULL, 0);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
         return libc_writev(fd, iov, iovcnt);
-    return udp_send(fd, iov, iovcnt, 0, NULL, 0);
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
+    ssize_t r = tcp_sendmsg(e, fd, &m, 0);
+    if (r < 0 && errno == ENOTSOCK) {
+        e->kind = 0;
+        return libc_writev(fd, iov, iovcnt);
+    }
+    return r;
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     LIBC();
-    if (!is_udp(fd))
-        return libc_send(fd, buf, n, flags);
     struct iovec v = {(void *)buf, n};
-    return udp_send(fd, &v, 1, flags, NULL, 0);
+    if (is_udp(fd))
+        return udp_send(fd, &v, 1, flags, NULL, 0);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return libc_send(fd, buf, n, flags);
+    if (tcp_unconnected(e, fd))
+        return tcp_tx_fail(-1, flags);
+    return tcp_tx_done(fd, libc_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t tolen)
 {
     LIBC();
-    if (!is_udp(fd)) {
-        struct fdent *e = ent(fd);
-        if (to && e && e->kind == VL_K_TCP) /* a connected TCP socket ignores the address */
-            return libc_send(fd, buf, n, flags);
-        return libc_sendto(fd, buf, n, flags, to, tolen);
-    }
     struct iovec v = {(void *)buf, n};
-    return udp_send(fd, &v, 1, flags, to, tolen);
+    if (is_udp(fd))
+        return udp_send(fd, &v, 1, flags, to, tolen);
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return libc_sendto(fd, buf, n, flags, to, tolen);
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1}; /* TCP ignores the address */
+    return tcp_sendmsg(e, fd, &m, flags);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
 {
     LIBC();
     if (!is_udp(fd)) {
-        struct fdent *e = ent(fd);
-        if (e && e->kind == VL_K_TCP && (mh->msg_name || mh->msg_controllen)) {
-            /* no address and no ancillary data reach the engine's end (never SCM_RIGHTS) */
-            struct msghdr m = *mh;
-            m.msg_name = NULL;
-            m.msg_namelen = 0;
-            m.msg_control = NULL;
-            m.msg_controllen = 0;
-            return libc_sendmsg(fd, &m, flags);
-        }
-        return libc_sendmsg(fd, mh, flags);
+        struct fdent *e = tcp_ent(fd);
+        return e ? tcp_sendmsg(e, fd, mh, flags) : libc_sendmsg(fd, mh, flags);
     }
     return udp_send(fd, mh->msg_iov, (int)mh->msg_iovlen, flags, mh->msg_name, mh->msg_namelen);
 }

@@ -13,19 +13,21 @@ enum vl_op {
     VL_SOCKET,       /* a = SOCK_STREAM | SOCK_DGRAM                 -> fd */
     VL_BIND,         /* addr, port                                    -> port */
     VL_LISTEN,       /* a = backlog                                   -> fd (unless already listening) */
-    VL_CONNECT,      /* a = 1: AF_UNSPEC (UDP disconnect); addr, port -> EINPROGRESS | 0 */
+    VL_CONNECT,      /* a = 1: AF_UNSPEC (UDP disconnect); addr, port -> EINPROGRESS | 0,
+                        and an fd to put in the socket's place after a failed connect */
     VL_ACCEPTED,     /* the accepted fd, a = token from its header */
     VL_NAME,         /* a = 0 sockname, 1 peername                    -> addr, port */
     VL_SETOPT,       /* a = level, b = name, data = value */
     VL_GETOPT,       /* a = level, b = name, c = optlen               -> data */
-    VL_SHUTDOWN,     /* a = how */
+    VL_SHUTDOWN,     /* a = how; b = 1: sent again once the shim shut its end */
     VL_ABORT,        /* close with SO_LINGER {1, 0}: reset */
     VL_LOOKUP,       /*                                               -> a = kind (VL_K_*) , b = flags */
     VL_IOCTL,        /* a = request                                   -> a = value */
+    VL_CLOSED,       /* no fd: a, b = low, high 32 bits of a closed listener's inode */
 };
 
 enum vl_kind { VL_K_NONE = 0, VL_K_TCP = 1, VL_K_LISTEN = 2, VL_K_UDP = 3 };
-#define VL_F_CONNECTED 1  /* LOOKUP b: a UDP socket with a default peer */
+#define VL_F_CONNECTED 1  /* LOOKUP b: a UDP socket with a default peer, a TCP one connected once */
 
 struct vl_msg {
     uint16_t op;
@@ -35,7 +37,8 @@ struct vl_msg {
     int32_t a, b, c;
     uint32_t addr;     /* IPv4 address, host byte order */
     uint16_t port;     /* host byte order */
-    uint16_t pad;
+    uint16_t fd;       /* request: the number of the fd it carries (0xffff: larger), where the
+                          engine finds the app's end when it must show it a reset */
     uint8_t data[256];
 };
 #define VL_HDR_LEN 32

@@ -1,12 +1,17 @@
-"""Is a unix socket still open somewhere? One exact sock_diag query (NETLINK_SOCK_DIAG).
+"""The engine looking at the apps' ends of their sockets.
 
-A listener the engine handed to an app has no peer end in the engine, so its last close makes
-no event here; the engine asks the kernel by inode instead (unix_diag's exact lookup).
+Is a unix socket still open somewhere? A listener the engine handed to an app (or a socket
+whose engine end is closed) has no peer end in the engine, so its last close makes no event
+here; the engine asks the kernel by inode instead (unix_diag's exact lookup, NETLINK_SOCK_DIAG).
+
+And a copy of an app's end (pidfd_getfd), to make the kernel show it a reset.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import os
 import socket
 import struct
 
@@ -37,3 +42,54 @@ class UnixDiag:
 
     def close(self) -> None:
         self.sock.close()
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+SYS_PIDFD_GETFD = 438  # x86_64 and every architecture with the unified syscall table
+
+
+def app_socket(pid: int, fd_hint: int, ino: int) -> socket.socket | None:
+    """A copy of the socket with inode `ino` that process `pid` holds (pidfd_getfd, Linux 5.6;
+    the engine is root), tried at fd_hint first, else found in /proc/<pid>/fd. None if the
+    process or the socket is gone, or the kernel says no."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        want = f"socket:[{ino}]"
+        tried = set()
+        for fd in [fd_hint] if fd_hint >= 0 else []:
+            got = _getfd(pidfd, fd, ino)
+            if got is not None:
+                return got
+            tried.add(fd)
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return None
+        for name in names:
+            fd = int(name)
+            if fd in tried:
+                continue
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{name}") != want:
+                    continue
+            except OSError:
+                continue
+            got = _getfd(pidfd, fd, ino)
+            if got is not None:
+                return got
+        return None
+    finally:
+        os.close(pidfd)
+
+
+def _getfd(pidfd: int, fd: int, ino: int) -> socket.socket | None:
+    n = _libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+    if n < 0:
+        return None
+    if os.fstat(n).st_ino != ino:
+        os.close(n)
+        return None
+    return socket.socket(fileno=n)

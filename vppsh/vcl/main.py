@@ -79,6 +79,7 @@ class LdpMain:
         self.tokens: dict[int, TcpSock] = {}
         self._token = 0
         self.listeners: set[ListenSock] = set()
+        self.orphans: set[TcpSock] = set()  # reset sockets without our end: the app still has its fd
         self.diag: UnixDiag | None = None
         self._gc_armed = False
 
@@ -94,6 +95,7 @@ class LdpMain:
             self.tokens.pop(vs.token, None)
             vs.token = 0
         self.listeners.discard(vs)
+        self.orphans.discard(vs)
         if vs.app is not None:
             vs.app.vsocks -= 1
             self.app_check(vs.app)
@@ -118,15 +120,30 @@ class LdpMain:
     def listener_gone(self, ls: ListenSock) -> None:
         ls.close()
 
-    def gc(self) -> None:
-        """Listeners whose app side is closed everywhere (the kernel says so) go."""
-        if not self.listeners:
-            return
+    def orphan(self, vs: TcpSock) -> None:
+        self.orphans.add(vs)
+        self._arm_gc()
+
+    def alive(self, ino: int) -> bool:
         if self.diag is None:
             self.diag = UnixDiag()
+        return self.diag.alive(ino)
+
+    def gc(self) -> None:
+        """Listeners and orphans whose app side is closed everywhere (the kernel says so) go."""
         for ls in list(self.listeners):
-            if not self.diag.alive(ls.ino):
+            if not self.alive(ls.ino):
                 ls.close()
+        for vs in list(self.orphans):
+            if not self.alive(vs.ino):
+                vs.release()
+
+    def closed(self, ino: int) -> None:
+        """The shim closed an fd of a listener: if that was the last one, stop listening now,
+        so the next SYN is refused as Linux refuses it."""
+        vs = self.by_ino.get(ino)
+        if isinstance(vs, ListenSock) and not self.alive(ino):
+            vs.close()
 
     def _gc_tick(self) -> None:
         self._gc_armed = False
@@ -134,7 +151,7 @@ class LdpMain:
         self._arm_gc()
 
     def _arm_gc(self) -> None:
-        if self.listeners and not self._gc_armed:
+        if (self.listeners or self.orphans) and not self._gc_armed:
             self._gc_armed = True
             self.vm.timer(GC_INTERVAL, self._gc_tick)
 
@@ -175,6 +192,10 @@ class LdpMain:
         return ip == 0 or any(ip4.is_local(sw, ip) for sw in list(ip4.addrs))
 
     def _conflict(self, vs: VSock, ip: int, port: int) -> bool:
+        if vs.proto == "T" and not vs.opts.reuseaddr:  # connections of closed sockets (TIME_WAIT...)
+            for k in self.vm.session.conns:
+                if k[0] == "T" and k[2] == port and (not ip or not k[1] or k[1] == ip):
+                    return True
         for o in self.by_ino.values():
             if o is vs or o.proto != vs.proto:
                 continue
@@ -213,6 +234,20 @@ class LdpMain:
         vs.bound = (ip, port)
         return 0, port
 
+    def reconnect(self, vs: TcpSock, ip: int, port: int) -> tuple[int, socket.socket]:
+        """connect() again after a failed one: Linux allows it. The old pair is dead (its app
+        end shows the reset), so the socket starts over on a new one; the shim puts the new
+        app end at the same fd number."""
+        a, b = new_pair(socket.SOCK_STREAM)
+        ns = TcpSock(self, vs.app, b, vs.opts)
+        ns.bound, ns.owner = vs.bound, vs.owner
+        if vs.b is not None:
+            vs.release()
+        else:
+            self.forget(vs)
+        self.add(ns, os.fstat(a.fileno()).st_ino)
+        return ns.connect(ip, port, a.fileno()), a
+
     def listen(self, vs: VSock, backlog: int) -> tuple[int, socket.socket | None]:
         if isinstance(vs, ListenSock):
             return 0, None
@@ -220,14 +255,19 @@ class LdpMain:
             return errno.EINVAL, None
         sm = self.vm.session
         ip, port = vs.bound or (0, 0)
-        try:
-            s = sm.listen(vs.app, "T", ip, port)
-        except SessionError:
-            return errno.EADDRINUSE, None
+        group = next((o for o in self.listeners if vs.opts.reuseport and o.opts.reuseport and port and
+                      o.local() == (ip, port)), None)
+        if group is not None:  # SO_REUSEPORT: another listener on the same session
+            s = group.session
+        else:
+            try:
+                s = sm.listen(vs.app, "T", ip, port)
+            except SessionError:
+                return errno.EADDRINUSE, None
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         lsock.bind(b"")  # an abstract name of the kernel's choosing, in the engine's namespace
         lsock.listen(min(max(backlog, 0), SOMAXCONN))
-        ls = ListenSock(self, vs.app, vs.opts, s, lsock.getsockname())
+        ls = ListenSock(self, vs.app, vs.opts, s, lsock.getsockname(), group)
         ls.bound = vs.bound
         vs.release()
         self.add(ls, os.fstat(lsock.fileno()).st_ino)

@@ -16,7 +16,7 @@ import struct
 SOL_SOCKET, SOL_IP, SOL_TCP = socket.SOL_SOCKET, socket.IPPROTO_IP, socket.IPPROTO_TCP
 SO_PROTOCOL, SO_DOMAIN = 38, 39
 IP_MINTTL, IP_BIND_ADDRESS_NO_PORT = 21, 24
-TCP_INFO, TCP_CONGESTION, TCP_MD5SIG, TCP_USER_TIMEOUT = 11, 13, 14, 18
+TCP_SYNCNT, TCP_INFO, TCP_CONGESTION, TCP_MD5SIG, TCP_USER_TIMEOUT = 7, 11, 13, 14, 18
 SIOCOUTQ, SIOCOUTQNSD = 0x5411, 0x894B
 
 # recorded and read back as set (Linux accepts them; vppsh has nothing more to do with them)
@@ -29,7 +29,7 @@ PLAIN = {
     (SOL_IP, 12): 0, (SOL_IP, 13): 0, (SOL_IP, 8): 0,  # IP_RECVTTL, IP_RECVTOS, IP_PKTINFO
     (SOL_IP, 15): 0, (SOL_IP, 19): 0, (SOL_IP, IP_BIND_ADDRESS_NO_PORT): 0,  # FREEBIND, TRANSPARENT
     (SOL_IP, 33): 1, (SOL_IP, 34): 1,  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
-    (SOL_TCP, socket.TCP_CORK): 0, (SOL_TCP, 7): 6, (SOL_TCP, 8): 60,  # CORK, SYNCNT, LINGER2
+    (SOL_TCP, socket.TCP_CORK): 0, (SOL_TCP, TCP_SYNCNT): 6, (SOL_TCP, 8): 60,  # CORK, SYNCNT, LINGER2
     (SOL_TCP, 9): 0, (SOL_TCP, 10): 0, (SOL_TCP, 12): 1,  # DEFER_ACCEPT, WINDOW_CLAMP, QUICKACK
     (SOL_TCP, TCP_USER_TIMEOUT): 0, (SOL_TCP, 23): 0, (SOL_TCP, 25): 0xFFFFFFFF,  # FASTOPEN, NOTSENT_LOWAT
 }
@@ -83,6 +83,7 @@ class SockOpts:
         """The per-connection settings vppsh's TCP takes at connect()."""
         return {"ttl": 64 if self.ttl < 0 else self.ttl, "tos": self.tos, "nodelay": self.nodelay,
                 "keepalive": self.keepalive, "maxseg": self.maxseg,
+                "syn_retries": self.plain.get((SOL_TCP, TCP_SYNCNT), PLAIN[(SOL_TCP, TCP_SYNCNT)]),
                 "cc_algo": "cubic" if self.cc == "cubic" else "newreno"}
 
 
@@ -191,6 +192,10 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
             if not 1 <= v <= 127:
                 raise OptError(errno.EINVAL)
             o.keep_cnt = v
+        elif name == TCP_SYNCNT:
+            if not 1 <= v <= 127:
+                raise OptError(errno.EINVAL)
+            o.plain[(level, name)] = v
         elif (level, name) in PLAIN:
             o.plain[(level, name)] = v
         else:
@@ -231,7 +236,7 @@ def getopt(vs, level: int, name: int, optlen: int) -> bytes:
     if optlen < 0:
         raise OptError(errno.EINVAL)
     if level == SOL_TCP and not tcp:
-        raise OptError(errno.ENOPROTOOPT)
+        raise OptError(errno.EOPNOTSUPP)  # as Linux: udp_getsockopt passes it to ip's
     c = vs.tcp_conn()
     if level == SOL_SOCKET:
         if name == socket.SO_TYPE:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import struct
 
 HELLO, SOCKET, BIND, LISTEN, CONNECT, ACCEPTED, NAME, SETOPT, GETOPT, SHUTDOWN, ABORT, LOOKUP, \
-    IOCTL = range(1, 14)
+    IOCTL, CLOSED = range(1, 15)
 K_NONE, K_TCP, K_LISTEN, K_UDP = range(4)
 F_CONNECTED = 1
 
-MSG = struct.Struct("<HHIiiiiIHH")  # op, len, seq, err, a, b, c, addr, port, pad; data follows
+MSG = struct.Struct("<HHIiiiiIHH")  # op, len, seq, err, a, b, c, addr, port, fd; data follows
 ACCEPT_HDR = struct.Struct("<IIHHI")  # token, rmt addr, rmt port, lcl port, lcl addr
 DGRAM_HDR = struct.Struct("<IHH")  # addr, port, flags
 MAX_DATA = 256

@@ -68,7 +68,7 @@ class Client:
                 fd.close()
 
     def request(self, data: bytes, fd: int) -> None:
-        op, n, seq, _err, a, b, c, addr, port, _pad = proto.MSG.unpack_from(data)
+        op, n, seq, _err, a, b, c, addr, port, fdnum = proto.MSG.unpack_from(data)
         payload = data[proto.MSG.size:proto.MSG.size + n]
         ldp: LdpMain = self.server.ldp
         if op == proto.HELLO:
@@ -79,22 +79,30 @@ class Client:
         if op == proto.SOCKET:
             err, sock = ldp.socket(self.app, a)
             return self.reply(seq, err, fd=sock)
+        if op == proto.CLOSED:
+            ldp.closed(a & 0xFFFFFFFF | (b & 0xFFFFFFFF) << 32)
+            return self.reply(seq)
         if fd < 0:
             return self.reply(seq, errno.EBADF)
         vs = ldp.by_ino.get(os.fstat(fd).st_ino)
         if op == proto.LOOKUP:
             if vs is None:
                 return self.reply(seq, 0, proto.K_NONE)
-            return self.reply(seq, 0, vs.kind, proto.F_CONNECTED if vs.connected and vs.proto == "U" else 0)
+            connected = vs.connected if vs.proto == "U" else getattr(vs, "state", "new") != "new"
+            return self.reply(seq, 0, vs.kind, proto.F_CONNECTED if connected else 0)
         if op == proto.ACCEPTED:
             t = ldp.tokens.pop(a & 0xFFFFFFFF, None)
             if t is None:
                 return self.reply(seq, errno.ECONNABORTED)
             t.token = 0
             ldp.add(t, os.fstat(fd).st_ino)
+            t.owner = (self.pid, fdnum if fdnum != 0xFFFF else -1)
+            if t.fail_pending:  # reset while it waited to be accepted
+                t._fail_app_side(socket.socket(fileno=os.dup(fd)))
             return self.reply(seq)
         if vs is None:
             return self.reply(seq, errno.EBADF)
+        vs.owner = (self.pid, fdnum if fdnum != 0xFFFF else -1)
         if op == proto.BIND:
             err, p = ldp.bind(vs, addr, port)
             return self.reply(seq, err, port=p)
@@ -111,6 +119,9 @@ class Client:
                     vs.disconnect()
                     return self.reply(seq)
                 return self.reply(seq, vs.connect(addr, port) if port else errno.ECONNREFUSED)
+            if isinstance(vs, TcpSock) and vs.state == "failed" and vs.connect_seen:
+                err, new = ldp.reconnect(vs, addr, port)  # the shim puts `new` at the fd's number
+                return self.reply(seq, err, fd=new)
             return self.reply(seq, vs.connect(addr, port, fd))
         if op == proto.NAME:
             where = vs.peer() if a else vs.local()
@@ -124,12 +135,18 @@ class Client:
                 return self.reply(seq, e.errno)
             return self.reply(seq)
         if op == proto.GETOPT:
+            if (a, b) == (socket.SOL_SOCKET, socket.SO_ERROR) and isinstance(vs, TcpSock) and vs.b is None \
+                    and vs.state in ("reset", "failed") and not addr:
+                vs.error = 0  # the app's end showed it a reset, and a recv() took the error: as Linux
             try:
                 out = options.getopt(vs, a, b, c)
             except options.OptError as e:
                 return self.reply(seq, e.errno)
             return self.reply(seq, data=out)
         if op == proto.SHUTDOWN:
+            if b and isinstance(vs, TcpSock):  # the shim shut its end: the app's last bytes are in
+                vs.pull()
+                return self.reply(seq)
             return self.reply(seq, self.shutdown(vs, a))
         if op == proto.ABORT:
             if isinstance(vs, TcpSock):

@@ -5,7 +5,9 @@ TCP: a stream socketpair. The app's writes arrive on our end and go into the tx 
 fifo goes out through our end. The app's shutdown(SHUT_WR) reads as EOF (we send FIN), its
 last close as HUP (FIN, or RST if it left data unread, as Linux), a peer FIN as our
 shutdown(SHUT_WR) (the app reads EOF). A non-blocking connect fills the app's end with filler
-bytes first, so it is not writable until the handshake is over; we drain them then.
+bytes first, so it is not writable until the handshake is over; we drain them then. A reset
+or a refused connect closes our end with bytes unread in it: the kernel then shows the app's
+end exactly what Linux shows a reset TCP socket (POLLERR|POLLHUP, ECONNRESET once, EOF, EPIPE).
 Listener: a listening AF_UNIX socket the app owns; each accepted connection is our connect()
 to it, starting with an ACCEPT_HDR. UDP: a SOCK_SEQPACKET pair, one DGRAM_HDR per datagram.
 """
@@ -18,6 +20,7 @@ import select
 import socket
 
 from ..session.main import SessionError
+from .diag import app_socket
 from .proto import ACCEPT_HDR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
 from .options import SockOpts, apply_to_conn
 
@@ -51,6 +54,7 @@ class VSock:
         self.error = 0  # SO_ERROR
         self.b: socket.socket | None = None  # our end
         self.mask = -1  # events registered for b; -1: not registered
+        self.owner = (0, -1)  # (pid, fd number) of the last request about it: where the app's end is
         app.vsocks += 1
 
     listening = False
@@ -130,7 +134,11 @@ class TcpSock(VSock):
         self.fin_done = False
         self.token = 0
         self.connect_seen = True  # accepted sockets; connect() clears it until it is reported
+        self.half = None  # the handshake's connection, while connecting
         self.watch(IN | RDHUP)
+
+    def tcp_conn(self):
+        return self.session.conn if self.session is not None else self.half
 
     @property
     def connected(self) -> bool:
@@ -158,15 +166,19 @@ class TcpSock(VSock):
                 return errno.EISCONN
             self.connect_seen = True  # as Linux: the first connect() after an async one is 0
             return 0
+        if self.state == "failed":  # (not yet reported: LdpMain.reconnect starts a new try)
+            self.connect_seen = True  # as Linux: the next connect() reports the failure, once
+            e, self.error = self.error or errno.ECONNABORTED, 0
+            return e
         if self.state != "new":
-            return errno.ECONNABORTED  # the kernel would allow another try; BIRD & co. reopen
+            return errno.EISCONN  # as Linux after a reset or close
         if not ip or not port:
             return errno.ECONNREFUSED if not port else errno.ENETUNREACH
         kw = self.opts.conn_opts()
         if self.bound:
             kw["lcl_ip"], kw["lcl_port"] = self.bound
         try:
-            self.vm.session.connect(self.app, "T", ip, port, opaque=self, **kw)
+            self.half = self.vm.session.connect(self.app, "T", ip, port, opaque=self, **kw)
         except SessionError as e:
             return session_errno(e)
         self.state = "connecting"
@@ -198,15 +210,15 @@ class TcpSock(VSock):
         self.filler = left
 
     def on_connected(self, s, err: str | None) -> None:
-        self._filler_out()
-        if self.b is None:  # the app closed while connecting
-            if s is not None:
-                self.vm.session.close(s)
-            return
+        self.half = None
         if s is None:
             self.state = "failed"
             self.error = session_errno(err or "connection refused")
-            self._shut_app_side()
+            self._fail_app_side()  # the filler is still in our end
+            return
+        self._filler_out()
+        if self.b is None:  # the app closed while connecting
+            self.vm.session.close(s)
             return
         self.attach(s)
 
@@ -311,7 +323,7 @@ class TcpSock(VSock):
         self.app_eof = self.hup = True
         if s is not None and self.state == "connected":
             if self.unread_reset or (s.rx_fifo is not None and s.rx_fifo.size):
-                self.vm.session.reset(s)
+                self._reset(s)
             else:
                 self.vm.session.close(s)
             s.opaque = None
@@ -370,23 +382,62 @@ class TcpSock(VSock):
 
     def on_reset(self, s) -> None:
         why = getattr(s.conn, "abort_reason", None) if s.conn is not None else None
-        self.error = errno.ETIMEDOUT if why == "timed out" else errno.ECONNRESET
+        # as Linux's tcp_reset: EPIPE in CLOSE_WAIT
+        self.error = errno.ETIMEDOUT if why == "timed out" else errno.EPIPE if self.peer_fin else errno.ECONNRESET
         self.state = "reset"
         self.push()  # what arrived before the RST is still the app's
-        if not self.fin_done and self.b is not None:
-            self._shut_app_side()
+        self._fail_app_side()
+
+    fail_pending = False  # reset before the app accepted it: done when it does
+
+    def _fail_app_side(self, a: socket.socket | None = None) -> None:
+        """Close our end with bytes unread in it, so the kernel marks the app's end ECONNRESET
+        and shut both ways. The bytes: the connect filler, or one we write through a copy of
+        the app's fd (pidfd_getfd). Without a copy the app reads EOF."""
+        b = self.b
+        if b is None:
+            return
+        if self.token and a is None:  # still in the listener's queue: nobody holds it yet
+            self.fail_pending = True
+            return
+        if a is None:
+            a, self.a_dup = self.a_dup, None
+        if a is None and self.owner[0]:
+            a = app_socket(self.owner[0], self.owner[1], self.ino)
+        if a is None:
+            if not self.fin_done:
+                self._shut_app_side()
+            return
+        if not self.filler:
+            try:
+                a.send(b"\0", socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+            except OSError:
+                pass  # our end is full of the app's bytes: unread all the same
+        a.close()
+        self.filler = 0
+        self.watch(-1)
+        b.close()
+        self.b = None
+        self.ldp.orphan(self)  # the app's end lives on until its last close
 
     def on_cleanup(self) -> None:
         self.session = None
 
     def abort(self) -> None:
-        """SO_LINGER {1, 0} close: RST now."""
+        """SO_LINGER {1, 0} close: what the app wrote goes out as far as the window allows
+        (Linux sent it when it was written), then RST."""
         s = self.session
         if s is not None:
+            self.pull()
             s.opaque = None
-            self.vm.session.reset(s)
+            self._reset(s)
             self.session = None
         self.state = "closed"
+
+    def _reset(self, s) -> None:
+        if s.conn is not None and s.tx_fifo is not None and s.tx_fifo.size:
+            self.vm.session.transports["T"].push(s.conn)
+        self.vm.session.reset(s)
 
     def release(self) -> None:
         if self.a_dup is not None:
@@ -396,16 +447,20 @@ class TcpSock(VSock):
 
 
 class ListenSock(VSock):
-    """A TCP listener: the app holds a listening AF_UNIX socket; we connect to it per accept."""
+    """A TCP listener: the app holds a listening AF_UNIX socket; we connect to it per accept.
+    Listeners sharing a port with SO_REUSEPORT share one session; each SYN picks one of them
+    by its 4-tuple, as Linux does."""
 
     kind = K_LISTEN
     listening = True
 
-    def __init__(self, ldp, app, opts: SockOpts, session, addr: bytes) -> None:
+    def __init__(self, ldp, app, opts: SockOpts, session, addr: bytes, group: "ListenSock | None" = None) -> None:
         super().__init__(ldp, app, opts)
         self.session = session
-        session.opaque = self
         self.addr = addr  # the listening socket's abstract name, in the engine's namespace
+        self.group: list[ListenSock] = group.group if group is not None else []
+        self.group.append(self)
+        session.opaque = self.group[0]
 
     def local(self) -> tuple[int, int]:
         c = self.session.conn if self.session is not None else None
@@ -415,36 +470,51 @@ class ListenSock(VSock):
         return None
 
     def on_accept(self, s) -> None:
+        conn = s.conn
+        g = self.group
+        ls = g[hash((conn.rmt_ip, conn.rmt_port)) % len(g)] if len(g) > 1 else self
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
             c.setsockopt(socket.SOL_SOCKET, 32, PAIR_BUF)
             c.setsockopt(socket.SOL_SOCKET, 33, PAIR_BUF)
-            c.connect(self.addr)
+            c.connect(ls.addr)
         except OSError as e:  # backlog full (EAGAIN) or the app closed the listener
             c.close()
             s.opaque = None
             self.vm.session.reset(s)
             if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                self.ldp.listener_gone(self)
+                ls.ldp.listener_gone(ls)
             return
-        conn = s.conn
-        vs = TcpSock(self.ldp, self.app, c, self.opts.inherit())
-        vs.token = self.ldp.new_token(vs)
-        c.send(ACCEPT_HDR.pack(vs.token, conn.rmt_ip, conn.rmt_port, conn.lcl_port, conn.lcl_ip))
+        vs = TcpSock(ls.ldp, ls.app, c, ls.opts.inherit())
+        vs.token = ls.ldp.new_token(vs)
+        try:
+            c.send(ACCEPT_HDR.pack(vs.token, conn.rmt_ip, conn.rmt_port, conn.lcl_port, conn.lcl_ip))
+        except OSError:  # closed between connect and send
+            s.opaque = None
+            vs.release()
+            self.vm.session.reset(s)
+            return
         vs.attach(s)
 
     def close(self) -> None:
         s = self.session
         if s is not None:
             self.session = None
-            s.opaque = None
-            if s.conn is not None:
-                self.vm.session.unlisten(s)
+            g = self.group
+            g.remove(self)
+            if g:  # the others listen on
+                s.opaque = g[0]
+            else:
+                s.opaque = None
+                if s.conn is not None:
+                    self.vm.session.unlisten(s)
         self.release()
 
 
 class UdpSock(VSock):
-    """A UDP socket: unbound, bound (a connectionless listener session) or connected."""
+    """A UDP socket: unbound, bound (a connectionless listener session) or connected. Sockets
+    bound to one port with SO_REUSEADDR/SO_REUSEPORT share the session; the last bound gets
+    the datagrams (Linux's lookup finds it first)."""
 
     proto = "U"
     kind = K_UDP
@@ -453,6 +523,7 @@ class UdpSock(VSock):
         super().__init__(ldp, app)
         self.b = b
         self.pending: tuple[bytes, int, int] | None = None  # a datagram waiting for fifo room
+        self.shared: list[UdpSock] = []  # the sockets on this session (bound ones)
         self.watch(IN)
 
     @property
@@ -469,21 +540,41 @@ class UdpSock(VSock):
         return (c.rmt_ip, c.rmt_port) if c is not None and c.connected else None
 
     def bind(self, ip: int, port: int) -> None:
-        sm = self.vm.session
-        self.session = sm.listen(self.app, "U", ip, port)
+        """Raise SessionError if the port is taken (and not shareable: LdpMain checked)."""
+        twin = next((o for o in self.ldp.by_ino.values() if isinstance(o, UdpSock) and o is not self and
+                     port and o.shared and o.local() == (ip, port)), None) if port else None
+        if twin is not None:
+            self.session, self.shared = twin.session, twin.shared
+        else:
+            self.session, self.shared = self.vm.session.listen(self.app, "U", ip, port), []
+        self.shared.append(self)
         self.session.opaque = self
         c = self.session.conn
         self.bound = (c.lcl_ip, c.lcl_port)
 
+    def _leave(self) -> None:
+        """Off the session; the last one closes it."""
+        s = self.session
+        self.session = None
+        if s is None:
+            return
+        if self in self.shared:
+            self.shared.remove(self)
+        if self.shared:
+            if s.opaque is self:
+                s.opaque = self.shared[-1]
+        else:
+            s.opaque = None
+            if s.conn is not None:
+                self.vm.session.transports["U"].close(s.conn)
+        self.shared = []
+
     def connect(self, ip: int, port: int) -> int:
         sm = self.vm.session
         lip, lport = self.local()
-        old = self.session
         try:
             kw = {"lcl_port": lport} if lport else {}
-            if old is not None:
-                old.opaque = None
-                sm.transports["U"].close(old.conn)  # frees the port for the connected session
+            self._leave()  # frees the port for the connected session
             if lip:
                 kw["lcl_ip"] = lip
             c = sm.connect(self.app, "U", ip, port, opaque=self, **kw)
@@ -586,10 +677,5 @@ class UdpSock(VSock):
         self.session = None
 
     def close(self) -> None:
-        s = self.session
-        if s is not None:
-            s.opaque = None
-            self.session = None
-            if s.conn is not None:
-                self.vm.session.transports["U"].close(s.conn)
+        self._leave()
         self.release()

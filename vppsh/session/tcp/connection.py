@@ -51,6 +51,7 @@ class Segment:
 
 class TcpConnection:
     proto = "T"
+    syn_retries = MAX_SYN_RXT  # SYN (or SYN-ACK) retransmissions before giving up (TCP_SYNCNT)
 
     def __init__(self, tm, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> None:
         self.tm = tm
@@ -485,7 +486,7 @@ class TcpConnection:
         if self.state not in (SYN_SENT, SYN_RCVD):
             return
         self.rto_boff += 1
-        if self.rto_boff > MAX_SYN_RXT:
+        if self.rto_boff > self.syn_retries:
             self.tm.stats["timeout establish"] += 1
             self.abort("timed out")
             return

@@ -157,7 +157,7 @@ class TcpMain:
             raise SessionError("session already exists")
         c = TcpConnection(self, src, lport, ip, port)
         c.app, c.opaque = app, opaque
-        for k in ("nodelay", "ttl", "tos", "keepalive", "cc_algo"):
+        for k in ("nodelay", "ttl", "tos", "keepalive", "cc_algo", "syn_retries"):
             if k in opts:
                 setattr(c, k, opts[k])
         c.init_options(sw)
