@@ -320,3 +320,31 @@ except socket.timeout:
     r = net.app_run([sys.executable, "-c", prog], text=True)
     assert r.stdout.split() == ["a", "dropped"], (r.stdout, r.stderr)
     assert re.search(r"\d+\s+tcp4-established\s+TTL below the socket's IP_MINTTL", net.run("show errors"))
+
+
+def test_half_close_then_close_leaves_the_engine_idle(net):
+    """shutdown(SHUT_WR), then close: the engine hears the close (FIN sent, then the session
+    closes) and does not spin on its end's HUP."""
+    srv = net.peer([sys.executable, "-c", """
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("10.0.0.1", 5040)); l.listen()
+c, _ = l.accept(); assert c.recv(100) == b"hi"; assert c.recv(100) == b""; time.sleep(30)
+"""])
+    wait_port(net, 5040, "peer")
+    app = net.app([sys.executable, "-c", """
+import socket, time
+s = socket.create_connection(("10.0.0.1", 5040)); s.send(b"hi"); s.shutdown(socket.SHUT_WR)
+time.sleep(0.3); s.close(); time.sleep(30)
+"""])
+    try:
+        end = time.time() + 10
+        while time.time() < end and "FIN_WAIT_2" not in net.run("show session verbose"):
+            time.sleep(0.1)
+        time.sleep(1)
+        t0 = os.times()
+        time.sleep(1)
+        t1 = os.times()
+        assert (t1.user - t0.user) + (t1.system - t0.system) < 0.2  # the engine runs in this process
+    finally:
+        app.kill()
+        srv.kill()

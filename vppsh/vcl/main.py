@@ -79,7 +79,7 @@ class LdpMain:
         self.tokens: dict[int, TcpSock] = {}
         self._token = 0
         self.listeners: set[ListenSock] = set()
-        self.orphans: set[TcpSock] = set()  # reset sockets without our end: the app still has its fd
+        self.orphans: set[TcpSock] = set()  # sockets we no longer watch (reset, or shut both ways)
         self.diag: UnixDiag | None = None
         self._gc_armed = False
 
@@ -136,7 +136,7 @@ class LdpMain:
                 ls.close()
         for vs in list(self.orphans):
             if not self.alive(vs.ino):
-                vs.release()
+                vs.app_gone()
 
     def closed(self, ino: int) -> None:
         """The shim closed an fd of a listener: if that was the last one, stop listening now,

@@ -238,6 +238,13 @@ class TcpSock(VSock):
             self.push()
         if ev & (IN | RDHUP | HUP | ERR):
             self.pull()
+        if self.hup and self.app_eof and self.b is not None and self.state == "connected":
+            # a HUP after the app's shutdown(SHUT_WR): its close, or its shutdown(SHUT_RDWR)
+            if not self.ldp.alive(self.ino):
+                return self.app_gone()
+            self.watch(-1)  # HUP would fire forever; the GC notices the close
+            self.ldp.orphan(self)
+            return
         self._rewatch()
 
     def _rewatch(self) -> None:
@@ -303,7 +310,7 @@ class TcpSock(VSock):
                 self.app_eof = True
                 break
         if self.app_eof and self.hup:
-            self._gone()
+            self.app_gone()
         else:
             self._rewatch()
 
@@ -312,11 +319,11 @@ class TcpSock(VSock):
         self.app_eof = True
         s = self.session
         if self.hup or self.unread_reset:
-            self._gone()
+            self.app_gone()
         elif s is not None:
             self.vm.session.shutdown(s)
 
-    def _gone(self) -> None:
+    def app_gone(self) -> None:
         """The app closed its last fd: close the connection like Linux (RST if it left data
         unread), and forget the socket."""
         s = self.session
