@@ -21,8 +21,8 @@ class Datagram(NamedTuple):
 
 
 def max_dgram(vm) -> int:
-    """The largest payload one buffer carries (no IP fragmentation here)."""
-    return min(vm.buffers.data_size, 65535) - IP_UDP
+    """The largest UDP payload IPv4 carries: datagrams larger than the MTU leave fragmented."""
+    return 65535 - IP_UDP
 
 
 def udp_sendto(vm, s, data, ip: int | None = None, port: int | None = None, lcl_ip: int = 0) -> int:
@@ -44,6 +44,8 @@ def udp_sendto(vm, s, data, ip: int | None = None, port: int | None = None, lcl_
     if n > max_dgram(vm):
         raise UdpError("message too long")
     f = s.tx_fifo
+    if HDR_LEN + n > f.nitems:  # could never be queued: refuse rather than wait forever
+        raise UdpError("message too long")
     if f.free < HDR_LEN + n:
         s.want_tx_space = True
         return 0

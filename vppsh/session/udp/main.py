@@ -98,8 +98,11 @@ class UdpMain:
 
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
+        from .nodes import deliver_big
+
         self.enabled = True
         self.vm.node("ip4-receive").register_protocol(17, "ip4-udp-lookup")
+        self.vm.node("ip4-local-full-reassembly").big[17] = deliver_big  # reassembled, > a buffer
 
     def disable(self) -> None:
         for c in list(self.conns):
@@ -107,6 +110,7 @@ class UdpMain:
                 self.delete(c)
         # back to ip4-receive's own handling: port unreachable for every datagram
         self.vm.node("ip4-receive").proto_next.pop(17, None)
+        self.vm.node("ip4-local-full-reassembly").big.pop(17, None)
         self.enabled = False
 
     def _add(self, c: UdpConnection) -> None:
@@ -256,9 +260,13 @@ class UdpMain:
             mv, stride = buf.mv, buf.stride
             blist = bi.tolist()
             rows_meta = []
+            done = 0  # datagrams of rows_meta already sent: the order of the fifo is kept
             for rip, lip, rport, lport, n, poff in metas:
-                if n > max_len:  # larger than a buffer: would need IP fragmentation
-                    node.count(node.err["Packets with length errors"])
+                if n > max_len:  # larger than a buffer: fragmented here, to the egress MTU
+                    if len(rows_meta) > done:
+                        self._headers(c, bi[done:len(rows_meta)], rows_meta[done:])
+                        done = len(rows_meta)
+                    self._output_big(c, rip, lip, rport, f.peek(poff, n))
                     continue
                 base = blist[len(rows_meta)] * stride + PRE_DATA + IP_UDP  # fresh: current_data 0
                 if n:
@@ -267,9 +275,50 @@ class UdpMain:
             last = metas[-1]
             f.drop(last[5] + last[4])
             total += len(metas)
-            if rows_meta:
-                self._headers(c, bi[:len(rows_meta)], rows_meta)
+            if len(rows_meta) > done:
+                self._headers(c, bi[done:len(rows_meta)], rows_meta[done:])
         return total
+
+    def _output_big(self, c: UdpConnection, rip: int, lip: int, rport: int, data: bytes) -> None:
+        """One datagram too big for a buffer: built whole, then sent as IP fragments of the
+        egress interface's MTU (at most a buffer each). DF is clear, as VPP's UDP sends."""
+        from ...vnet.ip4.frag import FragError, fragment, to_buffers
+
+        vm = self.vm
+        node = vm.node("udp4-output")
+        sw = c.sw_if_index
+        if c.connected:
+            rip, rport, lip = c.rmt_ip, c.rmt_port, c.lcl_ip
+        if not c.connected or not lip or sw < 0:
+            from ..main import SessionError
+
+            try:
+                sw, src = vm.session.source_address(rip)
+            except SessionError:
+                sw, src = -1, 0
+            lip = lip or src
+        if not lip:
+            node.count(node.err["No route to destination"])
+            return
+        n = len(data)
+        udp = bytearray(UDP_HDR.pack(c.lcl_port, rport, n + 8, 0)) + data
+        cs = ~ones_sum(udp, (lip >> 16) + (lip & 0xFFFF) + (rip >> 16) + (rip & 0xFFFF) + 17 + n + 8) & 0xFFFF
+        IP_CSUM.pack_into(udp, 6, cs or 0xFFFF)
+        pkt = IP_HDR.pack(0x45, 0, n + IP_UDP, 0, 0, 255, 17, 0, lip, rip) + udp
+        frag = vm.node("ip4-frag")
+        mtu = vm.ip4.mtu(sw) if sw >= 0 else DEFAULT_MTU
+        try:
+            frags = fragment(pkt, frag.max_size(mtu), frag.next_id())
+        except FragError:
+            node.count(node.err["Packets with length errors"])
+            return
+        bi = to_buffers(vm, frags, max(sw, 0))
+        if bi is None:
+            node.count(node.err["No buffer available"])
+            return
+        c.dgrams_out += 1
+        c.bytes_out += n
+        vm.stage("udp4-output", bi)
 
     def _headers(self, c: UdpConnection, bi: np.ndarray, metas: list) -> None:
         """IP + UDP headers and checksums for a batch of datagrams already in their buffers."""

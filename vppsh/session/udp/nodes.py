@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from ...vlib.buffer import F_OFFLOAD, RX
+from ...vlib.buffer import F_OFFLOAD, PRE_DATA, RX
 from ...vlib.node import Node
 from ...vnet.ip4.fields import be16, be32
 from ...vnet.ip4.forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
@@ -199,12 +199,14 @@ class Udp4Input(Node):
                       be16(u, 4).tolist(), starts, buf.sw_if_index[RX, frame].tolist(), buf.aux[frame].tolist())
         buf.free(frame)
 
-    def _enqueue(self, src, dst, sport, dport, ulen, starts, rx, sidx) -> None:
-        """Each datagram into its session's rx fifo (flat offsets `starts` into buffers.mv)."""
+    def _enqueue(self, src, dst, sport, dport, ulen, starts, rx, sidx, mv=None) -> None:
+        """Each datagram into its session's rx fifo (flat offsets `starts` into buffers.mv, or
+        into `mv` for a reassembled datagram larger than a buffer)."""
         vm = self.vm
         sm = vm.session
         pool = sm.pool
-        mv = vm.buffers.mv
+        if mv is None:
+            mv = vm.buffers.mv
         pack = DGRAM_HDR.pack
         counts = dict.fromkeys(("Packets enqueued", "Connected session", "Fifo full", "Invalid connection",
                                 "Connection not ready"), 0)
@@ -272,6 +274,44 @@ class Udp4Output(Node):
 
     def format_trace(self, b):
         return format_ip4(self.vm, b)
+
+
+def deliver_big(node, pkt: bytes, b: int) -> None:
+    """A reassembled datagram larger than a buffer (ip4-local-full-reassembly's handler for
+    UDP): the checks and lookup of ip4-udp-lookup, then udp4-input's enqueue, from bytes. Buffer
+    b (a fragment's) carries the port unreachable, or goes back to the pool."""
+    vm = node.vm
+    buf = vm.buffers
+    lookup, inp = vm.node("ip4-udp-lookup"), vm.node("udp4-input")
+    rcv = vm.node("ip4-receive").err
+    one = np.array((b,), np.uint32)
+    ihl = (pkt[0] & 0x0F) * 4
+    total = len(pkt)
+    sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", pkt, ihl)
+    if total < ihl + 8 or ulen < 8 or ulen > total - ihl:
+        lookup.drop(one, rcv["inconsistent udp/ip lengths"])
+        return
+    src, dst = struct.unpack_from("!II", pkt, 12)
+    if ucsum and ones_sum(memoryview(pkt)[ihl:ihl + ulen], (src >> 16) + (src & 0xFFFF) + (dst >> 16)
+                          + (dst & 0xFFFF) + 17 + ulen) != 0xFFFF:
+        lookup.drop(one, rcv["bad udp checksum"])
+        return
+    um = vm.session.transports["U"]
+    si = lookup._lookup1(dst, dport, src, sport) if um.port_refcnt[dport] else -1
+    if si < 0:  # port unreachable, quoting the datagram's start (all ip4-icmp-error quotes)
+        head = pkt[:min(total, buf.data_size)]
+        o = b * buf.stride + PRE_DATA
+        buf.mv[o:o + len(head)] = head
+        buf.current_data[b] = 0
+        buf.current_length[b] = len(head)
+        buf.aux[b] = icmp_aux(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
+        lookup.count(lookup.err["No listener for dst port"])
+        buf.error[b] = lookup.err["No listener for dst port"]
+        vm.stage("ip4-icmp-error", one)
+        return
+    inp._enqueue([src], [dst], [sport], [dport], [ulen], [ihl + 8], [int(buf.sw_if_index[RX, b])], [si],
+                 mv=memoryview(pkt))
+    buf.free(one)
 
 
 NODES = (Ip4UdpLookup, Udp4Input, Udp4Output)

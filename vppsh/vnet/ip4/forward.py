@@ -147,9 +147,8 @@ class Ip4Rewrite(Node):
     """TTL and checksum, MTU check, prepend the adjacency's ethernet header, to <if>-output."""
 
     name = "ip4-rewrite"
-    next_nodes = ("error-drop", "ip4-icmp-error")
-    errors = (("ip4 ttl <= 1", "error"), ("ip4 MTU exceeded and DF set", "error"),
-              ("ip4 MTU exceeded, fragmentation not supported", "error"))
+    next_nodes = ("error-drop", "ip4-icmp-error", "ip4-frag")
+    errors = (("ip4 ttl <= 1", "error"), ("ip4 MTU exceeded and DF set", "error"))
     trace_in_process = True
 
     def _slots(self, sw: np.ndarray) -> np.ndarray:
@@ -186,7 +185,7 @@ class Ip4Rewrite(Node):
             self.count(self.err["ip4 ttl <= 1"], int(expired.sum()))
             self.count(self.err["ip4 MTU exceeded and DF set"], int(frag_needed.sum()))
             self.next(1, frame[expired | frag_needed])
-            self.drop(frame[no_frag], self.err["ip4 MTU exceeded, fragmentation not supported"])
+            self.next(2, frame[no_frag])  # DF clear: VPP's ip4-frag, fragments come back here
             frame, adj, hdr, local = frame[~bad], adj[~bad], hdr[~bad], local[~bad]
             if not len(frame):
                 return

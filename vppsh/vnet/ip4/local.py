@@ -21,9 +21,8 @@ class Ip4Receive(Node):
     """Packets for one of our addresses: sanity checks, then by protocol."""
 
     name = "ip4-receive"
-    next_nodes = ("error-drop", "ip4-icmp-input", "ip4-icmp-error")
+    next_nodes = ("error-drop", "ip4-icmp-input", "ip4-icmp-error", "ip4-local-full-reassembly")
     errors = (("unknown ip protocol", "error"), ("ip4 spoofed local-address packet drops", "error"),
-              ("ip4 fragment for us dropped (no reassembly)", "error"),
               # ip4-local's UDP checks, counted here as VPP does (ip4-udp-lookup does the work)
               ("inconsistent udp/ip lengths", "error"), ("bad udp checksum", "error"))
 
@@ -66,8 +65,7 @@ class Ip4Receive(Node):
             udp = proto == PROTO_UDP
             nxt[udp] = 2
             buf.aux[frame[udp]] = icmp_aux(ICMP_DEST_UNREACH, 3)
-        nxt[frag] = 0
-        err[frag] = self.err["ip4 fragment for us dropped (no reassembly)"]
+        nxt[frag] = 3  # fragments: reassembled first (VPP's ip4-local -> ip4-local-full-reassembly)
         nxt[spoofed] = 0
         err[spoofed] = self.err["ip4 spoofed local-address packet drops"]
         buf.error[frame] = err

@@ -53,6 +53,11 @@ class Ip4Main:
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
         self.if_addr = np.zeros(64, np.uint32)
+        from .frag import Ip4Frag
+        from .reass import Ip4LocalFullReass
+
+        for cls in (Ip4Frag, Ip4LocalFullReass):  # fragmentation and reassembly nodes
+            vm.register(cls(vm))
 
     # ------------------------------------------------------------ per-interface arrays
     def _sync_if(self, sw_if_index: int) -> None:

@@ -1,0 +1,359 @@
+"""IPv4 full reassembly of fragments addressed to us: ip4-local-full-reassembly (VPP's
+src/vnet/ip/reass/ip4_full_reass.c), fed by ip4-receive with every fragment for one of our
+addresses; the reassembled datagram starts over at ip4-input, as in VPP.
+
+A reassembly is keyed by (fib index, src, dst, fragment id, protocol). Fragment payloads are
+copied out of their buffers as they arrive (the buffers go back to the pool at once, so a
+thousand half-done datagrams pin no buffers) into a list of disjoint byte ranges sorted by
+offset; the datagram is complete when a last fragment (MF clear) has been seen and the ranges
+cover every byte up to it (RFC 815's hole list, kept implicitly). Overlaps are handled as
+modern Linux does (RFC 5722's rule, Errata 3089): a fragment with exactly the offsets of one
+held is a duplicate and is dropped alone; any other overlap, or a last fragment that disagrees
+with what is held, discards the whole datagram. Every fragment dropped is counted once, under
+VPP's reason string, in `show errors`.
+
+Bounds: at most `max_reassemblies` datagrams in progress (new ones are refused), at most
+`max_reassembly_length` fragments each, 65535 bytes per datagram, and `timeout_ms` after the
+last fragment heard (an expire walk every `expire_walk_interval_ms`, only while any exist).
+
+A datagram that fits one buffer goes on as one packet; a bigger one (the buffers are 2 KB
+unless a gso tap grew them) goes to its protocol's handler in `big`: UDP's delivers it to its
+session (vppsh/session/udp/nodes.py), ICMP's answers an echo request with a fragmented reply.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+
+import numpy as np
+
+from ...cli.dispatch import CliError
+from ...vlib.buffer import F_GSO, F_OFFLOAD, F_TRACED, PRE_DATA, RX
+from ...vlib.node import Node
+from ...wire.checksum import csum
+from .frag import MF, OFFSET_MASK, FragError, fragment, to_buffers
+from .main import i2a
+
+# VPP's defaults (ip4_full_reass.c) but the fragment count: VPP's 3 would refuse anything
+# bigger than ~4 KB from a 1500-byte MTU peer; 256 fragments carry 64 KB at an MTU of ~280.
+TIMEOUT_MS = 200
+EXPIRE_WALK_INTERVAL_MS = 50
+MAX_REASSEMBLIES = 1024
+MAX_REASSEMBLY_LENGTH = 256
+MAX_DATAGRAM = 65535
+
+# ip4 error counters used by ip4-full-reassembly (src/vnet/ip/ip.api), VPP's descriptions
+REASS_ERRORS = (
+    ("duplicate/overlapping fragments", "error"), ("drops due to concurrent reassemblies limit", "error"),
+    ("fragment chain too long (drop)", "error"), ("out of buffers (drop)", "error"),
+    ("malformed packets", "error"), ("drops due to internal reassembly error", "error"),
+    ("fragments dropped due to reassembly timeout", "error"), ("successful reassemblies", "info"),
+    ("fragments reassembled", "info"), ("fragments received", "info"), ("unsupported ip protocol", "error"))
+
+
+class Reass:
+    """One datagram being put back together."""
+
+    __slots__ = ("id", "key", "last_heard", "ranges", "data_len", "last_octet", "max_end", "hdr", "n",
+                 "ops", "first_bi")
+
+    def __init__(self, rid: int, key: tuple, now: float) -> None:
+        self.id, self.key, self.last_heard = rid, key, now
+        self.ranges: list[tuple[int, int, bytes, int]] = []  # (first, last, data, bi), by offset
+        self.data_len = 0
+        self.last_octet = -1  # offset of the last byte, once the fragment without MF arrived
+        self.max_end = 0
+        self.hdr: bytes | None = None  # the offset-0 fragment's IP header (options included)
+        self.n = 0  # fragments held
+        self.ops = 0  # trace operation counter
+        self.first_bi = 0xFFFFFFFF
+
+
+class Ip4LocalFullReass(Node):
+    name = "ip4-local-full-reassembly"
+    next_nodes = ("error-drop", "ip4-input")
+    errors = REASS_ERRORS
+    trace_in_process = True
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.timeout_ms = TIMEOUT_MS
+        self.expire_walk_interval_ms = EXPIRE_WALK_INTERVAL_MS
+        self.max_reassemblies = MAX_REASSEMBLIES
+        self.max_reassembly_length = MAX_REASSEMBLY_LENGTH
+        self.table: dict[tuple, Reass] = {}
+        self.id_counter = 0
+        self._walk = None  # the pending expire-walk timer
+        # protocol -> fn(node, datagram bytes, buffer index): datagrams larger than a buffer.
+        # The handler owns the buffer (a fragment's, for errors or reuse): free, drop or send it.
+        self.big = {1: icmp_big}
+
+    # ------------------------------------------------------------ data path
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        err = self.err
+        now = vm.now()
+        timeout = self.timeout_ms / 1000.0
+        drops: dict[int, list[int]] = {}
+        freed: list[int] = []
+        out: list[int] = []
+        self.count(err["fragments received"], len(frame))
+        for b in frame.tolist():
+            pkt = buf.packet(b)
+            ihl = (pkt[0] & 0x0F) * 4
+            total, ident, ff = struct.unpack_from("!HHH", pkt, 2)
+            first = (ff & OFFSET_MASK) * 8
+            length = total - ihl
+            last = first + length - 1
+            mf = bool(ff & MF)
+            if not ff & (MF | OFFSET_MASK):  # a whole packet: nothing to do
+                out.append(b)
+                continue
+            key = (0, pkt[12:16], pkt[16:20], ident, pkt[9])
+            r = self.table.get(key)
+            if r is not None and now > r.last_heard + timeout:
+                self._kill(r, err["fragments dropped due to reassembly timeout"])
+                r = None
+            if length <= 0 or first + length > MAX_DATAGRAM - 20 or (mf and (length < 8 or length % 8)):
+                # malformed (VPP's checks, plus RFC 791's multiple of 8); one that would make the
+                # datagram too long takes the rest of it along, as Linux does
+                if r is not None and length > 0:
+                    self._kill(r, err["malformed packets"])
+                drops.setdefault(err["malformed packets"], []).append(b)
+                continue
+            if r is None:
+                if len(self.table) >= self.max_reassemblies:
+                    drops.setdefault(err["drops due to concurrent reassemblies limit"], []).append(b)
+                    continue
+                r = Reass(self.id_counter, key, now)
+                self.id_counter += 1
+                self.table[key] = r
+                self._arm()
+            r.last_heard = now
+            rc = self._update(r, first, last, mf, pkt, ihl, b)
+            traced = vm.trace.active and buf.flags[b] & F_TRACED
+            if traced:
+                self._trace(b, r, first, last, rc)
+            if rc == "ok":
+                freed.append(b)
+            elif rc == "duplicate":
+                drops.setdefault(err["duplicate/overlapping fragments"], []).append(b)
+            elif rc in ("overlap", "malformed", "too long"):
+                code = err[{"overlap": "duplicate/overlapping fragments", "malformed": "malformed packets",
+                            "too long": "fragment chain too long (drop)"}[rc]]
+                if rc == "too long":  # this fragment is held already: counted with its buffer below
+                    r.n -= 1
+                self._kill(r, code)
+                drops.setdefault(code, []).append(b)
+            else:  # complete
+                self._finish(r, b, out, drops)
+        for code, bl in drops.items():
+            self.drop(np.array(bl, np.uint32), code)
+        if freed:
+            buf.free(np.array(freed, np.uint32))
+        if out:
+            self.next(1, np.array(out, np.uint32))
+
+    def _update(self, r: Reass, first: int, last: int, mf: bool, pkt: bytes, ihl: int, b: int) -> str:
+        """Add one fragment: 'ok', 'duplicate', 'overlap', 'malformed', 'too long' or 'done'."""
+        end = last + 1
+        if not mf:  # the last fragment: nothing may lie beyond it, and it must agree with any seen
+            if end < r.max_end or (r.last_octet >= 0 and r.last_octet != last):
+                return "malformed"
+        elif r.last_octet >= 0 and end > r.last_octet + 1:
+            return "malformed"
+        ranges = r.ranges
+        i = bisect.bisect_left(ranges, first, key=lambda x: x[0])
+        if i < len(ranges) and ranges[i][0] == first and ranges[i][1] == last:
+            return "duplicate"
+        if (i > 0 and ranges[i - 1][1] >= first) or (i < len(ranges) and ranges[i][0] <= last):
+            return "overlap"
+        ranges.insert(i, (first, last, pkt[ihl:ihl + end - first], b))
+        if first == 0:
+            r.hdr = pkt[:ihl]
+            r.first_bi = b
+        if not mf:
+            r.last_octet = last
+        r.max_end = max(r.max_end, end)
+        r.data_len += end - first
+        r.n += 1
+        if r.last_octet >= 0 and r.data_len == r.last_octet + 1:
+            return "done"
+        if r.n > self.max_reassembly_length:
+            return "too long"
+        return "ok"
+
+    def _finish(self, r: Reass, b: int, out: list, drops: dict) -> None:
+        """The last hole filled: the datagram into buffer b (when it fits) or to `big`."""
+        vm = self.vm
+        buf = vm.buffers
+        err = self.err
+        del self.table[r.key]
+        hdr = bytearray(r.hdr)
+        total = len(hdr) + r.data_len
+        if total > MAX_DATAGRAM:  # options made the header longer than the datagram allows
+            self.count(err["malformed packets"], r.n - 1)
+            drops.setdefault(err["malformed packets"], []).append(b)
+            return
+        struct.pack_into("!HH", hdr, 2, total, (hdr[4] << 8) | hdr[5])
+        hdr[6:8] = b"\0\0"  # VPP: flags_and_fragment_offset = 0
+        hdr[10:12] = b"\0\0"
+        struct.pack_into("!H", hdr, 10, csum(hdr))
+        pkt = bytes(hdr) + b"".join(x[2] for x in r.ranges)
+        self.count(err["successful reassemblies"])
+        self.count(err["fragments reassembled"], r.n)
+        buf.flags[b] &= ~np.uint32(F_OFFLOAD | F_GSO)  # the fragment's offload state says nothing now
+        if total <= buf.data_size:
+            o = b * buf.stride + PRE_DATA
+            buf.mv[o:o + total] = pkt
+            buf.current_data[b] = 0
+            buf.current_length[b] = total
+            out.append(b)
+            return
+        handler = self.big.get(pkt[9])
+        if handler is None:
+            drops.setdefault(err["unsupported ip protocol"], []).append(b)
+            return
+        handler(self, pkt, b)
+
+    def _kill(self, r: Reass, code: int) -> None:
+        """Discard a reassembly; its held fragments count as dropped for `code`."""
+        if self.table.get(r.key) is r:
+            del self.table[r.key]
+        self.count(code, r.n)
+
+    def _trace(self, b: int, r: Reass, first: int, last: int, rc: str) -> None:
+        what = {"ok": "new", "done": "new", "duplicate": "overlapping/ignored", "overlap": "discard",
+                "malformed": "discard", "too long": "discard"}[rc]
+        text = (f"reass id: {r.id}, op id: {r.ops}, first bi: {r.first_bi}, data len: {r.data_len}, "
+                f"ip/fragment[{first}, {last}]\n  {what} range: [{first}, {last}], off 0, "
+                f"len {last - first + 1}, bi {b}")
+        if rc == "done":
+            text += "\n  finalize reassembly"
+        r.ops += 1
+        self.vm.trace.add(self, b, text)
+
+    # ------------------------------------------------------------ expiry
+    def _arm(self) -> None:
+        if self._walk is None and self.table:
+            self._walk = self.vm.timer(self.expire_walk_interval_ms / 1000.0, self._expire)
+
+    def _expire(self) -> None:
+        """ip4-full-reassembly-expire-walk: drop reassemblies not heard from for `timeout`."""
+        self._walk = None
+        now = self.vm.now()
+        timeout = self.timeout_ms / 1000.0
+        for r in [r for r in self.table.values() if now > r.last_heard + timeout]:
+            self._kill(r, self.err["fragments dropped due to reassembly timeout"])
+        self._arm()
+
+    def configure(self, timeout_ms=None, max_reassemblies=None, max_reassembly_length=None,
+                  expire_walk_interval_ms=None) -> None:
+        if timeout_ms is not None:
+            self.timeout_ms = timeout_ms
+        if max_reassemblies is not None:
+            self.max_reassemblies = max_reassemblies
+        if max_reassembly_length is not None:
+            self.max_reassembly_length = max_reassembly_length
+        if expire_walk_interval_ms is not None:
+            self.expire_walk_interval_ms = max(1, expire_walk_interval_ms)
+        if self._walk is not None:  # the new interval applies from now
+            self.vm.timers.cancel(self._walk)
+            self._walk = None
+        self._arm()
+
+    def format_trace(self, b):
+        return ""
+
+
+def icmp_big(node: Ip4LocalFullReass, pkt: bytes, b: int) -> None:
+    """A reassembled ICMP message larger than a buffer: an echo request is answered (VPP's
+    ip4-icmp-echo-request: addresses swapped, TTL 64, options dropped), the reply fragmented
+    to the egress MTU and sent to ip4-lookup; anything else is dropped as ip4-icmp-input would."""
+    vm = node.vm
+    buf = vm.buffers
+    icmp_in = vm.node("ip4-icmp-input")
+    one = np.array((b,), np.uint32)
+    ihl = (pkt[0] & 0x0F) * 4
+    if len(pkt) < ihl + 8:
+        icmp_in.drop(one, icmp_in.err["icmp packet too short"])
+        return
+    if pkt[ihl] != 8:
+        icmp_in.drop(one, icmp_in.err["unknown type"])
+        return
+    icmp = bytearray(pkt[ihl:])
+    icmp[0] = 0
+    c = ((icmp[2] << 8) | icmp[3]) + 0x0800
+    struct.pack_into("!H", icmp, 2, ((c & 0xFFFF) + (c >> 16)) & 0xFFFF)
+    src, dst = struct.unpack_from("!II", pkt, 12)
+    reply = struct.pack("!BBHHHBBHII", 0x45, pkt[1], 20 + len(icmp), 0, 0, 64, 1, 0, dst, src) + icmp
+    frag = vm.node("ip4-frag")
+    try:
+        frags = fragment(reply, frag.max_size(egress_mtu(vm, src)), frag.next_id())
+    except FragError:
+        node.drop(one, node.err["drops due to internal reassembly error"])
+        return
+    bi = to_buffers(vm, frags, int(buf.sw_if_index[RX, b]))
+    if bi is None:
+        node.drop(one, node.err["out of buffers (drop)"])
+        return
+    echo = vm.node("ip4-icmp-echo-request")
+    echo.count(echo.err["echo replies sent"])
+    buf.free(one)
+    vm.stage("ip4-lookup", bi)
+
+
+def egress_mtu(vm, dst: int) -> int:
+    """The IP MTU toward dst: its FIB entry's adjacency (or glean), else its interface's, else
+    1500; if the path's MTU is smaller after all, ip4-rewrite sends fragments to ip4-frag."""
+    ip4 = vm.ip4
+    d = ip4.lookup(dst)
+    mtu = int(ip4.dpo.mtu[d])
+    if mtu:
+        return mtu
+    try:
+        return ip4.mtu(int(ip4.dpo.sw_if_index[d]))
+    except (IndexError, KeyError, AttributeError):
+        return 1500
+
+
+# ------------------------------------------------------------------ CLI
+def show_reass(ctx, a):
+    """show ip4-full-reassembly [details]: VPP's show_ip4_reass output."""
+    node = ctx.vm.node("ip4-local-full-reassembly")
+    ctx.out("---------------------")
+    ctx.out("IP4 reassembly status")
+    ctx.out("---------------------")
+    if a.get("details"):
+        for r in list(node.table.values()):
+            fib, src, dst, ident, proto = r.key
+            lines = [f"ID: {r.id}, key: fib_index: {fib}, src: {i2a(int.from_bytes(src, 'big'))}, "
+                     f"dst: {i2a(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}",
+                     f"  first_bi: {r.first_bi}, data_len: {r.data_len}, "
+                     f"last_packet_octet: {r.last_octet if r.last_octet >= 0 else 0xFFFFFFFF}, "
+                     f"trace_op_counter: {r.ops}"]
+            for k, (first, last, _data, bi) in enumerate(r.ranges):
+                lines.append(f"  #{k:03d}: range: [{first}, {last}], bi: {bi}, off: 0, len: {last - first + 1}, "
+                             f"fragment[{first}, {last}]")
+            ctx.out("\n".join(lines) + "\n")
+    ctx.out("---------------------")
+    ctx.out(f"Current full IP4 reassemblies count: {len(node.table)}\n")
+    ctx.out(f"Maximum configured concurrent full IP4 reassemblies per worker-thread: {node.max_reassemblies}\n")
+    ctx.out(f"Maximum configured amount of fragments per full IP4 reassembly: {node.max_reassembly_length}\n")
+    ctx.out(f"Maximum configured full IP4 reassembly timeout: {node.timeout_ms}ms\n")
+    ctx.out(f"Maximum configured full IP4 reassembly expire walk interval: {node.expire_walk_interval_ms}ms\n")
+
+
+def set_reass(ctx, a):
+    """set ip reassembly [timeout <msec>] [max-reassemblies <n>] [max-reassembly-length <n>]
+    [expire-walk-interval <msec>] (VPP sets these through its ip_reassembly_set API)."""
+    if a.get("ip6"):
+        raise CliError("ip6 reassembly is not supported")
+    vals = {k: a.get(k) for k in ("timeout", "max_reassemblies", "max_reassembly_length", "expire_walk_interval")}
+    for k, v in vals.items():
+        if v is not None and v < (0 if k == "max_reassemblies" else 1):
+            raise CliError(f"invalid {k.replace('_', '-')} {v}")
+    ctx.vm.node("ip4-local-full-reassembly").configure(vals["timeout"], vals["max_reassemblies"],
+                                                        vals["max_reassembly_length"], vals["expire_walk_interval"])
