@@ -1,0 +1,193 @@
+"""Kernel-side services for the socket-semantics programs, run in the peer namespace (10.0.0.1)
+for the duration of a test module. Prints "ready" once everything listens.
+
+TCP  7  echo
+TCP  9  discard
+TCP 11  watch: first line "TOKEN [N]"; sends b"+" and N bytes (b"w" * N), reads until EOF or error
+        and records what it saw for TOKEN: {"bytes": after the line, "end": "EOF"/"ECONNRESET"/...}
+TCP 12  query: line "TOKEN"; answers the watch record for TOKEN as one JSON line (waits <= 5 s)
+TCP 13  accept, read one byte (the client's go), then abortive close (SO_LINGER {1, 0}: RST)
+TCP 15  delayed echo: lines "MS TEXT"; sleeps MS milliseconds, then sends TEXT back
+TCP 16  stall: accepts, never reads, holds the connection open until the peer goes away
+TCP 17  black hole: a listener with a full accept queue; the kernel drops SYNs to it
+TCP 19  "send N then close": first line "N"; sends N pattern bytes (i & 0xff), then closes
+UDP  7  echo (empty datagrams too)
+UDP  8  answers from another port (10.0.0.1:10) with the same payload
+Nothing on TCP/UDP 5: connection refused / port unreachable.
+"""
+
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+
+ADDR = "10.0.0.1"
+HOLD = 60.0  # nothing a test does takes longer; then every held connection goes
+
+
+def serve(port, handler, backlog=128):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((ADDR, port))
+    ls.listen(backlog)
+
+    def run(c):
+        try:
+            c.settimeout(HOLD)
+            handler(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def loop():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                continue
+            threading.Thread(target=run, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return ls
+
+
+def readline(c, limit=256):
+    out = b""
+    while not out.endswith(b"\n") and len(out) < limit:
+        d = c.recv(1)
+        if not d:
+            break
+        out += d
+    return out.decode(errors="replace").strip()
+
+
+def echo(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            return
+        c.sendall(d)
+
+
+def discard(c):
+    while c.recv(65536):
+        pass
+
+
+WATCHED: dict = {}
+WATCH_LOCK = threading.Condition()
+
+
+def watch(c):
+    words = readline(c).split()
+    token = words[0] if words else "?"
+    c.sendall(b"+" + b"w" * (int(words[1]) if len(words) > 1 else 0))
+    n, end = 0, "EOF"
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            n += len(d)
+    except socket.timeout:
+        end = "timeout"
+    except OSError as e:
+        end = {104: "ECONNRESET", 32: "EPIPE"}.get(e.errno, f"errno {e.errno}")
+    with WATCH_LOCK:
+        WATCHED[token] = {"bytes": n, "end": end}
+        WATCH_LOCK.notify_all()
+
+
+def query(c):
+    token = readline(c)
+    with WATCH_LOCK:
+        WATCH_LOCK.wait_for(lambda: token in WATCHED, timeout=5)
+        rec = WATCHED.get(token, {"end": "not seen in 5 s"})
+    c.sendall((json.dumps(rec) + "\n").encode())
+
+
+def rst(c):
+    c.recv(1)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def delayed_echo(c):
+    while True:
+        line = readline(c, 65536)
+        if not line:
+            return
+        ms, _, text = line.partition(" ")
+        time.sleep(int(ms) / 1000)
+        c.sendall(text.encode())
+
+
+def stall(c):
+    time.sleep(HOLD)
+
+
+def chargen(c):
+    n = int(readline(c) or 0)
+    block = bytes(i & 0xFF for i in range(65536))
+    while n > 0:
+        c.sendall(block[: min(n, len(block))])
+        n -= min(n, len(block))
+
+
+def udp_echo():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((ADDR, 7))
+    while True:
+        d, a = u.recvfrom(65536)
+        u.sendto(d, a)
+
+
+def udp_other_port():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((ADDR, 8))
+    o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    o.bind((ADDR, 10))
+    while True:
+        d, a = u.recvfrom(65536)
+        o.sendto(d, a)
+
+
+def black_hole():
+    """A listener whose accept queue (backlog 0: room for one) is taken by a connection of our
+    own that is never accepted: Linux then drops every SYN to it, so connects stay in SYN_SENT."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((ADDR, 17))
+    ls.listen(0)
+    filler = socket.create_connection((ADDR, 17), timeout=5)
+    time.sleep(0.05)  # the handshake's last ACK queues it
+    return ls, filler
+
+
+def lo_up():
+    """The black hole's own connection goes over lo, which a fresh namespace has down."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+
+def main():
+    lo_up()
+    keep = [serve(7, echo), serve(9, discard), serve(11, watch), serve(12, query), serve(13, rst),
+            serve(15, delayed_echo), serve(16, stall), serve(19, chargen), black_hole()]
+    for fn in (udp_echo, udp_other_port):
+        threading.Thread(target=fn, daemon=True).start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()  # until the test closes our stdin or kills us
+        while True:
+            time.sleep(3600)
+    finally:
+        del keep
+
+
+if __name__ == "__main__":
+    main()

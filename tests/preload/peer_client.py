@@ -1,0 +1,135 @@
+"""The peer's side of the server-side cases: a remote-controlled kernel TCP client in the peer
+namespace. Usage: peer_client.py PORT. It connects to the program under test at 10.0.0.0:PORT
+(its control connection), then obeys one JSON command per line and answers each with one JSON
+line. The program under test (prog_tcp_server.py) decides what happens, in which order; the
+connections it asks for are numbered by the program ("id").
+
+  {"op": "connect", "id": K, "port": P}          connect to 10.0.0.0:P -> {"r": "ok"|ERRNO}
+  {"op": "connect_bg", "id": K, "port": P, "delay": S}  the same, S seconds later, in the
+                                                  background -> {"r": "started"}
+  {"op": "wait", "id": K}                         the background connect's result -> {"r": ...}
+  {"op": "send", "id": K, "data": TEXT}           -> {"r": "ok"|ERRNO}
+  {"op": "recv", "id": K, "n": N}                 N bytes or fewer at EOF/error/timeout ->
+                                                  {"data": TEXT, "end": null|"EOF"|ERRNO|"timeout"}
+  {"op": "recv_end", "id": K}                     until EOF or error -> {"bytes": N, "end": ...}
+  {"op": "shut_wr" | "close" | "rst", "id": K}    (rst: SO_LINGER {1, 0}, then close) -> {"r": "ok"}
+  {"op": "bye"}                                   exit
+"""
+
+import errno
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+
+LOCAL = "10.0.0.0"
+TIMEOUT = 5.0
+
+
+def en(e: OSError) -> str:
+    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else type(e).__name__
+
+
+class Client:
+    def __init__(self) -> None:
+        self.conns: dict = {}
+        self.bg: dict = {}
+
+    def connect(self, cid, port, delay=0.0):
+        time.sleep(delay)
+        s = socket.socket()
+        s.settimeout(TIMEOUT)
+        try:
+            s.connect((LOCAL, port))
+        except socket.timeout:
+            s.close()
+            return "timeout"
+        except OSError as e:
+            s.close()
+            return en(e)
+        self.conns[cid] = s
+        return "ok"
+
+    def do(self, c: dict) -> dict:
+        op, cid = c["op"], c.get("id")
+        s = self.conns.get(cid)
+        try:
+            if op == "connect":
+                return {"r": self.connect(cid, c["port"])}
+            if op == "connect_bg":
+                box: list = []
+                t = threading.Thread(target=lambda: box.append(self.connect(cid, c["port"], c.get("delay", 0))),
+                                     daemon=True)
+                t.start()
+                self.bg[cid] = (t, box)
+                return {"r": "started"}
+            if op == "wait":
+                t, box = self.bg.pop(cid)
+                t.join(TIMEOUT + 5)
+                return {"r": box[0] if box else "timeout"}
+            if op == "send":
+                s.sendall(c["data"].encode("latin-1"))
+                return {"r": "ok"}
+            if op == "recv":
+                out, end = b"", None
+                try:
+                    while len(out) < c["n"]:
+                        d = s.recv(c["n"] - len(out))
+                        if not d:
+                            end = "EOF"
+                            break
+                        out += d
+                except socket.timeout:
+                    end = "timeout"
+                except OSError as e:
+                    end = en(e)
+                return {"data": out.decode("latin-1"), "end": end}
+            if op == "recv_end":
+                n, end, first = 0, "EOF", b""
+                try:
+                    while True:
+                        d = s.recv(65536)
+                        if not d:
+                            break
+                        if len(first) < 64:
+                            first += d[: 64 - len(first)]
+                        n += len(d)
+                except socket.timeout:
+                    end = "timeout"
+                except OSError as e:
+                    end = en(e)
+                return {"bytes": n, "data": first.decode("latin-1"), "end": end}
+            if op == "shut_wr":
+                s.shutdown(socket.SHUT_WR)
+                return {"r": "ok"}
+            if op == "close":
+                self.conns.pop(cid).close()
+                return {"r": "ok"}
+            if op == "rst":
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.conns.pop(cid).close()
+                return {"r": "ok"}
+            return {"r": f"unknown op {op}"}
+        except OSError as e:
+            return {"r": en(e)}
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    ctl = socket.create_connection((LOCAL, port), timeout=30)
+    f = ctl.makefile("rw", encoding="latin-1", newline="\n")
+    cl = Client()
+    for line in f:
+        c = json.loads(line)
+        if c["op"] == "bye":
+            break
+        f.write(json.dumps(cl.do(c)) + "\n")
+        f.flush()
+    for s in cl.conns.values():
+        s.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Socket semantics over UDP against the kernel at 10.0.0.1 (echo on 7, "answer from port 10" on
+8, nothing on 5): bind, sendto/recvfrom, connect/send/recv, recvmsg with truncation, datagram
+boundaries, peeking, readiness. Prints one JSON line {case: result}."""
+
+import ctypes
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (CLOSED, LOCAL, PEER, UDP_ECHO, UDP_OTHER, Sockaddr, attempt, c_recv, cret, libc,  # noqa: E402
+                    peername, pollmask, pos, registry, run, sockname, wait_mask)
+
+case = registry()
+SOL = socket.SOL_SOCKET
+
+
+def udp(**kw) -> socket.socket:
+    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM, **kw)
+
+
+def readable(s, timeout=3.0) -> bool:
+    return "POLLIN" in wait_mask(s, lambda m: "POLLIN" in m, timeout)
+
+
+@case
+def unbound_socket():
+    r = {}
+    u = udp()
+    r["sockname"] = sockname(u)
+    r["peername"] = attempt(u.getpeername)
+    r["send_no_destination"] = attempt(u.send, b"x")
+    r["recv_nothing"] = attempt(u.recv, 10, socket.MSG_DONTWAIT)
+    r["poll"] = pollmask(u)
+    r["shutdown"] = attempt(u.shutdown, socket.SHUT_RDWR)
+    u.close()
+    u = udp()
+    r["sendto_autobinds"] = [u.sendto(b"auto", (PEER, UDP_ECHO)), sockname(u)]
+    r["echo"] = readable(u) and u.recv(10).decode()
+    u.close()
+    return r
+
+
+@case
+def bind_calls():
+    r = {}
+    a = udp()
+    r["port0"] = [attempt(a.bind, ("0.0.0.0", 0)), sockname(a)]
+    r["bind_again"] = attempt(a.bind, ("0.0.0.0", 0))
+    port = a.getsockname()[1]
+    b = udp()
+    r["same_port"] = attempt(b.bind, ("0.0.0.0", port))
+    b.close()
+    b = udp()
+    r["specific_same_port"] = attempt(b.bind, (LOCAL, port))
+    b.close()
+    a.close()
+    c = udp()
+    r["local_addr"] = [attempt(c.bind, (LOCAL, 20201)), sockname(c)]
+    c.close()
+    d = udp()
+    r["nonlocal"] = attempt(d.bind, ("10.9.9.9", 0))
+    d.close()
+    for name, opt in (("reuseaddr_both", socket.SO_REUSEADDR), ("reuseport_both", socket.SO_REUSEPORT)):
+        x, y = udp(), udp()
+        for s in (x, y):
+            s.setsockopt(SOL, opt, 1)
+        x.bind(("0.0.0.0", 20202 if opt == socket.SO_REUSEADDR else 20203))
+        r[name] = attempt(y.bind, ("0.0.0.0", 20202 if opt == socket.SO_REUSEADDR else 20203))
+        x.close()
+        y.close()
+    return r
+
+
+@case
+def sendto_recvfrom():
+    r = {}
+    u = udp()
+    u.bind(("0.0.0.0", 0))
+    u.settimeout(3)
+    r["sendto"] = u.sendto(b"0123456789" * 10, (PEER, UDP_ECHO))
+    d, a = u.recvfrom(2048)
+    r["recvfrom"] = [len(d), list(a)]
+    r["poll_idle"] = pollmask(u)
+    u.sendto(b"x", (PEER, UDP_ECHO))
+    r["poll_pending"] = wait_mask(u, lambda m: "POLLIN" in m)
+    u.recv(10)
+    # datagram boundaries are kept
+    for m in (b"a", b"bb", b"ccc"):
+        u.sendto(m, (PEER, UDP_ECHO))
+        readable(u)
+    time.sleep(0.05)
+    r["boundaries"] = [u.recv(100).decode() for _ in range(3)]
+    # empty datagram
+    r["empty_sendto"] = u.sendto(b"", (PEER, UDP_ECHO))
+    d, a = u.recvfrom(100)
+    r["empty_recvfrom"] = [d.decode(), list(a)]
+    # an answer from another port is delivered with that port
+    u.sendto(b"other", (PEER, UDP_OTHER))
+    d, a = u.recvfrom(100)
+    r["other_port_answer"] = [d.decode(), list(a)]
+    r["nothing_left"] = c_recv(u.fileno(), 10, socket.MSG_DONTWAIT)[0]
+    # sendmsg with an address and several buffers, recvmsg_into several buffers
+    r["sendmsg"] = u.sendmsg([b"ab", b"cd", b"ef"], [], 0, (PEER, UDP_ECHO))
+    readable(u)
+    b1, b2 = bytearray(4), bytearray(4)
+    n, anc, flags, a = u.recvmsg_into([b1, b2])
+    r["recvmsg_into"] = [n, (b1 + b2)[:n].decode(), anc, flags, list(a)]
+    u.close()
+    return r
+
+
+@case
+def truncation_and_peek():
+    r = {}
+    u = udp()
+    u.bind(("0.0.0.0", 0))
+    u.settimeout(3)
+    u.sendto(b"0123456789" * 10, (PEER, UDP_ECHO))
+    readable(u)
+    d, anc, flags, a = u.recvmsg(10)
+    r["recvmsg_truncated"] = [d.decode(), bool(flags & socket.MSG_TRUNC), list(a)]
+    u.sendto(b"next", (PEER, UDP_ECHO))
+    r["rest_discarded"] = u.recv(100).decode()
+    u.sendto(b"0123456789" * 10, (PEER, UDP_ECHO))
+    readable(u)
+    buf = bytearray(10)
+    r["recv_into_msg_trunc_gives_real_length"] = [u.recv_into(buf, 10, socket.MSG_TRUNC), buf.decode()]
+    u.sendto(b"short", (PEER, UDP_ECHO))
+    readable(u)
+    r["recvfrom_smaller_buffer"] = u.recvfrom(3)[0].decode()
+    u.sendto(b"peekaboo", (PEER, UDP_ECHO))
+    readable(u)
+    r["peek"] = [u.recv(4, socket.MSG_PEEK).decode(), u.recv(100, socket.MSG_PEEK).decode(), u.recv(100).decode()]
+    r["recvmsg_peek_trunc"] = None
+    u.sendto(b"0123456789", (PEER, UDP_ECHO))
+    readable(u)
+    d, anc, flags, a = u.recvmsg(4, 0, socket.MSG_PEEK)
+    r["recvmsg_peek_trunc"] = [d.decode(), bool(flags & socket.MSG_TRUNC), u.recv(100).decode()]
+    u.close()
+    return r
+
+
+@case
+def large_datagrams():
+    r = {}
+    u = udp()
+    u.bind(("0.0.0.0", 0))
+    u.settimeout(3)
+    for n in (1472, 4000):  # 1472 fits a 1500-byte MTU; 4000 is fragmented and reassembled
+        blob = os.urandom(n)
+        sent = attempt(u.sendto, blob, (PEER, UDP_ECHO))
+        got = attempt(u.recv, 65536)
+        r[str(n)] = [sent, got == blob.decode("latin-1")]
+    r["too_big"] = attempt(u.sendto, b"x" * 70000, (PEER, UDP_ECHO))
+    u.close()
+    return r
+
+
+@case
+def connected_udp():
+    r = {}
+    u = udp()
+    r["connect"] = attempt(u.connect, (PEER, UDP_ECHO))
+    r["sockname"] = sockname(u)
+    r["peername"] = peername(u)
+    u.settimeout(3)
+    r["send"] = u.send(b"connected")
+    r["recv"] = u.recv(100).decode()
+    r["sendto_same_peer"] = u.sendto(b"explicit", (PEER, UDP_ECHO))
+    r["recv2"] = u.recv(100).decode()
+    r["send_empty"] = u.send(b"")
+    r["recv_empty"] = u.recv(100).decode()
+    r["write_read"] = [os.write(u.fileno(), b"rw"), readable(u) and os.read(u.fileno(), 100).decode()]
+    r["shutdown"] = attempt(u.shutdown, socket.SHUT_RDWR)
+    u.close()
+    # answers from another port are not delivered to a connected socket
+    v = udp()
+    v.connect((PEER, UDP_OTHER))
+    v.send(b"filtered?")
+    r["other_port_filtered"] = pollmask(v, select.POLLIN, 500)
+    r["other_port_recv"] = attempt(v.recv, 100, socket.MSG_DONTWAIT)
+    # re-connect to another peer port
+    r["reconnect"] = attempt(v.connect, (PEER, UDP_ECHO))
+    r["reconnected_peername"] = peername(v)
+    v.settimeout(3)
+    v.send(b"again")
+    r["reconnected_recv"] = v.recv(100).decode()
+    # connect(AF_UNSPEC) dissolves the association
+    sa = Sockaddr(socket.AF_UNSPEC, 0, 0, b"")
+    r["disconnect"] = cret(libc.connect(v.fileno(), ctypes.byref(sa), ctypes.sizeof(sa)))
+    r["peername_after_disconnect"] = attempt(v.getpeername)
+    r["send_after_disconnect"] = attempt(v.send, b"x")
+    v.close()
+    return r
+
+
+@case
+def connected_udp_port_unreachable():
+    """ICMP port unreachable from the peer: a connected socket reports ECONNREFUSED once."""
+    r = {}
+    u = udp()
+    u.connect((PEER, CLOSED))
+    r["send"] = u.send(b"anyone?")
+    r["poll"] = wait_mask(u, lambda m: m != [], 3, select.POLLIN)
+    r["recv"] = attempt(u.recv, 100, socket.MSG_DONTWAIT)
+    r["recv_again"] = attempt(u.recv, 100, socket.MSG_DONTWAIT)
+    u.close()
+    return r
+
+
+@case
+def udp_options():
+    r = {}
+    u = udp()
+    g = lambda lvl, o: attempt(u.getsockopt, lvl, o)  # noqa: E731
+    r["ident"] = [g(SOL, socket.SO_TYPE), g(SOL, socket.SO_DOMAIN), g(SOL, socket.SO_PROTOCOL),
+                  g(SOL, socket.SO_ACCEPTCONN), g(SOL, socket.SO_ERROR)]
+    r["ttl"] = [g(socket.IPPROTO_IP, socket.IP_TTL), attempt(u.setsockopt, socket.IPPROTO_IP, socket.IP_TTL, 3),
+                g(socket.IPPROTO_IP, socket.IP_TTL)]
+    r["bufs_positive"] = [pos(g(SOL, socket.SO_RCVBUF)), pos(g(SOL, socket.SO_SNDBUF))]
+    u.setsockopt(SOL, socket.SO_RCVBUF, 65536)
+    r["rcvbuf_doubled"] = g(SOL, socket.SO_RCVBUF) == 131072
+    r["linger"] = attempt(lambda: list(struct.unpack("ii", u.getsockopt(SOL, socket.SO_LINGER, 8))))
+    u.close()
+    return r
+
+
+def main():
+    run(case.cases)
+
+
+if __name__ == "__main__":
+    main()
