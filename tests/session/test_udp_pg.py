@@ -5,12 +5,13 @@ import re
 import struct
 
 import pytest
-from pgnet import PEER_IP, VPP_IP, PgNet, a2i, parse_udp, udp
+from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4, parse_udp, udp
 
 from vppsh.session.app import App
 from vppsh.session.udp import udp_recv_dgram, udp_recvfrom, udp_send, udp_sendto
 from vppsh.session.udp.main import UdpError
 from vppsh.vlib.buffer import F_OFFLOAD
+from vppsh.wire.checksum import csum
 
 
 class Recorder(App):
@@ -258,3 +259,42 @@ def test_trace_through_the_udp_nodes(shell, net):
     assert nodes[:6] == ["pg-input", "ethernet-input", "ip4-input", "ip4-lookup", "ip4-receive",
                          "ip4-udp-lookup"], trace
     assert "udp4-input" in nodes and "UDP: src-port 5555 dst-port 1234" in trace
+
+
+def test_icmp_errors_reach_connected_sessions_only(shell, net):
+    """ip4-icmp-error-input: a port unreachable quoting what a connected session sent is its
+    ECONNREFUSED (Linux's hard error); soft errors and errors about no session are counted."""
+    import errno
+
+    vm = shell.vm
+    errors = []
+
+    class Errs(Recorder):
+        def on_error(self, s, err):
+            errors.append((s, err))
+
+    app = Errs(vm)
+
+    def connect():
+        vm.session.attach(app)
+        return vm.session.connect(app, "U", a2i(PEER_IP), 7777, "ctx")
+
+    conn = shell.call(connect)
+    (s, _err, _opaque), = app.connected
+    sent = ip4(17, VPP_IP, PEER_IP, struct.pack("!HHHH", conn.lcl_port, 7777, 12, 0) + b"ping")
+
+    def icmp(itype, code, quoted=sent):
+        body = bytes([itype, code, 0, 0, 0, 0, 0, 0]) + quoted
+        body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
+        return VPP_MAC + PEER_MAC + b"\x08\x00" + ip4(1, PEER_IP, VPP_IP, body)
+
+    other = ip4(17, VPP_IP, PEER_IP, struct.pack("!HHHH", 40000, 7777, 12, 0) + b"ping")
+    net.inject([icmp(3, 3)])
+    net.inject([icmp(11, 0), icmp(3, 1)])  # time exceeded, host unreachable: soft
+    net.inject([icmp(3, 3, other), icmp(3, 3, sent[:20])])  # no such session; too short to say
+    assert errors == [(s, errno.ECONNREFUSED)]
+    err = shell.run("show errors")
+    assert re.search(r"1\s+ip4-icmp-error-input\s+ICMP errors delivered to sessions", err), err
+    assert re.search(r"2\s+ip4-icmp-error-input\s+ICMP soft errors not reported", err), err
+    assert re.search(r"1\s+ip4-icmp-error-input\s+ICMP errors about no session", err), err
+    assert re.search(r"1\s+ip4-icmp-error-input\s+ICMP error too short", err), err

@@ -1078,6 +1078,11 @@ static ssize_t udp_recv(int fd, const struct iovec *iov, int iovcnt, int flags,
             *fromlen = 0;
         return 0;
     }
+    if (h.flags & VL_DGRAM_ERR) { /* an ICMP error: recv() reports it, and it is gone */
+        if (flags & MSG_PEEK)
+            libc_recv(fd, &h, sizeof h, MSG_DONTWAIT);
+        return fail((int)h.addr);
+    }
     if (msg_flags)
         *msg_flags = mh.msg_flags & MSG_TRUNC;
     put_in(from, fromlen, h.addr, h.port);

@@ -54,8 +54,9 @@ struct vl_accept_hdr {
 
 /* Each UDP datagram on the socketpair (SOCK_SEQPACKET) starts with this. */
 struct vl_dgram_hdr {
-    uint32_t addr;     /* to (app -> engine; 0 = the connected peer) or from */
+    uint32_t addr;     /* to (app -> engine; 0 = the connected peer) or from; VL_DGRAM_ERR: errno */
     uint16_t port;
     uint16_t flags;
 };
+#define VL_DGRAM_ERR 1 /* engine -> app: an ICMP error for a connected socket, reported once */
 #endif

@@ -44,6 +44,9 @@ class App:
     def on_cleanup(self, s) -> None:
         """The session is freed; drop any reference to it."""
 
+    def on_error(self, s, err: int) -> None:
+        """A hard ICMP error (errno) for a connected UDP session, as Linux reports it once."""
+
     def detach(self) -> None:
         """Called when the app is removed (e.g. `session disable`)."""
 

@@ -65,6 +65,10 @@ class LdpApp(App):
         if s.opaque is not None:
             s.opaque.on_reset(s)
 
+    def on_error(self, s, err: int) -> None:
+        if isinstance(s.opaque, UdpSock):
+            s.opaque.on_error(err)
+
     def on_cleanup(self, s) -> None:
         vs = s.opaque
         if vs is not None and vs.session is s:

@@ -12,4 +12,5 @@ F_CONNECTED = 1
 MSG = struct.Struct("<HHIiiiiIHH")  # op, len, seq, err, a, b, c, addr, port, fd; data follows
 ACCEPT_HDR = struct.Struct("<IIHHI")  # token, rmt addr, rmt port, lcl port, lcl addr
 DGRAM_HDR = struct.Struct("<IHH")  # addr, port, flags
+DGRAM_ERR = 1  # DGRAM_HDR flags: not a datagram but an ICMP error; addr = its errno
 MAX_DATA = 256

@@ -21,7 +21,7 @@ import socket
 
 from ..session.main import SessionError
 from .diag import app_socket
-from .proto import ACCEPT_HDR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
+from .proto import ACCEPT_HDR, DGRAM_ERR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
 from .options import SockOpts, apply_to_conn
 
 IN, OUT, RDHUP, HUP, ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP, select.EPOLLHUP, select.EPOLLERR
@@ -679,6 +679,14 @@ class UdpSock(VSock):
 
     def on_reset(self, s) -> None:
         self.session = None
+
+    def on_error(self, err: int) -> None:
+        """An ICMP error: the app's next recv() reports it (in order with the datagrams)."""
+        if self.b is not None:
+            try:
+                self.b.send(DGRAM_HDR.pack(err, 0, DGRAM_ERR))
+            except OSError:
+                pass  # its end is full: Linux too would have only the latest error
 
     def on_cleanup(self) -> None:
         self.session = None

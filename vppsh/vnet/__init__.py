@@ -9,6 +9,7 @@ def attach(vm) -> None:
     from .interface import Interfaces
     from .ip4.forward import Ip4Drop, Ip4Input, Ip4Lookup, Ip4Rewrite
     from .ip4.local import Ip4IcmpEchoReply, Ip4IcmpEchoRequest, Ip4IcmpError, Ip4IcmpInput, Ip4Receive
+    from .ip4.icmp_err import Ip4IcmpErrorInput
     from .ip4.main import Ip4Main
     from .pg.stream import PacketGenerator
 
@@ -20,7 +21,7 @@ def attach(vm) -> None:
     vm.ip4 = Ip4Main(vm)
     eth = vm.register(EthernetInput(vm))
     for cls in (Ip4Input, Ip4Lookup, Ip4Rewrite, Ip4Drop, Ip4Receive, Ip4IcmpInput, Ip4IcmpEchoRequest,
-                Ip4IcmpEchoReply, Ip4IcmpError, ArpInput, ArpReply, Ip4Glean, Ip4Arp):
+                Ip4IcmpEchoReply, Ip4IcmpError, Ip4IcmpErrorInput, ArpInput, ArpReply, Ip4Glean, Ip4Arp):
         vm.register(cls(vm))
     vm.register(NotEnabled(vm, "ip4"))
     vm.register(NotEnabled(vm, "ip6"))

@@ -96,6 +96,19 @@ class UdpMain:
         self.connected_ports = np.zeros(65536, np.int32)  # of those, ports of connected sessions
         self.enabled = False
 
+    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, itype: int, code: int) -> bool | None:
+        """An ICMP error about a datagram we sent: a connected session's app hears a hard one
+        (True); False for a soft one, None if no connected session sent it."""
+        from ...vnet.ip4.icmp_err import icmp_errno
+
+        c = self.vm.session.conns.get(("U", lcl_ip, lcl_port, rmt_ip, rmt_port))
+        if c is None or c.session is None or not c.connected:
+            return None
+        err, hard = icmp_errno(itype, code)
+        if hard:
+            c.session.app.on_error(c.session, err)
+        return hard
+
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
         from .nodes import deliver_big

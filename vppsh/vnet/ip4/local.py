@@ -77,7 +77,7 @@ class Ip4Receive(Node):
 
 class Ip4IcmpInput(Node):
     name = "ip4-icmp-input"
-    next_nodes = ("error-drop", "ip4-icmp-echo-request", "ip4-icmp-echo-reply")
+    next_nodes = ("error-drop", "ip4-icmp-echo-request", "ip4-icmp-echo-reply", "ip4-icmp-error-input")
     errors = (("unknown type", "error"), ("icmp packet too short", "error"))
 
     def fast1(self, b: int) -> bool:
@@ -87,9 +87,9 @@ class Ip4IcmpInput(Node):
         if buf.current_length[b] < ihl + 8:
             return False
         t = buf.mv[o + ihl]
-        if t not in (0, 8):
+        if t not in (0, 8, 3, 11, 12):
             return False
-        self.next1(1 if t == 8 else 2, b)
+        self.next1(1 if t == 8 else 2 if t == 0 else 3, b)
         return True
 
     def process(self, frame):
@@ -101,6 +101,7 @@ class Ip4IcmpInput(Node):
         nxt = np.zeros(len(frame), np.uint8)
         nxt[itype == 8] = 1
         nxt[itype == 0] = 2
+        nxt[(itype == 3) | (itype == 11) | (itype == 12)] = 3  # errors about what we sent
         nxt[short] = 0
         buf.error[frame] = np.where(short, self.err["icmp packet too short"], self.err["unknown type"])
         self.nexts(nxt, frame)
