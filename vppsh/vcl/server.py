@@ -145,7 +145,7 @@ class Client:
             return self.reply(seq, data=out)
         if op == proto.SHUTDOWN:
             if b and isinstance(vs, TcpSock):  # the shim shut its end: the app's last bytes are in
-                vs.pull()
+                vs.pull(drain=True)
                 return self.reply(seq)
             return self.reply(seq, self.shutdown(vs, a))
         if op == proto.ABORT:

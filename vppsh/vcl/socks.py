@@ -258,8 +258,8 @@ class TcpSock(VSock):
             return
         self.watch((IN | RDHUP if self.reading and not self.app_eof else 0) | (OUT if self.want_out else 0))
 
-    def pull(self) -> None:
-        """App -> tx fifo, until EAGAIN, EOF or a full fifo."""
+    def pull(self, drain: bool = False) -> None:
+        """App -> tx fifo, until EAGAIN (or a short read, unless `drain`), EOF or a full fifo."""
         b = self.b
         if b is None:
             return
@@ -278,8 +278,9 @@ class TcpSock(VSock):
                 self.reading = False
                 s.want_tx_space = True
                 break
+            v = f.write_view()
             try:
-                n = b.recv_into(f.write_view())
+                n = b.recv_into(v)
             except BlockingIOError:
                 break
             except ConnectionResetError:
@@ -291,6 +292,8 @@ class TcpSock(VSock):
                 break
             f.commit(n)
             moved += n
+            if n < len(v) and not drain:
+                break  # drained: spare the recv that would say EAGAIN (epoll is level-triggered)
         if moved:
             self.vm.session.schedule_tx(s)
         if eof:
