@@ -26,7 +26,7 @@ into a namespace holding the kernel peer,
 After the table: the nodes that took the engine's time in each test (from `show runtime`) and how
 many kernel -> vppsh packets the host side of the tap dropped (its tun queue was full).
 
-Usage: sudo .venv/bin/python scripts/bench_tcp.py [--quick] [--runtime]
+Usage: sudo .venv/bin/python scripts/bench_tcp.py [--quick] [--runtime] [--only bulk|short|idle] [--runs N]
 """
 
 from __future__ import annotations
@@ -426,8 +426,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one run of each, smaller transfers")
     ap.add_argument("--runtime", action="store_true", help="print `show runtime` after each vppsh test")
+    ap.add_argument("--only", choices=("bulk", "short", "idle"), help="run just this test and its reference")
+    ap.add_argument("--runs", type=int, help="runs of each measurement (default 3, --quick 1)")
     args = ap.parse_args()
-    runs = 1 if args.quick else 3  # this VM is noisy: medians, vppsh and reference alike
+    runs = args.runs or (1 if args.quick else 3)  # this VM is noisy: medians, vppsh and reference alike
     mb = 256 if args.quick else 1024
     secs = 2 if args.quick else 4
     nconn = 500 if args.quick else 2000
@@ -459,13 +461,7 @@ def main() -> None:
                      f"{dr - dr0:,} of {pk - pk0 + dr - dr0:,}")
         vpp.run("clear runtime")
 
-    try:
-        v = VethPair(tag)
-        vpp = Vpp()
-        for line in (f"create tap id 0 host-ns {ns} host-if-name vtap0 host-ip4-addr 10.0.0.1/24 gso",
-                     "set interface state tap0 up", "set interface ip address tap0 10.0.0.2/24", "session enable"):
-            vpp.run(line)
-
+    def bulk() -> None:
         # -- references first: kernel to kernel over the veth pair
         k_bps = statistics.median(iperf3(procs, v, secs) for _ in range(runs))
         k_py = statistics.median(py_stream(procs, v, mb) for _ in range(runs))
@@ -482,7 +478,6 @@ def main() -> None:
         vpp.run("test echo server stop")
 
         # -- 1. bulk, tx: vppsh echo client -> kernel sink
-        vpp.run("ping 10.0.0.1 repeat 1")  # ARP resolved before the SYN
         txs = [vpp_tx(procs, vpp, ns, "1g" if mb == 1024 else f"{mb}m") for _ in range(runs)]
         tx_cli, tx_wall, tx_sink = (statistics.median(t[i] for t in txs) for i in range(3))
         runtime("tx")
@@ -498,7 +493,10 @@ def main() -> None:
         results.append(("  python sender -> python sink over veth (peers' own ceiling)", f"{k_py / 1e9:.2f} Gbit/s",
                         "", None, "", None))
 
+    def short() -> None:
         # -- 2. short connections
+        vpp.run("clear runtime")
+        last_vtap[0] = vtap_stats(ns)
         vr = [vpp_short(procs, vpp, ns, nconn, 64, 5002 + i) for i in range(runs)]
         runtime("short connections")
         kr = [kernel_short(procs, v, nconn, 64) for _ in range(runs)]
@@ -507,12 +505,15 @@ def main() -> None:
         print(f"short connections ({nconn}, 64 B echo, {CONNECTS_IN_FLIGHT} connects in flight): vppsh "
               f"{v_hs:,.0f} handshakes/s, {v_cyc:,.0f} full cycles/s | kernel {k_hs:,.0f} handshakes/s, "
               f"{k_cyc:,.0f} full cycles/s", flush=True)
+        print(f"  each vppsh run: {', '.join(f'{r[1]:,.0f}' for r in vr)} cycles/s; each kernel run: "
+              f"{', '.join(f'{r[1]:,.0f}' for r in kr)}")
         print("  last vppsh run:\n    " + vr[-1][2].replace("\n", "\n    "))
         results.append((f"connections/s, echo client ({nconn} x connect)", f"{v_hs:,.0f}/s",
                         f"kernel {k_hs:,.0f}/s", v_hs / k_hs, ">= 5,000/s", v_hs >= 5000))
         results.append(("  whole connect + 64 B echo + close cycles", f"{v_cyc:,.0f}/s", f"kernel {k_cyc:,.0f}/s",
                         v_cyc / k_cyc, ">= 5,000/s", v_cyc >= 5000))
 
+    def idle_test() -> None:
         # -- 3. idle established sessions
         vpp.run("test echo server uri tcp://0.0.0.0/1234")
         time.sleep(1.0)  # let the previous tests' TIME_WAITs and closes settle
@@ -521,6 +522,7 @@ def main() -> None:
         wait_line(cli, "ready", 60)
         n_act = active_sessions(vpp)
         vpp.run("clear runtime")
+        last_vtap[0] = vtap_stats(ns)
         time.sleep(1.0)
         idle = idle_cpu(idle_s)
         runtime("idle sessions")
@@ -529,6 +531,17 @@ def main() -> None:
               f"{base:.3%}", flush=True)
         results.append((f"CPU with {n_idle} idle established sessions ({n_act} in show session)", f"{idle:.3%}",
                         f"no sessions {base:.3%}", None, "<= 1%", idle <= 0.01))
+
+    try:
+        v = VethPair(tag)
+        vpp = Vpp()
+        for line in (f"create tap id 0 host-ns {ns} host-if-name vtap0 host-ip4-addr 10.0.0.1/24 gso",
+                     "set interface state tap0 up", "set interface ip address tap0 10.0.0.2/24", "session enable"):
+            vpp.run(line)
+        vpp.run("ping 10.0.0.1 repeat 1")  # ARP resolved before the first SYN
+        for what, test in (("bulk", bulk), ("short", short), ("idle", idle_test)):
+            if args.only in (None, what):
+                test()
     finally:
         procs.stop_all()
         if vpp is not None:
@@ -550,7 +563,8 @@ def main() -> None:
         print(f"  {n}")
     print(f"\n{runs} run(s) each, medians; {time.monotonic() - t_start:.0f} s in all; load average at the start "
           f"{load0:.2f} on {os.cpu_count()} CPUs (other work on the machine skews every figure).")
-    print(f"command: {CMD}{' --quick' if args.quick else ''}")
+    opts = "".join(f" {o}" for o in sys.argv[1:])
+    print(f"command: {CMD}{opts}")
 
 
 if __name__ == "__main__":

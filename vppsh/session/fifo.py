@@ -20,7 +20,9 @@ class Fifo:
         self.mv = memoryview(self.buf)
         self.head = 0  # bytes ever dequeued
         self.tail = 0  # bytes ever enqueued in order
-        self.ooo: list[list[int]] = []  # sorted [start, end) ranges, absolute (like head/tail)
+        # sorted [start, end) ranges, absolute (like head/tail); a shared empty tuple until the
+        # first out-of-order write (one container less for the garbage collector per fifo)
+        self.ooo: list[list[int]] | tuple = ()
         self.newest: tuple[int, int] | None = None
 
     @property

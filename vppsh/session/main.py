@@ -16,6 +16,16 @@ from .fifo import Fifo
 from .session import CLOSED_FROM, STATES, Session
 
 EPHEMERAL = (49152, 65535)
+assert EPHEMERAL[1] - EPHEMERAL[0] + 1 == 1 << 14  # alloc_port draws 14 random bits
+
+
+def _fib_source(vm, dst: int, source_sw):
+    """vnet's source address selection (imported on first use: vnet imports the session layer)."""
+    global _fib_source
+    from ..vnet.ip4.ping import _source
+
+    _fib_source = _source
+    return _source(vm, dst, source_sw)
 
 
 class SessionError(Exception):
@@ -151,7 +161,7 @@ class SessionMain:
 
     def alloc_port(self, proto: str, lcl_ip: int, rmt_ip: int, rmt_port: int) -> int:
         lo, hi = EPHEMERAL
-        start = random.randint(lo, hi)
+        start = lo + random.getrandbits(14)  # 16384 ports: uniform over [lo, hi]
         for k in range(hi - lo + 1):
             port = lo + (start - lo + k) % (hi - lo + 1)
             if (proto, lcl_ip, port, rmt_ip, rmt_port) not in self.conns and \
@@ -161,9 +171,7 @@ class SessionMain:
 
     def source_address(self, rmt_ip: int) -> tuple[int, int]:
         """(egress sw_if_index, local address) toward rmt_ip, as the FIB says."""
-        from ..vnet.ip4.ping import _source
-
-        sw, src = _source(self.vm, rmt_ip, None)
+        sw, src = _fib_source(self.vm, rmt_ip, None)
         if sw is None:
             raise SessionError("no route to host")
         if not src:

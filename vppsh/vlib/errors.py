@@ -15,6 +15,7 @@ class ErrorCounters:
         self._index: dict[tuple[str, str], int] = {}
         self.counts = np.zeros(64, np.int64)
         self.baseline = np.zeros(64, np.int64)
+        self.mv = memoryview(self.counts)  # scalar counting (`mv[code] += 1`) without numpy's cost
 
     def register(self, node: str, reason: str, severity: str = "error") -> int:
         """The counter of (node, reason); a re-created node (same name) gets its old one back."""
@@ -28,6 +29,7 @@ class ErrorCounters:
             grow = len(self.counts)
             self.counts = np.concatenate([self.counts, np.zeros(grow, np.int64)])
             self.baseline = np.concatenate([self.baseline, np.zeros(grow, np.int64)])
+            self.mv = memoryview(self.counts)
         return i
 
     def count_buffers(self, codes: np.ndarray) -> None:

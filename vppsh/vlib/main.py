@@ -33,6 +33,7 @@ from .trace import Trace
 FRAME_SIZE = 4096
 N_BUFFERS = 32768
 SCALAR_MAX = 4  # frames this small take the nodes' scalar common-case path (latency)
+TIMER_DEFER_MAX = 0.05  # s a timer may wait while input is backlogged (run_once)
 log = logging.getLogger("vppsh")
 
 
@@ -80,6 +81,7 @@ class VlibMain:
         self._pending: dict[int, list[np.ndarray]] = {}
         self._order: deque[int] = deque()
         self._staged: list | None = None
+        self._staged1: dict[int, list[int]] | None = None  # stage1()'s single buffers, per target
         self._ready: deque[tuple[Process, object]] = deque()
         self._rpc: queue.SimpleQueue = queue.SimpleQueue()
         self._epoll = select.epoll()
@@ -141,6 +143,33 @@ class VlibMain:
         else:
             self._enqueue(target.index, bi)
 
+    def stage1(self, target_index: int, b: int) -> None:
+        """Queue one buffer for node `target_index` without a numpy array per packet (scalar
+        paths such as TCP's segment output): gathered into one array per target when the
+        running node, process or timer round returns."""
+        s = self._staged1
+        if s is None:
+            self._enqueue(target_index, np.array((b,), np.uint32))
+            return
+        lst = s.get(target_index)
+        if lst is None:
+            s[target_index] = [b]
+        else:
+            lst.append(b)
+
+    def _begin_staging(self) -> None:
+        self._staged = []
+        self._staged1 = {}
+
+    def _commit_staged(self) -> None:
+        staged, self._staged = self._staged or [], None
+        staged1, self._staged1 = self._staged1, None
+        for idx, bi in staged:
+            self._enqueue(idx, bi)
+        if staged1:
+            for idx, lst in staged1.items():
+                self._enqueue(idx, np.array(lst, np.uint32))
+
     def _enqueue(self, idx: int, bi: np.ndarray) -> None:
         lst = self._pending.get(idx)
         if lst is None:
@@ -151,7 +180,7 @@ class VlibMain:
 
     def _call(self, node: Node, frame: np.ndarray | None) -> int:
         """Run one node dispatch with stats, trace and exception containment."""
-        self._staged = []
+        self._begin_staging()
         t0 = time.perf_counter_ns()
         n = 0
         try:
@@ -169,11 +198,9 @@ class VlibMain:
                     node.process(frame)
         except Exception:
             self._node_failed(node, frame)
-            self._staged = None
+            self._staged = self._staged1 = None
             return 0
-        staged, self._staged = self._staged, None
-        for idx, bi in staged:
-            self._enqueue(idx, bi)
+        self._commit_staged()
         dt = time.perf_counter_ns() - t0
         node.calls += 1
         node.vectors += n
@@ -190,6 +217,7 @@ class VlibMain:
         self.errors.counts[code] += 1
         self.logs.add("err", "vlib", f"node {node.name} raised, frame dropped:\n{tb.rstrip()}")
         lost = [bi for _i, bi in (self._staged or [])]
+        lost += [np.array(lst, np.uint32) for lst in (self._staged1 or {}).values()]
         if frame is not None:
             lost.append(frame)
         if lost:
@@ -258,7 +286,7 @@ class VlibMain:
         value = None
         if isinstance(proc.req, WaitEvent):
             value, proc.events = proc.events, []
-        self._staged = []
+        self._begin_staging()
         t0 = time.perf_counter_ns()
         try:
             exc, proc.pending_exc = proc.pending_exc, None
@@ -269,12 +297,11 @@ class VlibMain:
             proc.state = "done"
         except Exception:
             self._node_failed(proc, None)
+            self._staged = self._staged1 = None
             req = None
             proc.done = True
             proc.state = "done"
-        staged, self._staged = self._staged or [], None
-        for idx, bi in staged:
-            self._enqueue(idx, bi)
+        self._commit_staged()
         proc.clocks += time.perf_counter_ns() - t0
         if proc.done:
             self.unregister(proc)
@@ -365,18 +392,36 @@ class VlibMain:
         for n in self.input_nodes:
             if n.state == "polling" or n.interrupt_pending:
                 n.interrupt_pending = False
+                n.backlog = False  # the poll says again if it left packets queued
                 self._call(n, None)
         self.dispatch_pending()
         now = self.now()
-        for fn in self.timers.expired(now):
-            try:
-                fn()
-            except Exception:
-                self.logs.add("err", "vlib", f"timer failed:\n{traceback.format_exc().rstrip()}")
+        if self._input_backlog():
+            # Packets still wait in a device queue (a full burst was read): they may be the ACKs
+            # that make a retransmission timer moot, so timers wait for the next loop -- for at
+            # most TIMER_DEFER_MAX past their deadline, so an overload cannot starve them.
+            d = self.timers.next_deadline()
+            if d is not None and now - d < TIMER_DEFER_MAX:
+                now = d - 1e-9  # nothing expires this loop
+        self._begin_staging()
+        try:
+            for fn in self.timers.expired(now):
+                try:
+                    fn()
+                except Exception:
+                    self.logs.add("err", "vlib", f"timer failed:\n{traceback.format_exc().rstrip()}")
+        finally:
+            self._commit_staged()
         for _ in range(len(self._ready)):
             proc, tok = self._ready.popleft()
             self._resume(proc, tok)
         self.dispatch_pending()
+
+    def _input_backlog(self) -> bool:
+        for n in self.input_nodes:
+            if n.backlog:
+                return True
+        return False
 
     def loop(self) -> None:
         # Stop signals belong to the main thread (it runs shutdown): never deliver them here.

@@ -31,6 +31,7 @@ class Node:
     # dominates; it returns False to leave a packet to `process`, which handles every case.
     fast1 = None
     trace_in_process = False  # the node records its own trace text (e.g. after a rewrite)
+    backlog = False  # input nodes: packets are still queued after this poll (see VlibMain.run_once)
 
     def __init__(self, vm, name: str | None = None) -> None:
         self.vm = vm
@@ -72,8 +73,8 @@ class Node:
         if (next_vec == first).all():
             self.next(int(first), frame)
             return
-        for slot in np.unique(next_vec):
-            self.next(int(slot), frame[next_vec == slot])
+        for slot in np.flatnonzero(np.bincount(next_vec)).tolist():  # the slots present, in order
+            self.next(slot, frame[next_vec == slot])
 
     def next1(self, slot: int, b: int) -> None:
         self.vm.stage(self.next_names[slot], np.array((b,), np.uint32))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, parse_options
+from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, build_options, parse_options
 from . import cc as cc_mod
 from .sack import Scoreboard, rx_sack_blocks
 
@@ -20,6 +20,7 @@ CLOSED, LISTEN, SYN_SENT, SYN_RCVD, ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_AC
                              "FIN_WAIT_1", "LAST_ACK", "CLOSING", "FIN_WAIT_2", "TIME_WAIT")
 SYNCHRONIZED = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK, CLOSING, FIN_WAIT_2, TIME_WAIT))
 CAN_SEND = frozenset((ESTABLISHED, CLOSE_WAIT))
+_OUTPUT_STATES = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))  # output() sends
 
 RTO_INIT, RTO_MIN, RTO_MAX = 1.0, 0.2, 60.0
 MAX_RXT = 15  # data retransmissions before giving up (~ RFC 1122's R2 >= 100 s with backoff)
@@ -27,6 +28,12 @@ MAX_SYN_RXT = 5
 DUPTHRESH = 3
 MAX_REORDERING = 64
 W32 = 0xFFFFFFFF
+# MSS, window scale, SACK permitted, timestamps and a NOP: build_options' bytes for a full SYN
+_SYN_OPTS = struct.Struct("!BBHBBBBBBBIIB")
+_TS_OPT = struct.Struct("!BBBBII")  # NOP, NOP, timestamps: the options of most segments
+_II = struct.Struct("!II")
+_LINUX_SYN = struct.Struct("!2xH4xII3xB")  # mss, tsval, tsecr, wscale
+_OWN_SYN = struct.Struct("!2xH2xB4xIIx")  # mss, wscale, tsval, tsecr
 
 
 def unwrap(wire: int, ref: int) -> int:
@@ -46,92 +53,116 @@ class Segment:
         self.data = data  # memoryview of the payload
 
     def options(self) -> TcpOptions:
-        return parse_options(self.opts)
+        o = self.opts
+        # the two SYN layouts seen nearly always, without parse_options' loop: Linux's (MSS,
+        # SACK permitted, timestamps, NOP, window scale) and build_options' (vppsh's own SYNs)
+        if len(o) == 20 and o[0] == 2 and o[1] == 4:
+            if o[4:8] == b"\x04\x02\x08\x0a" and o[16:19] == b"\x01\x03\x03":
+                mss, tsval, tsecr, ws = _LINUX_SYN.unpack(o)
+                return TcpOptions(mss=mss, wscale=ws, sack_permitted=True, timestamp=(tsval, tsecr))
+            if o[4:6] == b"\x03\x03" and o[7:11] == b"\x04\x02\x08\x0a" and o[19] == 1:
+                mss, ws, tsval, tsecr = _OWN_SYN.unpack(o)
+                return TcpOptions(mss=mss, wscale=ws, sack_permitted=True, timestamp=(tsval, tsecr))
+        return parse_options(o)
 
 
 class TcpConnection:
     proto = "T"
     syn_retries = MAX_SYN_RXT  # SYN (or SYN-ACK) retransmissions before giving up (TCP_SYNCNT)
 
+    # Defaults every connection starts with, as class attributes: a connection only stores what
+    # differs, so creating one (thousands per second with short connections) stays cheap.
+    index = -1
+    state = CLOSED
+    session = None
+    abort_reason: str | None = None  # why abort() gave up ("timed out"), for the app
+    app = None  # the app of an active open, until the session exists
+    opaque = None
+    listener = None  # passive open: the listener session
+    sw_if_index = -1
+    # send side
+    iss = 0
+    snd_una = snd_nxt = snd_max = 0
+    snd_wnd = 0
+    max_snd_wnd = 0
+    snd_wl1 = snd_wl2 = 0
+    snd_wscale = 0
+    snd_mss = 536
+    mss_max = 1460  # what the egress MTU allows us to send per segment
+    tso_max = 0  # bytes per TSO super-segment, 0 = no TSO
+    fin_pending = False  # app closed: FIN once the tx fifo drains
+    fin_sent = False
+    high_rxt = 0
+    # receive side
+    irs = 0
+    rcv_nxt = 0
+    rcv_las = 0  # right edge of the window we advertised
+    rcv_wscale = 0
+    rcv_mss = 536
+    fin_rcvd = False
+    fin_seq: int | None = None  # an out-of-order FIN, waiting for the data before it
+    # options
+    ts_ok = False
+    tsval_recent = 0
+    tsval_recent_age = 0.0
+    sack_ok = False
+    # RTT / RTO (RFC 6298)
+    srtt = 0.0
+    rttvar = 0.0
+    rto = RTO_INIT
+    rto_boff = 0
+    persist_boff = 0
+    tlp_sent = False
+    rtt_ts = 0.0  # Karn sampling without timestamps
+    rtt_seq = 0
+    # congestion
+    cc = None
+    recovery = False
+    recover = 0
+    reordering = DUPTHRESH  # segments of reordering tolerated before declaring loss
+    una_rxt_at = 0.0  # when the segment at snd_una was last retransmitted
+    rxt_tsval = 0  # tsval of the first retransmission of a recovery episode (Eifel)
+    dupacks = 0
+    prev_cwnd = prev_ssthresh = 0
+    # app options (the shim sets them)
+    nodelay = False
+    minttl = 0  # IP_MINTTL: segments arriving with a lower TTL are dropped
+    ttl = 64
+    tos = 0
+    keep_probes = 0
+    last_rx = 0.0
+    _armed = None  # the timer heap entry armed for the earliest deadline
+    pending_ack = False
+    ack_force = False
+    acked_nxt = 0  # rcv_nxt as of the last segment we sent with ACK
+    ack_now = False
+
     def __init__(self, tm, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> None:
         self.tm = tm
-        self.vm = tm.vm
-        self.index = -1
+        vm = self.vm = tm.vm
         self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl_ip, lcl_port, rmt_ip, rmt_port
-        self.state = CLOSED
-        self.session = None
-        self.abort_reason: str | None = None  # why abort() gave up ("timed out"), for the app
-        self.app = None  # the app of an active open, until the session exists
-        self.opaque = None
-        self.listener = None  # passive open: the listener session
-        self.sw_if_index = -1
+        # the pseudo-header's addresses + protocol, folded to 16 bits (emit's checksums)
+        ps = (lcl_ip >> 16) + (lcl_ip & 0xFFFF) + (rmt_ip >> 16) + (rmt_ip & 0xFFFF) + 6
+        ps = (ps & 0xFFFF) + (ps >> 16)
+        self.psum = (ps & 0xFFFF) + (ps >> 16)
         self.flags: set[str] = set()
         cfg = tm.cfg
-        # send side
-        self.iss = 0
-        self.snd_una = self.snd_nxt = self.snd_max = 0
-        self.snd_wnd = 0
-        self.max_snd_wnd = 0
-        self.snd_wl1 = self.snd_wl2 = 0
-        self.snd_wscale = 0
-        self.snd_mss = 536
-        self.mss_max = 1460  # what the egress MTU allows us to send per segment
-        self.tso_max = 0  # bytes per TSO super-segment, 0 = no TSO
-        self.fin_pending = False  # app closed: FIN once the tx fifo drains
-        self.fin_sent = False
-        self.high_rxt = 0
-        # receive side
-        self.irs = 0
-        self.rcv_nxt = 0
-        self.rcv_las = 0  # right edge of the window we advertised
-        self.rcv_wscale = 0
-        self.rcv_mss = 536
-        self.fin_rcvd = False
-        self.fin_seq: int | None = None  # an out-of-order FIN, waiting for the data before it
-        # options
-        self.ts_ok = False
-        self.tsval_recent = 0
-        self.tsval_recent_age = 0.0
-        self.sack_ok = False
-        self.sb = Scoreboard()
-        # RTT / RTO (RFC 6298)
-        self.srtt = 0.0
-        self.rttvar = 0.0
-        self.rto = RTO_INIT
-        self.rto_boff = 0
-        self.persist_boff = 0
-        self.tlp_sent = False
-        self.rtt_ts = 0.0  # Karn sampling without timestamps
-        self.rtt_seq = 0
-        # congestion
-        self.cc = None
         self.cc_algo = cfg.cc_algo
-        self.recovery = False
-        self.recover = 0
-        self.reordering = DUPTHRESH  # segments of reordering tolerated before declaring loss
-        self.una_rxt_at = 0.0  # when the segment at snd_una was last retransmitted
-        self.rxt_tsval = 0  # tsval of the first retransmission of a recovery episode (Eifel)
-        self.dupacks = 0
-        self.prev_cwnd = self.prev_ssthresh = 0
-        # app options (the shim sets them)
-        self.nodelay = False
-        self.minttl = 0  # IP_MINTTL: segments arriving with a lower TTL are dropped
-        self.ttl = 64
-        self.tos = 0
         self.keepalive = cfg.keepalive
         self.keep_idle, self.keep_intvl, self.keep_cnt = cfg.keep_idle, cfg.keep_intvl, cfg.keep_cnt
-        self.keep_probes = 0
-        self.last_rx = 0.0
         # timers: name -> deadline (engine seconds); one heap entry armed for the earliest
         self.deadlines: dict[str, float] = {}
-        self._armed = None
-        self.created = self.vm.now()
+        self.created = vm.now()
         self.stats = dict(in_segs=0, in_dsegs=0, in_bytes=0, in_dupacks=0, out_segs=0, out_dsegs=0,
                           out_bytes=0, out_dupacks=0, fr=0, tr=0, rxt_segs=0, rxt_bytes=0)
-        self.pending_ack = False
-        self.ack_force = False
-        self.acked_nxt = 0  # rcv_nxt as of the last segment we sent with ACK
-        self.ack_now = False
+
+    @property
+    def sb(self) -> Scoreboard:
+        """The SACK scoreboard, made on first use (most short connections never need one)."""
+        sb = self.__dict__.get("_sb")
+        if sb is None:
+            sb = self._sb = Scoreboard()
+        return sb
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -164,7 +195,12 @@ class TcpConnection:
             self._arm(at)
 
     def stop_timer(self, name: str) -> None:
-        self.deadlines.pop(name, None)
+        d = self.deadlines
+        if name in d:
+            del d[name]
+            if not d and self._armed is not None:  # nothing left: no wake-up for nothing
+                self.vm.timers.cancel(self._armed)
+                self._armed = None
 
     def _arm(self, at: float) -> None:
         if self._armed is not None:
@@ -179,9 +215,14 @@ class TcpConnection:
         due = [n for n, t in self.deadlines.items() if t <= now + 1e-4]
         for n in due:
             self.deadlines.pop(n, None)
+        if len(due) > 1 and "tlp" in due:  # the probe first: it re-arms the RTO (RFC 8985 7.3)
+            due.remove("tlp")
+            due.insert(0, "tlp")
         for n in due:
             if self.state == CLOSED:
                 return
+            if n in self.deadlines:  # re-armed by an earlier handler of this round
+                continue
             self.tm.stats["timer expirations"] += 1
             getattr(self, "_timeout_" + n)()
         if self.deadlines and self.state != CLOSED:
@@ -220,31 +261,28 @@ class TcpConnection:
 
     def pick_wscale(self) -> int:
         size = self.tm.cfg.rx_fifo if self.session is None else self.session.rx_fifo.nitems
-        ws = 0
-        while (size >> ws) > 0xFFFF and ws < 14:
-            ws += 1
-        return ws
+        return min(max(size.bit_length() - 16, 0), 14)  # the least ws with size >> ws <= 0xFFFF
 
     def syn_options(self, synack: bool, peer: TcpOptions | None = None) -> bytes:
-        o = TcpOptions(mss=self.rcv_mss)
-        if not synack or (peer and peer.wscale is not None):
-            o.wscale = self.rcv_wscale
-        if self.tm.cfg.sack and (not synack or (peer and peer.sack_permitted)):
-            o.sack_permitted = True
-        if self.tm.cfg.timestamps and (not synack or (peer and peer.timestamp)):
-            o.timestamp = (self.now_ms(), peer.timestamp[0] if synack and peer and peer.timestamp else 0)
-        from ...wire.tcp import build_options
-
-        return build_options(o.mss, o.wscale, o.sack_permitted, o.timestamp)
+        cfg = self.tm.cfg
+        ws = self.rcv_wscale if not synack or (peer and peer.wscale is not None) else None
+        sack = cfg.sack and (not synack or bool(peer and peer.sack_permitted))
+        ts = None
+        if cfg.timestamps and (not synack or (peer and peer.timestamp)):
+            ts = (self.now_ms(), peer.timestamp[0] if synack and peer and peer.timestamp else 0)
+        if ws is not None and sack and ts is not None:  # the usual SYN: all four, one pack
+            return _SYN_OPTS.pack(2, 4, self.rcv_mss, 3, 3, ws, 4, 2, 8, 10, ts[0], ts[1], 1)
+        return build_options(self.rcv_mss, ws, sack, ts)
 
     # ------------------------------------------------------------------ sending
     def _ack_options(self) -> bytes:
         out = b""
         if self.ts_ok:
-            out = struct.pack("!BBBBII", 1, 1, 8, 10, self.now_ms(), self.tsval_recent)
+            out = _TS_OPT.pack(1, 1, 8, 10, (int(self.vm.now() * 1000) + self.tm.ts_offset) & W32,
+                               self.tsval_recent)
         if self.sack_ok and self.session is not None:
             f = self.session.rx_fifo
-            if f.ooo_bytes:
+            if f is not None and f.ooo:  # out-of-order data held (its ranges are never empty)
                 blocks = rx_sack_blocks(self.rcv_nxt, f.ooo_segments(), f.newest_ooo, 3 if self.ts_ok else 4)
                 if blocks:
                     out += b"\x01\x01" + bytes((5, 2 + 8 * len(blocks))) + b"".join(
@@ -253,12 +291,17 @@ class TcpConnection:
 
     def _wnd_field(self) -> int:
         """The window to advertise, scaled; never moves the right edge left (RFC 9293 3.8.6)."""
-        avail = self.rcv_wnd_avail()
-        edge = max(self.rcv_las, self.rcv_nxt + avail) if avail else self.rcv_las
-        w = min((edge - self.rcv_nxt) >> self.rcv_wscale, 0xFFFF)
-        if w < 0:
+        s = self.session
+        f = None if s is None else s.rx_fifo
+        avail = self.tm.cfg.rx_fifo if f is None else f.nitems - (f.tail - f.head)
+        nxt, las, ws = self.rcv_nxt, self.rcv_las, self.rcv_wscale
+        edge = (las if las > nxt + avail else nxt + avail) if avail else las
+        w = (edge - nxt) >> ws
+        if w > 0xFFFF:
+            w = 0xFFFF
+        elif w < 0:
             w = 0
-        self.rcv_las = self.rcv_nxt + (w << self.rcv_wscale)
+        self.rcv_las = nxt + (w << ws)
         return w
 
     def send_ack(self) -> None:
@@ -302,35 +345,49 @@ class TcpConnection:
 
     def output(self) -> None:
         """Send what the windows allow: retransmissions first in recovery, then new data, then FIN."""
-        if self.state not in CAN_SEND and not (self.state in (FIN_WAIT_1, CLOSING, LAST_ACK)):
+        if self.state not in _OUTPUT_STATES:
             return
         s = self.session
         if s is None:
             return
         fifo = s.tx_fifo
+        if self.snd_una + (fifo.tail - fifo.head) <= self.snd_nxt and not self.recovery \
+                and (self.fin_sent or not self.fin_pending):
+            # nothing to send (an ACK's usual want_output): only the timers' upkeep below
+            if self.snd_max > self.snd_una:
+                d = self.deadlines
+                if "rxt" not in d:
+                    self.set_timer("rxt", self.rto)
+                if "persist" in d:
+                    self.stop_timer("persist")
+            return
         mss = self.snd_mss
         cwnd = self.cc.cwnd
         wnd_edge = self.snd_una + self.snd_wnd
         sent_any = False
         if self.recovery:
             sent_any = self._recovery_output(cwnd)
-        data_end = self.snd_una + fifo.size  # seq after the last byte the app gave us
+        data_end = self.snd_una + (fifo.tail - fifo.head)  # seq after the last byte the app gave us
         seg_max = self.tso_max or mss
-        while True:
-            unsent = data_end - self.snd_nxt
-            if unsent <= 0:
-                break
-            room = min(wnd_edge, self.snd_una + cwnd) - self.snd_nxt
+        cwnd_edge = self.snd_una + cwnd
+        if cwnd_edge < wnd_edge:
+            wnd_edge = cwnd_edge
+        while data_end > self.snd_nxt:
+            nxt = self.snd_nxt
+            unsent = data_end - nxt
+            room = wnd_edge - nxt
             if self.recovery:
                 room = min(room, cwnd - self._pipe())
-            n = min(unsent, room, seg_max)
+            n = unsent if unsent < room else room
+            if n > seg_max:
+                n = seg_max
             if n <= 0:
                 break
-            if n < mss and n < unsent:  # sender SWS avoidance: wait for a full segment
-                if self.snd_nxt > self.snd_una:
+            if n < mss and nxt > self.snd_una:
+                if n < unsent:  # sender SWS avoidance: wait for a full segment
                     break
-            if n < mss and self.snd_nxt > self.snd_una and not self.nodelay and not self.fin_pending:
-                break  # Nagle (RFC 896): one small segment in flight at a time
+                if not self.nodelay and not self.fin_pending:
+                    break  # Nagle (RFC 896): one small segment in flight at a time
             if n > mss and self.tso_max:
                 n -= n % mss if n < unsent else 0  # whole segments, unless it is the tail
             fin = self.fin_pending and not self.fin_sent and self.snd_nxt + n == data_end
@@ -350,13 +407,15 @@ class TcpConnection:
             self.tm.emit(self, FIN | ACK, self.snd_nxt, self._ack_options(), 0, 0)
             self._fin_sent()
             sent_any = True
+        d = self.deadlines
         if self.snd_max > self.snd_una:
-            if "rxt" not in self.deadlines:
+            if "rxt" not in d:
                 self.set_timer("rxt", self.rto)
-            if sent_any and "tlp" not in self.deadlines:
+            if sent_any and "tlp" not in d:
                 self._arm_tlp()
-            self.stop_timer("persist")
-        elif data_end > self.snd_nxt and self.snd_wnd == 0 and "persist" not in self.deadlines:
+            if "persist" in d:
+                self.stop_timer("persist")
+        elif data_end > self.snd_nxt and self.snd_wnd == 0 and "persist" not in d:
             self.set_timer("persist", max(self.rto, RTO_MIN))
         if sent_any:
             self.pending_ack = self.ack_force = False
@@ -431,6 +490,8 @@ class TcpConnection:
         if not self._send_one_new():
             end = self.snd_max - (1 if self.fin_sent else 0)
             self._retransmit(max(self.snd_una, end - self.snd_mss), self.snd_mss)
+        if self.snd_max > self.snd_una:  # RFC 8985 7.3: after the probe the RTO is re-armed
+            self.set_timer("rxt", self.rto)
 
     def _retransmit(self, seq: int, n: int) -> None:
         fifo_data = self.session.tx_fifo.size if self.session else 0
@@ -547,7 +608,7 @@ class TcpConnection:
         if self.keepalive and self.state in (ESTABLISHED, CLOSE_WAIT):
             self.keep_probes = 0
             self.set_timer("keep", self.keep_idle)
-        else:
+        elif "keep" in self.deadlines:
             self.stop_timer("keep")
 
     # ------------------------------------------------------------------ close / abort
@@ -612,18 +673,20 @@ class TcpConnection:
         flags = seg.flags
         data = seg.data
         dlen = len(data)
-        seq = unwrap(seg.seq, self.rcv_nxt)
+        rcv_nxt = self.rcv_nxt
+        seq = rcv_nxt + ((seg.seq - rcv_nxt + 0x80000000) & W32) - 0x80000000  # unwrap()
         now = self.vm.now()
         self.stats["in_segs"] += 1
         # options on a synchronized connection: timestamps (PAWS) and SACK
         ts = None
         sack_blocks = ()
-        if seg.opts:
-            if len(seg.opts) == 12 and seg.opts[:4] == b"\x01\x01\x08\x0a":
-                ts = struct.unpack_from("!II", seg.opts, 4)
+        opts = seg.opts
+        if opts:
+            if len(opts) == 12 and opts.startswith(b"\x01\x01\x08\x0a"):
+                ts = _II.unpack_from(opts, 4)
             else:
                 try:
-                    o = parse_options(seg.opts)
+                    o = parse_options(opts)
                 except ValueError:
                     tm.count("Could not parse options")
                     return
@@ -638,15 +701,18 @@ class TcpConnection:
         # As Linux's tcp_sequence(): not entirely old, and starting no later than the window's
         # end. RFC 9293 is stricter at a zero window but asks that ACKs still be honoured there;
         # rejecting them deadlocks two full peers. Data beyond the window is clipped by the fifo.
-        wnd = max(self.rcv_las - self.rcv_nxt, 0)
-        seglen = dlen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
-        ok = seq + seglen >= self.rcv_nxt and seq <= self.rcv_nxt + wnd
-        if ok and seglen and seq + seglen == self.rcv_nxt:
+        wnd = self.rcv_las - rcv_nxt
+        if wnd < 0:
+            wnd = 0
+        seglen = dlen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0) if flags & (SYN | FIN) else dlen
+        end = seq + seglen
+        ok = end >= rcv_nxt and seq <= rcv_nxt + wnd
+        if ok and seglen and end == rcv_nxt:
             ok = False  # a pure retransmission of what we have: just re-ACK it
         if not ok:
             if flags & RST:
                 return
-            if seq + seglen <= self.rcv_nxt:
+            if end <= rcv_nxt:
                 tm.count("Old segment" if dlen else "Duplicate ACK")
             else:
                 tm.count("Segment not in receive window")
@@ -741,12 +807,13 @@ class TcpConnection:
 
     def process_ack(self, seg: Segment, seq: int, ts, sack_blocks, dlen: int) -> bool:
         tm = self.tm
-        ack = unwrap(seg.ack, self.snd_una)
+        una = self.snd_una
+        ack = una + ((seg.ack - una + 0x80000000) & W32) - 0x80000000  # unwrap()
         if ack > self.snd_max:
             tm.count("Future ACK")
             self.program_ack()
             return False
-        if ack < self.snd_una - max(self.max_snd_wnd, 1 << 16):
+        if ack < una - (self.max_snd_wnd if self.max_snd_wnd > 1 << 16 else 1 << 16):
             tm.count("Old ACK")
             return False  # RFC 5961 5.2: too old to be genuine
         now = self.vm.now()
@@ -793,7 +860,7 @@ class TcpConnection:
         # RTT sample (RFC 6298 / RFC 7323 3.3)
         rtt = None
         if self.ts_ok and ts is not None and ts[1]:
-            rtt = ((self.now_ms() - ts[1]) & W32) / 1000.0
+            rtt = (((int(now * 1000) + self.tm.ts_offset) - ts[1]) & W32) / 1000.0  # now_ms() - tsecr
             if rtt > 60:
                 rtt = None
         elif self.rtt_ts and ack >= self.rtt_seq:
@@ -813,10 +880,14 @@ class TcpConnection:
             self.high_rxt = ack
         self.rto_boff = 0
         self.tlp_sent = False
-        self.stop_timer("persist")
+        d = self.deadlines
+        if "persist" in d:
+            self.stop_timer("persist")
         if self.snd_una >= self.snd_max:
-            self.stop_timer("rxt")
-            self.stop_timer("tlp")
+            if "rxt" in d:
+                self.stop_timer("rxt")
+            if "tlp" in d:
+                self.stop_timer("tlp")
         else:
             self.set_timer("rxt", self.rto)
             self._arm_tlp()
@@ -921,7 +992,7 @@ class TcpConnection:
             else:
                 tm.count("Packets pushed into rx fifo")
             self.rcv_nxt += n
-            if fifo.ooo_bytes:
+            if fifo.ooo:
                 self.program_ack()  # tell the sender at once which holes remain (SACK)
             self.vm.session.notify_rx(s)
         else:
@@ -953,8 +1024,10 @@ class TcpConnection:
 
     def enter_time_wait(self) -> None:
         self.state = TIME_WAIT
+        d = self.deadlines
         for t in ("rxt", "persist", "keep"):
-            self.stop_timer(t)
+            if t in d:
+                self.stop_timer(t)
         self.set_timer("waitclose", self.tm.cfg.timewait_time)
         s = self.session
         if s is not None:

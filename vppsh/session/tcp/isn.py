@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import time
 
 _SECRET = os.urandom(16)
 MSS_TABLE = (536, 1200, 1360, 1400, 1440, 1460, 4312, 8960)
 
 
+_KEYED = hashlib.blake2s(key=_SECRET, digest_size=4)  # copied per hash: cheaper than keying anew
+_TUPLE = struct.Struct("!IIII")
+
+
 def _h(*vals: int, extra: bytes = b"") -> int:
-    data = b"".join(v.to_bytes(4, "big") for v in vals) + extra
-    return int.from_bytes(hashlib.blake2s(data, key=_SECRET, digest_size=4).digest(), "big")
+    h = _KEYED.copy()
+    h.update(b"".join(v.to_bytes(4, "big") for v in vals) + extra)
+    return int.from_bytes(h.digest(), "big")
 
 
 def isn(lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> int:
     m = int(time.monotonic() * 250_000)  # 4 us ticks
-    return (m + _h(lcl_ip, lcl_port, rmt_ip, rmt_port)) & 0xFFFFFFFF
+    h = _KEYED.copy()
+    h.update(_TUPLE.pack(lcl_ip, lcl_port, rmt_ip, rmt_port))  # = _h(lcl_ip, lcl_port, rmt_ip, rmt_port)
+    return (m + int.from_bytes(h.digest(), "big")) & 0xFFFFFFFF
 
 
 def _slot() -> int:

@@ -15,11 +15,18 @@ import struct
 from collections import Counter
 from dataclasses import dataclass
 
-from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
+from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNET_HDR_LEN
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
 from ..main import SessionError
 from . import isn as isn_mod
 from .connection import CLOSED, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, TcpConnection
+
+_HDRS = struct.Struct("!BBHHHBBHIIHHIIBBHHH")  # IPv4 (no options) + TCP header before its options
+_VNET = struct.Struct("<BBHHHHH")  # virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start/offset
+_VNET_CSUM = _VNET.pack(1, 0, 0, 0, 14 + 20, 16, 0)  # NEEDS_CSUM, no GSO
+_IP_FIELDS = struct.Struct("!2xH8xII")  # total length, src, dst
+_TCP_FIELDS = struct.Struct("!HHIIBBH")
+_IP_TCP_FIELDS = struct.Struct("!2xH8xIIHHIIBBH")  # both, when the IP header is 20 bytes
 
 STAT_NAMES = ("timer expirations", "segments retransmitted", "timer retransmit events", "timeout establish",
               "timeout persist", "timeout close-wait", "timeout close-wait w/data", "timeout fin-wait-1",
@@ -78,6 +85,7 @@ class TcpMain:
         self.node_errs: dict[str, int] = {}
         self.default_errs: dict[str, int] = {}
         self.sm = None
+        self._out_index = -1  # tcp4-output's node index (emit stages straight to it)
 
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
@@ -131,7 +139,7 @@ class TcpMain:
     def count(self, reason: str, n: int = 1) -> None:
         code = self.node_errs.get(reason)
         if code is not None:
-            self.vm.errors.counts[code] += n
+            self.vm.errors.mv[code] += n
 
     def challenge_ok(self) -> bool:
         now = self.vm.now()
@@ -216,6 +224,8 @@ class TcpMain:
             for c in pend.values():
                 if c.state != CLOSED:
                     c.output()
+        if not self.ack_pending:
+            return
         acks, self.ack_pending = self.ack_pending, []
         for c in acks:
             if c.pending_ack and c.state != CLOSED and (c.ack_force or c.rcv_nxt != c.acked_nxt):
@@ -295,23 +305,28 @@ class TcpMain:
     # ------------------------------------------------------------ segment emission
     def emit(self, c: TcpConnection, flags: int, seq: int, opts: bytes, fifo_off: int, n: int,
              wnd: int | None = None, gso: int = 0) -> int:
-        """Build one segment for connection `c` into a fresh buffer and hand it to tcp4-output."""
+        """Build one segment for connection `c` into a fresh buffer and hand it to tcp4-output.
+
+        Scalar all the way (one buffer, no numpy): both headers in one pack_into, the IP
+        checksum and the TCP pseudo-header sum from the addresses' sum, the buffer's metadata
+        through the pool's memoryviews, and the buffer staged as an int."""
         vm = self.vm
         buf = vm.buffers
-        bi = buf.alloc(1)
-        if not len(bi):
+        b = buf.alloc1()
+        if b < 0:
             self.stats["out of buffers"] += 1
             return 0
-        b = int(bi[0])
         thl = 20 + len(opts)
         room = buf.data_size - 20 - thl
         if n > room:
             n = room
-        base = buf.start(b)
+        base = b * buf.stride + PRE_DATA  # a fresh buffer's current_data is 0
         mv = buf.mv
         if n:
-            n = c.session.tx_fifo.peek_into(fifo_off, mv[base + 20 + thl:base + 20 + thl + n])
-        total = 20 + thl + n
+            p = base + 20 + thl
+            n = c.session.tx_fifo.peek_into(fifo_off, mv[p:p + n])
+        l4 = thl + n
+        total = 20 + l4
         if wnd is None:
             wnd = c._wnd_field()
         if flags & ACK:
@@ -319,45 +334,43 @@ class TcpMain:
             c.acked_nxt = c.rcv_nxt
         else:
             ack = 0
-        self.ip_id = (self.ip_id + 1) & 0xFFFF
-        struct.pack_into("!BBHHHBBHII", mv, base, 0x45, c.tos, total, self.ip_id, 0x4000, c.ttl, 6, 0,
-                         c.lcl_ip, c.rmt_ip)
-        s = sum(struct.unpack_from("!10H", mv, base))
+        ip_id = self.ip_id = (self.ip_id + 1) & 0xFFFF
+        tos, ttl = c.tos, c.ttl
+        psum = c.psum  # the addresses + protocol, folded: with l4 at most 0x1fffe, one fold
+        s = 0x8500 + tos + total + ip_id + (ttl << 8) + psum  # 0x4500 + 0x4000 (DF) + proto 6 in psum
         s = (s & 0xFFFF) + (s >> 16)
         s = (s & 0xFFFF) + (s >> 16)
-        struct.pack_into("!H", mv, base + 10, ~s & 0xFFFF)
-        l4 = thl + n
-        ps = (c.lcl_ip >> 16) + (c.lcl_ip & 0xFFFF) + (c.rmt_ip >> 16) + (c.rmt_ip & 0xFFFF) + 6 + l4
+        ps = psum + l4
         ps = (ps & 0xFFFF) + (ps >> 16)
-        ps = (ps & 0xFFFF) + (ps >> 16)
-        struct.pack_into("!HHIIBBHHH", mv, base + 20, c.lcl_port, c.rmt_port, seq & W32, ack,
-                         (thl // 4) << 4, flags, wnd, ps, 0)
+        _HDRS.pack_into(mv, base, 0x45, tos, total, ip_id, 0x4000, ttl, 6, ~s & 0xFFFF, c.lcl_ip, c.rmt_ip,
+                        c.lcl_port, c.rmt_port, seq & W32, ack, (thl // 4) << 4, flags, wnd, ps, 0)
         if opts:
             mv[base + 40:base + 20 + thl] = opts
-        buf.current_length[b] = total
-        buf.sw_if_index[RX, b] = c.sw_if_index if c.sw_if_index >= 0 else 0
-        # partial checksum: csum_start/offset count from the ethernet header ip4-rewrite adds
-        h = buf.vnet[b]
-        h[0] = 1  # VIRTIO_NET_HDR_F_NEEDS_CSUM
-        cs = 14 + 20
-        h[6], h[7], h[8], h[9] = cs & 0xFF, cs >> 8, 16, 0
-        fl = F_LOCALLY_ORIGINATED | F_OFFLOAD
+        buf.mv_current_length[b] = total
+        buf.mv_sw_rx[b] = c.sw_if_index if c.sw_if_index >= 0 else 0
+        # partial checksum (virtio-net header): csum_start/offset count from the ethernet
+        # header ip4-rewrite adds
+        vo = b * VNET_HDR_LEN
         if gso and n > gso:
-            h[1] = 1  # VIRTIO_NET_HDR_GSO_TCPV4
-            hl = 14 + 20 + thl
-            h[2], h[3], h[4], h[5] = hl & 0xFF, hl >> 8, gso & 0xFF, gso >> 8
-            fl |= F_GSO
+            _VNET.pack_into(buf.mv_vnet, vo, 1, 1, 14 + 20 + thl, gso, 14 + 20, 16, 0)  # GSO_TCPV4
+            buf.mv_flags[b] = F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO
         else:
-            h[1] = h[2] = h[3] = h[4] = h[5] = 0
-        h[10] = h[11] = 0
-        buf.flags[b] = fl
-        buf.aux[b] = c.index + 1 if c.index >= 0 else 0
+            buf.mv_vnet[vo:vo + VNET_HDR_LEN] = _VNET_CSUM
+            buf.mv_flags[b] = F_LOCALLY_ORIGINATED | F_OFFLOAD
+        buf.mv_aux[b] = c.index + 1 if c.index >= 0 else 0
         st = c.stats
         st["out_segs"] += 1
         if n:
             st["out_dsegs"] += 1
             st["out_bytes"] += n
-        vm.stage("tcp4-output", bi)
+        out = self._out_index
+        if out < 0:
+            out = self._out_index = vm.node("tcp4-output").index
+        staged = vm._staged1  # vm.stage1(out, b), inline: one call less per segment
+        if staged is not None and out in staged:
+            staged[out].append(b)
+        else:
+            vm.stage1(out, b)
         return n
 
     def emit_rst_for(self, seg: Segment) -> None:
@@ -398,16 +411,16 @@ def segment_from(buf, b: int) -> Segment:
     """Parse buffer b (current data at the IP header) into a Segment (per packet, after tcp4-input
     validated lengths and checksum)."""
     mv = buf.mv
-    o = buf.start(b)
-    ihl = (mv[o] & 0x0F) * 4
-    tot = (mv[o + 2] << 8) | mv[o + 3]
-    src, dst = struct.unpack_from("!II", mv, o + 12)
-    t = o + ihl
-    sp, dp, seq, ack, off, flags, wnd = struct.unpack_from("!HHIIBBH", mv, t)
+    o = b * buf.stride + PRE_DATA + buf.mv_current_data[b]
+    if mv[o] == 0x45:  # no IP options: both headers in one unpack
+        tot, src, dst, sp, dp, seq, ack, off, flags, wnd = _IP_TCP_FIELDS.unpack_from(mv, o)
+        t = o + 20
+    else:
+        tot, src, dst = _IP_FIELDS.unpack_from(mv, o)
+        t = o + (mv[o] & 0x0F) * 4
+        sp, dp, seq, ack, off, flags, wnd = _TCP_FIELDS.unpack_from(mv, t)
     hl = (off >> 4) * 4
     opts = bytes(mv[t + 20:t + hl]) if hl > 20 else b""
-    if buf.flags[b] & F_GSO:  # a GRO super-frame: the kernel's IP length may be 0 past 64 KB
-        tot = max(tot, int(buf.current_length[b]))
-    data = mv[t + hl:o + tot]
-    return Segment(src, dst, sp, dp, seq, ack, flags, wnd, opts, data)
-
+    if buf.mv_flags[b] & F_GSO:  # a GRO super-frame: the kernel's IP length may be 0 past 64 KB
+        tot = max(tot, buf.mv_current_length[b])
+    return Segment(src, dst, sp, dp, seq, ack, flags, wnd, opts, mv[t + hl:o + tot])

@@ -110,34 +110,52 @@ class Tcp4Input(TcpNode):
             badc = k[~ok]
             err[badc] = self.err["bad tcp checksum"]
             bad[badc] = True
-        nxt = np.zeros(n, np.uint8)
-        aux = np.zeros(n, np.uint32)
+        # per packet: the session table lookup, in plain Python lists (numpy's per-element
+        # indexing costs more than the lookup itself); buffers grouped by next node as we go
+        aux = [0] * n
+        groups: dict[int, list[int]] = {}
         conns, sm = vm.session.conns, vm.session
         sp, dp = be16(th, 0).tolist(), be16(th, 2).tolist()
         fl = th[:, 13].tolist()
+        badl = bad.tolist()
+        bl = frame.tolist()
         no_listener = self.err["no listener for dst port"]
+        n_reset = 0
         for i, (s_, d_, a, p) in enumerate(zip(src.tolist(), dst.tolist(), sp, dp)):
-            if bad[i]:
-                continue
-            c = conns.get(("T", d_, p, s_, a))
-            if c is not None:
-                aux[i] = c.index + 1
-                st = c.state
-                nxt[i] = N_EST if st is ESTABLISHED else N_SYN_SENT if st is SYN_SENT else N_RCV
-                continue
-            ls = sm.find_listener("T", d_, p)
-            if ls is not None:
-                aux[i] = ls.index + 1
-                nxt[i] = N_LISTEN
-            elif fl[i] & RST:
-                err[i] = self.err["lookup drops"]
+            if badl[i]:
+                nx = 0
             else:
-                nxt[i] = N_RESET
-                err[i] = no_listener
+                c = conns.get(("T", d_, p, s_, a))
+                if c is not None:
+                    aux[i] = c.index + 1
+                    st = c.state
+                    nx = N_EST if st is ESTABLISHED else N_SYN_SENT if st is SYN_SENT else N_RCV
+                else:
+                    ls = sm.find_listener("T", d_, p)
+                    if ls is not None:
+                        aux[i] = ls.index + 1
+                        nx = N_LISTEN
+                    elif fl[i] & RST:
+                        err[i] = self.err["lookup drops"]
+                        nx = 0
+                    else:
+                        nx = N_RESET
+                        err[i] = no_listener
+                        n_reset += 1
+            g = groups.get(nx)
+            if g is None:
+                groups[nx] = [bl[i]]
+            else:
+                g.append(bl[i])
         buf.aux[frame] = aux
         buf.error[frame] = err
-        self.count(no_listener, int((nxt == N_RESET).sum()))
-        self.nexts(nxt, frame)
+        if n_reset:
+            self.count(no_listener, n_reset)
+        if len(groups) == 1:
+            self.next(next(iter(groups)), frame)
+        else:
+            for slot in sorted(groups):  # in slot order, as Node.nexts
+                self.next(slot, np.array(groups[slot], np.uint32))
 
 
 class TcpStateNode(TcpNode):

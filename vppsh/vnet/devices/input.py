@@ -37,6 +37,7 @@ class DeviceInput(Node):
         self.vm.del_fd(fd)
         self.devices.pop(fd, None)
         self.ready.discard(dev)
+        self.backlog = bool(self.ready)
 
     def _wake(self, dev) -> None:
         self.ready.add(dev)
@@ -70,6 +71,7 @@ class DeviceInput(Node):
             total += len(bi)
         if self.ready:
             self.interrupt_pending = True
+        self.backlog = bool(self.ready)  # a full burst left packets queued: the engine defers timers
         return total
 
     def format_trace(self, b):

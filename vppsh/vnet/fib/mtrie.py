@@ -59,6 +59,8 @@ class Mtrie16_8_8:
             raise ValueError(f"result {default} out of range")
         self.default = default
         self.root = np.full(1 << 16, default, np.uint32)
+        self._root_mv = memoryview(self.root)
+        self._leaves_mv: memoryview | None = None  # flat view of `leaves` for lookup_one
         self.root_len = np.zeros(1 << 16, np.uint8)
         cap = max(2, capacity)
         self.leaves = np.zeros((cap, 256), np.uint32)
@@ -72,25 +74,35 @@ class Mtrie16_8_8:
     # ---- data plane -------------------------------------------------------------------------
     def lookup(self, dst: np.ndarray) -> np.ndarray:
         """Results for a vector of host-order destinations: no per-packet Python."""
-        d = np.asarray(dst, dtype=np.uint32)
-        leaf = self.root[d >> 16]
+        d = np.asarray(dst, dtype="<u4")
+        if d.ndim != 1 or not d.flags.c_contiguous:
+            return self.lookup(np.ascontiguousarray(d.reshape(-1))).reshape(d.shape)
+        leaf = self.root.take(d >> 16)
         if self._top - len(self._free) == 1:  # no plies at all
             return leaf
-        # a terminal leaf makes a junk index: 'clip' keeps it in bounds, np.where drops it
+        octets = d.view(np.uint8).reshape(len(d), 4)  # little-endian: [:, 1] is bits 8-15, [:, 0] bits 0-7
         flat = self.leaves.reshape(-1)
-        p = leaf >= PLY
-        g = flat.take(((leaf & MASK) << 8) | ((d >> 8) & 255), mode="clip")
-        leaf = np.where(p, g, leaf)
-        p = leaf >= PLY
-        g = flat.take(((leaf & MASK) << 8) | (d & 255), mode="clip")
-        return np.where(p, g, leaf)
+        for k in (1, 0):
+            if not len(leaf) or leaf.max() < PLY:  # every destination has its result
+                return leaf
+            i = leaf << 8  # (leaf & MASK) << 8: the flag bit shifts out of 32 bits
+            i |= octets[:, k]
+            if leaf.min() >= PLY:  # every destination goes down a ply
+                leaf = flat.take(i)
+            else:  # a terminal leaf makes a junk index: 'clip' keeps it in bounds, np.where drops it
+                leaf = np.where(leaf >= PLY, flat.take(i, mode="clip"), leaf)
+        return leaf
 
     def lookup_one(self, addr: int) -> int:
-        leaf = int(self.root[addr >> 16])
+        """One address, in plain Python over memoryviews (numpy's scalar indexing costs more)."""
+        leaf = self._root_mv[addr >> 16]
         if leaf & PLY:
-            leaf = int(self.leaves[leaf & MASK, (addr >> 8) & 255])
+            flat = self._leaves_mv
+            if flat is None or flat.obj is not self.leaves:  # the plies were reallocated
+                flat = self._leaves_mv = memoryview(self.leaves).cast("B").cast("I")
+            leaf = flat[((leaf & MASK) << 8) | ((addr >> 8) & 255)]
             if leaf & PLY:
-                leaf = int(self.leaves[leaf & MASK, addr & 255])
+                leaf = flat[((leaf & MASK) << 8) | (addr & 255)]
         return leaf
 
     # ---- control plane ----------------------------------------------------------------------

@@ -39,10 +39,16 @@ def _source(vm, dst: int, source_sw):
     sw = int(ip4.dpo.sw_if_index[d])
     if kind == D.RECEIVE:
         return sw, dst
-    addrs = ip4.addrs.get(sw, [])
-    near = next((int(p.ip) for p in addrs if (dst ^ int(p.ip)) >> (32 - p.network.prefixlen) == 0), None) \
-        if addrs else None
-    return sw, near or (int(addrs[0].ip) if addrs else 0)
+    addrs = ip4.addrs.get(sw)
+    if not addrs:
+        return sw, 0
+    for p in addrs:  # the address on dst's subnet, else the first (per connect: plain loop)
+        a = p._ip  # IPv4Interface's own address and prefix length, without building objects
+        if (dst ^ a) >> (32 - p._prefixlen) == 0:
+            if a:
+                return sw, a
+            break
+    return sw, int(addrs[0])
 
 
 def ping(ctx, a):
