@@ -115,10 +115,49 @@ def cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def nginx_rows(procs, vpp, veth, shim, peer, d, t, rows) -> str:
+    """nginx on the kernel over the veth pair, then through the shim; wrk from the peer side.
+    Returns `show runtime` after the shim run."""
+    conf = os.path.join(d, "nginx-ref.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX.format(d=d, ip="10.8.0.2"))
+    ng = procs.start(ns(veth.b, "nginx", "-c", conf))
+    wait_listen(veth.b, 8080)
+    ref = wrk(ns(veth.a), "http://10.8.0.2:8080/index.html", t)
+    ng.terminate()
+    ng.wait(10)
+    conf = os.path.join(d, "nginx-shim.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX.format(d=d, ip="0.0.0.0"))
+    ng = procs.start(shim + ["nginx", "-c", conf])
+    wait_vppsh_listen(vpp, 8080)
+    got = wrk(ns(peer), "http://10.0.0.0:8080/index.html", t)
+    rows.append(("nginx + wrk -c50, 612 B file", f"{got:,.0f} req/s", f"veth {ref:,.0f} req/s", got / ref, 0.30))
+    rt = vpp.run("show runtime")
+    ng.terminate()
+    ng.wait(10)
+    return rt
+
+
+def idle_row(procs, shim, peer, rows) -> None:
+    sink = procs.start(ns(peer, "sh", "-c", "exec socat -u TCP-LISTEN:7071,reuseaddr STDOUT > /dev/null"))
+    wait_listen(peer, 7071)
+    idle = procs.start(shim + [sys.executable, "-c", IDLE], stdout=subprocess.PIPE, text=True)
+    assert idle.stdout.readline().startswith("ready")
+    c0 = cpu(idle.pid)
+    time.sleep(5)
+    used = (cpu(idle.pid) - c0) / 5
+    rows.append(("idle preloaded server in epoll_wait", f"{used:.1%} CPU", "VPP's LDP: 100%", None, None))
+    idle.kill()
+    sink.kill()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
-    t = ap.parse_args().seconds
+    ap.add_argument("--only", choices=("iperf", "nginx", "idle"), help="one part (for profiling)")
+    args = ap.parse_args()
+    t, only = args.seconds, args.only
     from pyroute2 import netns as pr_netns
 
     from vppsh.vcl.server import ApiServer
@@ -141,41 +180,16 @@ def main() -> None:
         vpp.engine.call(ApiServer(vpp.engine.vm, api).start)
         shim = ns(app, VPPSH, "exec", "--api-socket", api, "--")
         # 1. iperf3
-        for rev, name in ((False, "shim sends"), (True, "shim receives")):
+        for rev, name in ((False, "shim sends"), (True, "shim receives")) if only in (None, "iperf") else ():
             ref = iperf(procs, ns(veth.b), ns(veth.a), "10.8.0.2", t, rev)
             got = iperf(procs, ns(peer), shim, "10.0.0.1", t, rev)
             rows.append((f"iperf3 TCP, {name}", f"{got / 1e9:.2f} Gbit/s", f"veth {ref / 1e9:.1f} Gbit/s",
                          got / ref, 0.20))
         # 2. nginx + wrk
-        conf = os.path.join(d, "nginx-ref.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX.format(d=d, ip="10.8.0.2"))
-        ng = procs.start(ns(veth.b, "nginx", "-c", conf))
-        wait_listen(veth.b, 8080)
-        ref = wrk(ns(veth.a), "http://10.8.0.2:8080/index.html", t)
-        ng.terminate()
-        ng.wait(10)
-        conf = os.path.join(d, "nginx-shim.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX.format(d=d, ip="0.0.0.0"))
-        ng = procs.start(shim + ["nginx", "-c", conf])
-        wait_vppsh_listen(vpp, 8080)
-        got = wrk(ns(peer), "http://10.0.0.0:8080/index.html", t)
-        rows.append(("nginx + wrk -c50, 612 B file", f"{got:,.0f} req/s", f"veth {ref:,.0f} req/s", got / ref, 0.30))
-        rt = vpp.run("show runtime")
-        ng.terminate()
-        ng.wait(10)
+        rt = nginx_rows(procs, vpp, veth, shim, peer, d, t, rows) if only in (None, "nginx") else ""
         # 3. idle
-        sink = procs.start(ns(peer, "sh", "-c", "exec socat -u TCP-LISTEN:7071,reuseaddr STDOUT > /dev/null"))
-        wait_listen(peer, 7071)
-        idle = procs.start(shim + [sys.executable, "-c", IDLE], stdout=subprocess.PIPE, text=True)
-        assert idle.stdout.readline().startswith("ready")
-        c0 = cpu(idle.pid)
-        time.sleep(5)
-        used = (cpu(idle.pid) - c0) / 5
-        rows.append(("idle preloaded server in epoll_wait", f"{used:.1%} CPU", "VPP's LDP: 100%", None, None))
-        idle.kill()
-        sink.kill()
+        if only in (None, "idle"):
+            idle_row(procs, shim, peer, rows)
     finally:
         procs.stop_all()
         if vpp is not None:
@@ -186,7 +200,7 @@ def main() -> None:
             if os.path.exists(f"/run/netns/{n}"):
                 pr_netns.remove(n)
         subprocess.run(["rm", "-rf", d])
-    print(f"`{CMD} --seconds {t}`\n")
+    print(f"`{CMD} --seconds {t}{' --only ' + only if only else ''}`\n")
     print("| what | vppsh + shim | reference (same run) | ratio | goal |")
     print("|---|---|---|---|---|")
     for what, got, ref, ratio, goal in rows:
@@ -195,7 +209,8 @@ def main() -> None:
         print(f"| {what} | {got} | {ref} | {r} | {g} |")
     from bench_tcp import top_nodes
 
-    print(f"\nengine time during nginx: {top_nodes(rt)}")
+    if rt:
+        print(f"\nengine time during nginx: {top_nodes(rt)}")
 
 
 if __name__ == "__main__":
