@@ -152,7 +152,13 @@ class Interfaces:
     def _count(self, which: int, sw_if_index: int, frame: np.ndarray) -> None:
         c = self.combined[which]
         c[0, sw_if_index] += len(frame)
-        c[1, sw_if_index] += int(self.vm.buffers.current_length[frame].sum())
+        c[1, sw_if_index] += int(self.vm.buffers.current_length.take(frame).sum())
+
+    def add_combined(self, which: int, sw_if_index: int, pkts: int, nbytes: int) -> None:
+        """Count packets whose byte total the caller already knows (0: rx, 1: tx)."""
+        c = self.combined[which]
+        c[0, sw_if_index] += pkts
+        c[1, sw_if_index] += nbytes
 
     def count_simple(self, name: str, sw_if_index: np.ndarray) -> None:
         if len(sw_if_index) and sw_if_index[0] < self._cap and (sw_if_index == sw_if_index[0]).all():

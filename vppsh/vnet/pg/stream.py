@@ -13,10 +13,11 @@ import time
 
 import numpy as np
 
-from ...vlib.buffer import RX
+from ...vlib.buffer import F_OFFLOAD, PRE_DATA, RX
 from ...vlib.node import Node, NodeType
 from ..devices.offload import finish_in_place
 from ..interface import Device
+from ..ip4.rows import col_view
 from ..pcap import PcapWriter, read_pcap
 
 
@@ -57,6 +58,7 @@ class Stream:
         self.credit = 0.0
         self.last = 0.0
         self._cycle = None  # (rows, lengths) for one period of a deterministic stream
+        self._ext = None  # the period unrolled for fill(), see _extended
 
     def _period(self) -> int | None:
         """Packets after which a stream repeats: increments wrap in their ranges, sizes too."""
@@ -73,15 +75,18 @@ class Stream:
             period = math.lcm(period, self.spec.size_max - self.spec.size_min + 1)
         return period
 
+    def _make_cycle(self) -> None:
+        period = self._period()
+        width = max(self.spec.size_max or 0, getattr(self.template, "length", 0))
+        if period is not None and period * max(width, 1) <= CACHE_BYTES:
+            self._cycle = self.template.generate(0, period, self.spec.sizes(0, period)) + (period,)
+        else:
+            self._cycle = False
+
     def frames(self, n: int):
         """Rows and lengths of the next `n` packets: gathered from the cached period if any."""
         if self._cycle is None:
-            period = self._period()
-            width = max(self.spec.size_max or 0, getattr(self.template, "length", 0))
-            if period is not None and period * max(width, 1) <= CACHE_BYTES:
-                self._cycle = self.template.generate(0, period, self.spec.sizes(0, period)) + (period,)
-            else:
-                self._cycle = False
+            self._make_cycle()
         if self._cycle:
             rows, lengths, period = self._cycle
             if period == 1:
@@ -89,6 +94,46 @@ class Stream:
             idx = (self.sent + np.arange(n)) % period
             return rows[idx], lengths[idx]
         return self.template.generate(self.sent, n, self.spec.sizes(self.sent, n))
+
+    def fill(self, pool, bi: np.ndarray) -> int:  # bi: fresh buffers (any integer dtype)
+        """Write the next len(bi) packets into fresh buffers (as pool.write); returns their bytes.
+
+        A deterministic stream's period is kept unrolled to period + frame rows, so the next
+        packets are a contiguous slice of it, written as one fancy assignment of whole rows
+        (items of `width` bytes), and the byte count is a difference of prefix sums."""
+        n = len(bi)
+        ext = self._extended(n)
+        if ext is None or ext[3] > pool.data_size or ext[0].dtype.itemsize > pool.data_size:
+            rows, lengths = self.frames(n)
+            pool.write(bi, rows, lengths)
+            return int(pool.current_length[bi].sum())
+        items, lengths, cum, _most, period = ext
+        i = self.sent % period
+        col_view(pool, PRE_DATA, items.dtype)[bi] = items[i:i + n]
+        pool.current_length[bi] = lengths[i:i + n]
+        return int(cum[i + n] - cum[i])
+
+    def _extended(self, n: int):
+        """(row items, lengths, their prefix sums, the longest length, period) for a cached
+        period unrolled to at least period + n rows; None when the stream has no cached period."""
+        ext = self._ext
+        if ext is not None and len(ext[1]) >= ext[4] + n:
+            return ext
+        if self._cycle is None:
+            self._make_cycle()
+        if not self._cycle:
+            return None
+        rows, lengths, period = self._cycle
+        width = rows.shape[1]
+        if not width or (period + n) * width > 2 * CACHE_BYTES:
+            return None
+        idx = np.arange(period + max(n, 256)) % period
+        ext_rows = np.ascontiguousarray(np.broadcast_to(rows, (period, width))[idx], dtype=np.uint8)
+        ext_len = np.broadcast_to(lengths, (period,))[idx].astype(np.uint32)
+        cum = np.concatenate([[0], np.cumsum(ext_len, dtype=np.int64)])
+        items = ext_rows.view(f"V{width}").reshape(len(idx))
+        self._ext = (items, ext_len, cum, int(ext_len.max()), period)
+        return self._ext
 
     @property
     def limit(self) -> int:
@@ -147,11 +192,11 @@ class PgInput(Node):
                 bi = vm.buffers.alloc(n)
                 if len(bi):
                     self.next(s.next_slot, bi)  # staged first: if anything below raises, freed
-                    rows, lengths = s.frames(len(bi))
-                    vm.buffers.write(bi, rows, lengths)
-                    vm.buffers.sw_if_index[RX, bi] = s.rx
+                    fi = bi.astype(np.intp)  # numpy indexes with intp about twice as fast
+                    nbytes = s.fill(vm.buffers, fi)
+                    vm.buffers.sw_if_index[RX][fi] = s.rx
                     if s.rx:
-                        vm.interfaces.count_rx(s.rx, bi)
+                        vm.interfaces.add_combined(0, s.rx, len(bi), nbytes)
                     if self.trace_budget:
                         self._stream = s
                         vm.trace.mark_input(self, bi)
@@ -228,7 +273,8 @@ class PgDevice(Device):
 
     def tx(self, node, frame):
         vm = node.vm
-        frame = finish_in_place(self, node, vm.buffers, frame)  # captures show final checksums
+        if (vm.buffers.flags[frame.astype(np.intp)] & F_OFFLOAD).any():  # else nothing to finish
+            frame = finish_in_place(self, node, vm.buffers, frame)  # captures show final checksums
         if self.capture is not None:
             if self.capture_left:
                 frame_c = frame[: self.capture_left]
@@ -287,6 +333,10 @@ class PacketGenerator:
         else:
             raise PgError("no packet data given")
         s = Stream(spec, template, self.input.add_next(node), rx)
+        try:  # build a deterministic stream's packets now, as VPP builds its templates on creation
+            s._extended(vm.frame_size)
+        except Exception:  # a template that cannot generate fails in pg-input, counted there
+            s._cycle = s._ext = None
         self.streams.pop(spec.name, None)  # a stream of the same name is replaced, as in VPP
         self.streams[spec.name] = s
         return s
