@@ -64,9 +64,10 @@ class BufferPool:
         k = min(k, self.n_free)
         bi = self._free[self.n_free - k:self.n_free][::-1].copy()
         self.n_free -= k
-        self._in_use[bi] = True
-        self.current_data[bi] = 0
-        self.flags[bi] = 0
+        ix = bi.astype(np.intp)  # numpy indexes with intp about twice as fast as with uint32
+        self._in_use[ix] = True
+        self.current_data[ix] = 0
+        self.flags[ix] = 0
         return bi
 
     def alloc1(self) -> int:
@@ -97,12 +98,14 @@ class BufferPool:
         if n == 1:  # the per-segment case: plain scalar work
             self.free1(int(bi.flat[0]))
             return
+        ix = bi.astype(np.intp)
         pos = np.arange(n, dtype=np.int32)
-        self._slot[bi] = pos
-        if not (self._in_use[bi].all() and (self._slot[bi] == pos).all()):
-            bi = np.unique(bi[self._in_use[bi]])
+        self._slot[ix] = pos
+        if not (self._in_use[ix].all() and (self._slot[ix] == pos).all()):
+            bi = np.unique(bi[self._in_use[ix]])
             n = bi.size
-        self._in_use[bi] = False
+            ix = bi.astype(np.intp)
+        self._in_use[ix] = False
         self._free[self.n_free:self.n_free + n] = bi
         self.n_free += n
 
