@@ -915,8 +915,9 @@ EXPORT int close(int fd)
         e->kind = 0;
     int r = libc_close(fd);
     if (listener && r == 0) { /* if that was its last fd, the engine stops listening now */
-        struct vl_msg req = {.op = VL_CLOSED, .a = (int32_t)(uint32_t)ino, .b = (int32_t)(uint32_t)((uint64_t)ino >> 32)},
-                      rep;
+        struct vl_msg req = {.op = VL_CLOSED}, rep;
+        req.a = (int32_t)(uint32_t)ino;
+        req.b = (int32_t)(uint32_t)((uint64_t)ino >> 32);
         rpc(&req, -1, &rep, NULL);
     }
     return r;

@@ -98,7 +98,7 @@ class Client:
             ldp.add(t, os.fstat(fd).st_ino)
             t.owner = (self.pid, fdnum if fdnum != 0xFFFF else -1)
             if t.fail_pending:  # reset while it waited to be accepted
-                t._fail_app_side(socket.socket(fileno=os.dup(fd)))
+                t.fail_app_side(socket.socket(fileno=os.dup(fd)))
             return self.reply(seq)
         if vs is None:
             return self.reply(seq, errno.EBADF)

@@ -214,7 +214,7 @@ class TcpSock(VSock):
         if s is None:
             self.state = "failed"
             self.error = session_errno(err or "connection refused")
-            self._fail_app_side()  # the filler is still in our end
+            self.fail_app_side()  # the filler is still in our end
             return
         self._filler_out()
         if self.b is None:  # the app closed while connecting
@@ -396,11 +396,11 @@ class TcpSock(VSock):
         self.error = errno.ETIMEDOUT if why == "timed out" else errno.EPIPE if self.peer_fin else errno.ECONNRESET
         self.state = "reset"
         self.push()  # what arrived before the RST is still the app's
-        self._fail_app_side()
+        self.fail_app_side()
 
     fail_pending = False  # reset before the app accepted it: done when it does
 
-    def _fail_app_side(self, a: socket.socket | None = None) -> None:
+    def fail_app_side(self, a: socket.socket | None = None) -> None:
         """Close our end with bytes unread in it, so the kernel marks the app's end ECONNRESET
         and shut both ways. The bytes: the connect filler, or one we write through a copy of
         the app's fd (pidfd_getfd). Without a copy the app reads EOF."""
