@@ -9,7 +9,8 @@ routes. The reference is the same program pair on the kernel, across a veth pair
 namespaces (bench_tcp.VethPair).
 
 1. iperf3 through the shim to a kernel iperf3 (both directions, -R), beside iperf3 over the
-   veth pair. Goal >= 20% of veth.
+   veth pair. Goal >= 20% of veth. The shim's apps get a vcl.conf with 4 MB fifos (as the
+   seed's, and VPP's iperf3 examples); Linux autotunes its buffers up to 6 MB.
 2. nginx (master + 2 workers) through the shim, wrk from the peer namespace (a 612-byte file,
    50 connections), beside the same nginx on the kernel across the veth pair. Goal >= 30%.
 3. An idle preloaded server blocked in epoll_wait / poll: its CPU over 5 s. Goal ~0%.
@@ -178,7 +179,10 @@ def main() -> None:
                      "set interface ip address tap0 10.0.0.0/31", "session enable"):
             vpp.run(line)
         vpp.engine.call(ApiServer(vpp.engine.vm, api).start)
-        shim = ns(app, VPPSH, "exec", "--api-socket", api, "--")
+        vcl = os.path.join(d, "vcl.conf")  # fifos the size of Linux's largest autotuned buffers, as VPP's iperf3 setups
+        with open(vcl, "w") as f:
+            f.write(f"vcl {{\n  rx-fifo-size 4000000\n  tx-fifo-size 4000000\n  app-socket-api {api}\n}}\n")
+        shim = ns(app, VPPSH, "exec", "--vcl-config", vcl, "--api-socket", api, "--")
         # 1. iperf3
         for rev, name in ((False, "shim sends"), (True, "shim receives")) if only in (None, "iperf") else ():
             ref = iperf(procs, ns(veth.b), ns(veth.a), "10.8.0.2", t, rev)
