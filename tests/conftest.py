@@ -56,6 +56,26 @@ def shell():
     s.close()
 
 
+# A kernel UDP echo server at 10.0.0.1:1234 (the seed's peer address), run in a namespace: says
+# "ready", echoes until quiet for argv[1] seconds, then prints how many datagrams it echoed.
+UDP_ECHO_SERVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind(("10.0.0.1", 1234))
+print("ready", flush=True)
+n = 0
+s.settimeout(float(sys.argv[1]))
+while True:
+    try:
+        d, peer = s.recvfrom(65535)
+    except socket.timeout:  # quiet for a while: the test is over
+        break
+    s.sendto(d, peer)
+    n += 1
+print(n, flush=True)
+"""
+
 _RECEIVER = """
 import hashlib, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

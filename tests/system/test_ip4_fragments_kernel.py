@@ -12,10 +12,9 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
-from pyroute2 import netns as pr_netns
+from conftest import UDP_ECHO_SERVER
 
 from vppsh.session.app import App
 from vppsh.session.udp import udp_recv_dgram, udp_send
@@ -26,12 +25,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/ne
 SIZES = [4000, 60000, 1800, 65507]
 
 
-@pytest.fixture
-def ns():
-    n = f"vppsh-t-{uuid.uuid4().hex[:8]}"
-    yield n
-    if os.path.exists(f"/run/netns/{n}"):
-        pr_netns.remove(n)
 
 
 def seed(shell, ns, mtu):
@@ -54,23 +47,6 @@ def errors_ok(shell):
     return err
 
 
-_ECHO_SERVER = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-s.bind(("10.0.0.1", 1234))
-print("ready", flush=True)
-n = 0
-s.settimeout(float(sys.argv[1]))
-while True:
-    try:
-        d, peer = s.recvfrom(65535)
-    except socket.timeout:
-        break
-    s.sendto(d, peer)
-    n += 1
-print(n, flush=True)
-"""
 
 
 class Client(App):
@@ -91,7 +67,7 @@ def test_host_stack_udp_datagrams_to_a_kernel_echo_server(shell, ns, mtu):
     """vppsh sends (fragmented by the session layer / ip4-frag), the kernel reassembles and
     echoes (fragmented by the kernel), vppsh reassembles: data checked byte for byte."""
     seed(shell, ns, mtu)
-    srv = subprocess.Popen(in_ns(ns, [sys.executable, "-c", _ECHO_SERVER, "5"]), stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(in_ns(ns, [sys.executable, "-c", UDP_ECHO_SERVER, "5"]), stdout=subprocess.PIPE, text=True)
     try:
         assert srv.stdout.readline().strip() == "ready"
         shell.run("ping 10.0.0.1 repeat 1 interval 0.1")  # ARP first: UDP has no retries

@@ -13,6 +13,7 @@ import sys
 import uuid
 
 import pytest
+from conftest import UDP_ECHO_SERVER
 from pyroute2 import netns as pr_netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
@@ -81,23 +82,6 @@ except socket.timeout:
     print("timeout")
 """
 
-_ECHO_SERVER = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-s.bind(("10.0.0.1", 1234))
-print("ready", flush=True)
-n = 0
-s.settimeout(int(sys.argv[1]))
-while True:
-    try:
-        d, peer = s.recvfrom(65535)
-    except socket.timeout:  # quiet for a while: the test is over
-        break
-    s.sendto(d, peer)
-    n += 1
-print(n)
-"""
 
 
 @pytest.mark.parametrize("offload", ["", "csum-offload", "gso"])
@@ -132,7 +116,7 @@ def test_closed_port_is_refused(shell, names):
 def test_echo_client_against_a_kernel_echo_server(shell, names):
     ns = names()
     seed(shell, ns)
-    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", _ECHO_SERVER, "2"],
+    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", UDP_ECHO_SERVER, "2"],
                            stdout=subprocess.PIPE, text=True)
     try:
         assert srv.stdout.readline().strip() == "ready"

@@ -299,17 +299,7 @@ class UdpMain:
 
         vm = self.vm
         node = vm.node("udp4-output")
-        sw = c.sw_if_index
-        if c.connected:
-            rip, rport, lip = c.rmt_ip, c.rmt_port, c.lcl_ip
-        if not c.connected or not lip or sw < 0:
-            from ..main import SessionError
-
-            try:
-                sw, src = vm.session.source_address(rip)
-            except SessionError:
-                sw, src = -1, 0
-            lip = lip or src
+        sw, rip, rport, lip = self._egress1(c, rip, rport, lip)
         if not lip:
             node.count(node.err["No route to destination"])
             return
@@ -388,11 +378,9 @@ class UdpMain:
         c.bytes_out += int(n.sum())
         vm.stage("udp4-output", bi)
 
-    def _header1(self, c: UdpConnection, b: int, rip: int, lip: int, rport: int, _lport: int, n: int) -> None:
-        """One datagram (a request/response exchange): plain struct packing, as numpy's fixed
-        cost per call would dominate."""
-        vm = self.vm
-        buf = vm.buffers
+    def _egress1(self, c: UdpConnection, rip: int, rport: int, lip: int) -> tuple[int, int, int, int]:
+        """(egress sw_if_index or -1, peer, peer port, source) of one datagram: a connected
+        session's own 4-tuple, else the FIB's route (and source address where the app gave none)."""
         sw = c.sw_if_index
         if c.connected:
             rip, rport, lip = c.rmt_ip, c.rmt_port, c.lcl_ip
@@ -400,14 +388,22 @@ class UdpMain:
             from ..main import SessionError
 
             try:
-                sw, src = vm.session.source_address(rip)
+                sw, src = self.vm.session.source_address(rip)
             except SessionError:
-                sw, src = 0, 0
+                sw, src = -1, 0
             lip = lip or src
-            if not lip:
-                node = vm.node("udp4-output")
-                node.drop(np.array((b,), np.uint32), node.err["No route to destination"])
-                return
+        return sw, rip, rport, lip
+
+    def _header1(self, c: UdpConnection, b: int, rip: int, lip: int, rport: int, _lport: int, n: int) -> None:
+        """One datagram (a request/response exchange): plain struct packing, as numpy's fixed
+        cost per call would dominate."""
+        vm = self.vm
+        buf = vm.buffers
+        sw, rip, rport, lip = self._egress1(c, rip, rport, lip)
+        if not lip:
+            node = vm.node("udp4-output")
+            node.drop(np.array((b,), np.uint32), node.err["No route to destination"])
+            return
         mv = buf.mv
         o = b * buf.stride + PRE_DATA
         IP_HDR.pack_into(mv, o, 0x45, 0, n + IP_UDP, 0, 0, 255, 17, 0, lip, rip)
@@ -419,7 +415,7 @@ class UdpMain:
         buf.current_data[b] = 0
         buf.current_length[b] = n + IP_UDP
         buf.flags[b] = F_LOCALLY_ORIGINATED
-        buf.sw_if_index[RX, b] = sw
+        buf.sw_if_index[RX, b] = max(sw, 0)
         c.dgrams_out += 1
         c.bytes_out += n
         vm.stage("udp4-output", np.array((b,), np.uint32))
