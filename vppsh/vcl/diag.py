@@ -57,27 +57,23 @@ def app_socket(pid: int, fd_hint: int, ino: int) -> socket.socket | None:
     except OSError:
         return None
     try:
+        got = _getfd(pidfd, fd_hint, ino) if fd_hint >= 0 else None
+        if got is not None:
+            return got
         want = f"socket:[{ino}]"
-        tried = set()
-        for fd in [fd_hint] if fd_hint >= 0 else []:
-            got = _getfd(pidfd, fd, ino)
-            if got is not None:
-                return got
-            tried.add(fd)
         try:
             names = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             return None
         for name in names:
-            fd = int(name)
-            if fd in tried:
+            if int(name) == fd_hint:
                 continue
             try:
                 if os.readlink(f"/proc/{pid}/fd/{name}") != want:
                     continue
             except OSError:
                 continue
-            got = _getfd(pidfd, fd, ino)
+            got = _getfd(pidfd, int(name), ino)
             if got is not None:
                 return got
         return None
