@@ -132,9 +132,12 @@ def nginx_rows(procs, vpp, veth, shim, peer, d, t, rows) -> str:
         f.write(NGINX.format(d=d, ip="0.0.0.0"))
     ng = procs.start(shim + ["nginx", "-c", conf])
     wait_vppsh_listen(vpp, 8080)
+    c0 = sum(os.times()[:2])  # the engine is this process's only busy thread
     got = wrk(ns(peer), "http://10.0.0.0:8080/index.html", t)
+    per_req = (sum(os.times()[:2]) - c0) / (got * t)
     rows.append(("nginx + wrk -c50, 612 B file", f"{got:,.0f} req/s", f"veth {ref:,.0f} req/s", got / ref, 0.30))
-    rt = vpp.run("show runtime")
+    rows.append(("  engine CPU per request", f"{per_req * 1e6:.0f} µs", "", None, None))
+    rt = vpp.run("show runtime") + vpp.run("show interface")
     ng.terminate()
     ng.wait(10)
     return rt
@@ -157,6 +160,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", choices=("iperf", "nginx", "idle"), help="one part (for profiling)")
+    ap.add_argument("--runtime", action="store_true",
+                    help="print `show runtime` and the interface counters after the nginx run")
     args = ap.parse_args()
     t, only = args.seconds, args.only
     from pyroute2 import netns as pr_netns
@@ -215,6 +220,8 @@ def main() -> None:
 
     if rt:
         print(f"\nengine time during nginx: {top_nodes(rt)}")
+        if args.runtime:
+            print(f"\n{rt}")
 
 
 if __name__ == "__main__":
