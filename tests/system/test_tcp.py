@@ -204,3 +204,61 @@ def test_simultaneous_close(tcp, ns):
         assert wait_for(lambda: re.search(r"closed \d+", sessions(tcp)) is not None)
     finally:
         peer.close()
+
+
+class LateEcho:
+    """An app that answers each request 5 ms later, as a process behind the shim does; b"quiet"
+    gets no answer. Its 4 MB rx fifo is more than the default window scale can advertise."""
+
+    def __new__(cls, vm):
+        from vppsh.session.app import App
+
+        class _LateEcho(App):
+            def on_rx(self, s):
+                data = vm.session.recv(s, 1 << 16)
+                if data != b"quiet":
+                    vm.timers.add(vm.now() + 0.005, lambda: vm.session.send(s, data) if s.conn else None)
+
+        return _LateEcho("late-echo", 4 << 20, 1 << 16)
+
+
+def test_delayed_ack_rides_on_the_late_reply(shell, ns):
+    """An interactive connection (the app answered within 40 ms) gets no pure ACK for a request:
+    the reply carries it. A request left unanswered is ACKed ~40 ms later, and the next request
+    at once (as Linux's delayed ACK and pingpong mode)."""
+    setup_tap(shell, ns)
+    vm = shell.vm
+    app = LateEcho(vm)
+
+    def listen():
+        vm.session.attach(app)
+        vm.session.listen(app, "T", 0, 1235)
+
+    shell.call(listen)
+    peer = RawPeer(ns, sport=40005)
+
+    def request(payload: bytes):
+        peer.send("PA", payload=payload)
+        peer.seq += len(payload)
+        segs = [t for t in peer.collect(0.3) if t.ack == peer.seq]
+        if segs:
+            peer.ack = max(peer.ack, segs[-1].seq + len(segs[-1].payload))
+        return segs
+
+    try:
+        peer.connect(1235)
+        first = request(b"one")  # not yet interactive: a pure ACK at once, then the reply
+        assert [len(t.payload) for t in first] == [0, 3], first
+        for i in range(3):
+            segs = request(b"again")
+            assert [bytes(t.payload) for t in segs] == [b"again"], (i, segs)
+        t0 = time.monotonic()
+        peer.send("PA", payload=b"quiet")
+        peer.seq += 5
+        ack = peer.recv(want=lambda t: t.ack == peer.seq)
+        waited = time.monotonic() - t0
+        assert ack is not None and not len(ack.payload) and 0.02 < waited < 0.5, (ack, waited)
+        first = request(b"two")  # no longer interactive: ACKed at once again
+        assert [len(t.payload) for t in first] == [0, 3], first
+    finally:
+        peer.close()
