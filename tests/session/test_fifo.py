@@ -46,6 +46,15 @@ def test_peek_into_and_drop():
     assert f.drop(3) == 3 and f.dequeue(10) == b"56789"
 
 
+def test_released_fifo_takes_and_gives_nothing():
+    """A TIME_WAIT session's fifos are released to Fifo(0): every call is a safe no-op."""
+    f = Fifo(0)
+    out = bytearray(4)
+    assert f.enqueue(b"abc") == 0 and f.enqueue_at(5, b"abc") == 0 and f.enqueue_at(-1, b"abc") == 0
+    assert (f.size, f.free, f.dequeue(10), f.peek(0, 3), f.drop(5)) == (0, 0, b"", b"", 0)
+    assert f.peek_into(0, memoryview(out)) == 0 and f.dequeue_into(out) == 0
+
+
 ops = st.lists(st.one_of(
     st.tuples(st.just("enq"), st.integers(0, 40)),
     st.tuples(st.just("ooo"), st.integers(1, 30), st.integers(1, 20)),

@@ -201,12 +201,12 @@ class TcpConnection:
             self._arm(at)
 
     def stop_timer(self, name: str) -> None:
+        """Forget the deadline but leave the armed wake-up: a busy connection stops and sets
+        its retransmission timer for every segment, and the heap would churn twice per segment.
+        An early wake-up finds nothing due and re-arms for what is left, if anything."""
         d = self.deadlines
         if name in d:
             del d[name]
-            if not d and self._armed is not None:  # nothing left: no wake-up for nothing
-                self.vm.timers.cancel(self._armed)
-                self._armed = None
 
     def _arm(self, at: float) -> None:
         if self._armed is not None:
