@@ -516,7 +516,12 @@ def main() -> None:
     def idle_test() -> None:
         # -- 3. idle established sessions
         vpp.run("test echo server uri tcp://0.0.0.0/1234")
-        time.sleep(1.0)  # let the previous tests' TIME_WAITs and closes settle
+        # the previous tests' connections first leave TIME_WAIT (10 s): their cleanup is not idling
+        tm = vpp.engine.vm.session.transports["T"]
+        end = time.monotonic() + 20
+        while vpp.engine.call(lambda: len(tm.active())) and time.monotonic() < end:
+            time.sleep(0.2)
+        time.sleep(1.0)
         base = idle_cpu(idle_s / 2)
         cli = procs.start(ns, IDLE_CLIENT, "10.0.0.2", 1234, n_idle, stdin=subprocess.PIPE)
         wait_line(cli, "ready", 60)
