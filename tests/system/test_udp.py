@@ -129,3 +129,22 @@ def test_echo_client_against_a_kernel_echo_server(shell, names):
         if srv.poll() is None:
             srv.kill()
         srv.wait()
+
+
+def test_first_datagram_waits_for_arp(shell, names):
+    """No ARP warm-up: the one datagram that starts the resolution is held until the kernel
+    answers, then sent (arp/hold.py); VPP would drop it, and UDP has no retries."""
+    ns = names()
+    seed(shell, ns)
+    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", UDP_ECHO_SERVER, "1"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        out = shell.run("test echo clients uri udp://10.0.0.1/1234 bytes 100 nclients 1 test-timeout 5", timeout=30)
+        assert "100 bytes (0 mbytes, 0 gbytes) in " in out, out
+        assert int(srv.communicate(timeout=10)[0].strip()) == 1
+        assert re.search(r"1\s+ip4-glean\s+packets held for ARP", shell.run("show errors"))
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.wait()

@@ -14,6 +14,7 @@ import numpy as np
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX, TX
 from ...vlib.node import Node
 from ..ip4.fields import be16, be32
+from .hold import HOLD_TRIES
 
 BROADCAST = b"\xff" * 6
 THROTTLE = 0.1  # seconds between ARP requests for the same (interface, address)
@@ -117,12 +118,14 @@ class ArpReply(Node):
 
 
 class Ip4Glean(Node):
-    """A packet for an unresolved host on a connected subnet: ARP for it (throttled), drop it."""
+    """A packet for an unresolved host on a connected subnet: ARP for it (throttled), hold it
+    for the reply (a few per host, arp/hold.py), drop the rest."""
 
     name = "ip4-glean"
     next_nodes = ("error-drop",)
     errors = (("ARP requests sent", "info"), ("ARP requests throttled", "info"),
-              ("no source address for ARP request", "error"))
+              ("no source address for ARP request", "error"), ("packets held for ARP", "info"),
+              ("held packets dropped: no ARP reply", "error"))
     target_from_packet = True
 
     def __init__(self, vm) -> None:
@@ -139,35 +142,50 @@ class Ip4Glean(Node):
         else:
             targets = t.addr[adj]
         now = time.monotonic()
-        sent = 0
         for sw, tip in set(zip(sws.tolist(), targets.tolist())):
-            if now - self.last.get((sw, tip), -1e9) < THROTTLE:
-                continue
-            src = next((int(p.ip) for p in ip4.addrs.get(sw, [])
-                        if ipaddress.IPv4Address(tip) in p.network), 0)
-            if not src and sw < len(ip4.if_addr):
-                src = int(ip4.if_addr[sw])
-            if not src:
-                self.count(self.err["no source address for ARP request"])
-                continue
-            self.last[(sw, tip)] = now
-            pkt = arp_request(ip4.mac(sw), src, tip)
-            bi = buf.alloc(1)
-            if not len(bi):
-                continue
-            buf.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
-            buf.sw_if_index[RX, bi] = sw
-            buf.sw_if_index[TX, bi] = sw
-            buf.flags[bi] |= F_LOCALLY_ORIGINATED
-            self.next(vm.interfaces.output_next(self, sw), bi)
-            sent += 1
+            if now - self.last.get((sw, tip), -1e9) >= THROTTLE:
+                self._request(sw, tip, now)
         if len(self.last) > 4096:  # forget old throttle entries
             self.last = {k: v for k, v in self.last.items() if now - v < THROTTLE}
-        # each packet is dropped under what happened for it: one per request sent, the rest throttled
-        codes = np.full(len(frame), self.err["ARP requests throttled"], np.uint16)
-        codes[:sent] = self.err["ARP requests sent"]
-        buf.error[frame] = codes
-        vm.stage("error-drop", frame)
+        hold = ip4.held.hold
+        keep = np.array([hold(sw, tip, b, self._expired)
+                         for b, sw, tip in zip(frame.tolist(), sws.tolist(), targets.tolist())], bool)
+        if keep.any():
+            self.count(self.err["packets held for ARP"], int(keep.sum()))
+        rest = frame[~keep]
+        if len(rest):
+            self.drop(rest, self.err["ARP requests throttled"])
+
+    def _request(self, sw: int, tip: int, now: float) -> bool:
+        """Send one ARP request for `tip` out `sw` (from our address on its subnet)."""
+        vm, ip4 = self.vm, self.vm.ip4
+        buf = vm.buffers
+        src = next((int(p.ip) for p in ip4.addrs.get(sw, []) if ipaddress.IPv4Address(tip) in p.network), 0)
+        if not src and sw < len(ip4.if_addr):
+            src = int(ip4.if_addr[sw])
+        if not src:
+            self.count(self.err["no source address for ARP request"])
+            return False
+        self.last[(sw, tip)] = now
+        pkt = arp_request(ip4.mac(sw), src, tip)
+        bi = buf.alloc(1)
+        if not len(bi):
+            return False
+        buf.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
+        buf.sw_if_index[RX, bi] = sw
+        buf.sw_if_index[TX, bi] = sw
+        buf.flags[bi] |= F_LOCALLY_ORIGINATED
+        self.next(vm.interfaces.output_next(self, sw), bi)
+        self.count(self.err["ARP requests sent"])
+        return True
+
+    def _expired(self, sw: int, tip: int, bi: np.ndarray, tries: int) -> None:
+        """No reply in time: ask again (up to HOLD_TRIES in all, as Linux's mcast_solicit),
+        then drop what waited."""
+        if tries < HOLD_TRIES and self._request(sw, tip, time.monotonic()):
+            self.vm.ip4.held.requeue(sw, tip, bi.tolist(), self._expired, tries + 1)
+        else:
+            self.drop(bi, self.err["held packets dropped: no ARP reply"])
 
     def format_trace(self, b):
         from ..ip4.forward import format_ip4

@@ -27,6 +27,7 @@ def ensure_gso_buffers(vm) -> None:
     """64 KB super-frames need 64 KB buffers (VPP chains 2 KB ones instead): grow them once."""
     if vm.buffers.data_size >= GSO_BUFFER_SIZE:
         return
+    vm.ip4.held.drop_all()  # packets waiting for ARP hold buffers of the old pool
     try:
         vm.resize_buffers(GSO_BUFFER_SIZE)
     except RuntimeError as e:

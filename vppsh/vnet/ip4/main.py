@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arp.hold import HoldQueue
 from ..fib.table import FibTable
 from . import dpo as D
 from .dpo import DpoTable
@@ -50,6 +51,7 @@ class Ip4Main:
         self.neighbors: dict[tuple[int, int], Neighbor] = {}
         self.routes: dict[tuple[int, int], Path] = {}  # (addr, plen) -> path; bulk adds share one
         self.ping_waiters: dict = {}  # ICMP id -> the CLI process of the ping waiting for replies
+        self.held = HoldQueue(vm)  # packets waiting for ARP (ip4-glean / ip4-arp)
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
         self.if_addr = np.zeros(64, np.uint32)
@@ -187,6 +189,7 @@ class Ip4Main:
                 self._fib_add(ip, 32, SRC_ADJ, adj)  # adj-fib: hands the reference to the FIB
             else:
                 self.dpo.unlock(adj)
+        self.held.release(sw_if_index, ip)
 
     def neighbor_del(self, sw_if_index: int, ip: int) -> None:
         if self.neighbors.pop((sw_if_index, ip), None) is None:

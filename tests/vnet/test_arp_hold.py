@@ -1,0 +1,93 @@
+"""Packets toward an unresolved neighbour wait for its ARP reply (a few of them, for a while)
+instead of being dropped with the request, as Linux's neighbour queue: pg0 -> vppsh -> pg1,
+the neighbour on pg1 answering (or not) with frames injected by the test."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from scapy.all import ARP, IP, UDP, Ether, Raw
+
+from vppsh.vnet.arp.hold import HOLD, HOLD_TIME, HOLD_TRIES
+
+VPP0, VPP1 = "02:00:00:00:00:01", "02:00:00:00:00:02"
+PEER0, PEER1 = "02:fe:00:00:00:01", "02:fe:00:00:00:02"
+
+
+@pytest.fixture
+def net(shell):
+    vm = shell.vm
+    for i, (mac, addr) in enumerate(((VPP0, "10.10.1.2/24"), (VPP1, "10.10.2.2/24"))):
+        shell.run(f"create packet-generator interface pg{i} hw-addr {mac}")
+        shell.run(f"set interface state pg{i} up")
+        shell.run(f"set interface ip address pg{i} {addr}")
+    shell.run(f"set ip neighbor pg0 10.10.1.1 {PEER0} static")
+    sent: list[bytes] = []
+    dev = vm.interfaces.by_name["pg1"].hw.device
+
+    def tx(node, frame):
+        sent.extend(vm.buffers.packet(b) for b in frame.tolist())
+        vm.buffers.free(frame)
+
+    shell.call(lambda: setattr(dev, "tx", tx))
+    return sent
+
+
+def inject(shell, ifname: str, frames: list[bytes]) -> None:
+    vm = shell.vm
+    sw = vm.interfaces.by_name[ifname].sw_if_index
+
+    def go():
+        bi = vm.buffers.alloc(len(frames))
+        rows = np.zeros((len(frames), max(map(len, frames))), np.uint8)
+        for i, f in enumerate(frames):
+            rows[i, :len(f)] = np.frombuffer(f, np.uint8)
+        vm.buffers.write(bi, rows, np.array([len(f) for f in frames]))
+        vm.buffers.sw_if_index[0, bi] = sw
+        vm.stage("ethernet-input", bi)
+
+    shell.call(go)
+    shell.run("wait 0.05")
+
+
+def to_pg1_host(n: int) -> list[bytes]:
+    return [bytes(Ether(src=PEER0, dst=VPP0) / IP(src="10.10.1.1", dst="10.10.2.1") / UDP(sport=5000 + i, dport=9)
+                  / Raw(b"x" * 10)) for i in range(n)]
+
+
+def arp_reply() -> bytes:
+    return bytes(Ether(src=PEER1, dst=VPP1) / ARP(op=2, hwsrc=PEER1, psrc="10.10.2.1", hwdst=VPP1, pdst="10.10.2.2"))
+
+
+def errors(shell, node: str) -> dict[str, int]:
+    """`show errors` rows of `node`: reason -> count (columns: count 10, node 35, reason 35)."""
+    rows = [(ln[:10].strip(), ln[10:45].strip(), ln[45:80].strip()) for ln in shell.run("show errors").splitlines()]
+    return {reason: int(count) for count, n, reason in rows if n == node and count.isdigit()}
+
+
+def test_held_packets_leave_once_the_neighbour_answers(shell, net):
+    inject(shell, "pg0", to_pg1_host(HOLD + 2))
+    arps = [Ether(p) for p in net]
+    assert len(arps) == 1 and ARP in arps[0] and arps[0][ARP].pdst == "10.10.2.1", arps
+    net.clear()
+    inject(shell, "pg1", [arp_reply()])
+    out = [Ether(p) for p in net]
+    assert [p[UDP].sport for p in out] == [5000 + i for i in range(HOLD)], out  # in order, the rest dropped
+    assert all(p.dst == PEER1 and p[IP].ttl == 63 for p in out)
+    e = errors(shell, "ip4-glean")
+    assert e.get("packets held for ARP") == HOLD and e.get("ARP requests throttled") == 2, e
+
+
+def test_held_packets_are_dropped_without_a_reply(shell, net):
+    inject(shell, "pg0", to_pg1_host(1))
+    time.sleep(HOLD_TIME * HOLD_TRIES + 0.3)
+    shell.run("wait 0.05")
+    e = errors(shell, "ip4-glean")
+    assert e.get("held packets dropped: no ARP reply") == 1 and e.get("ARP requests sent") == HOLD_TRIES, e
+    assert sum(ARP in Ether(p) for p in net) == HOLD_TRIES  # asked again while it waited
+    net.clear()
+    inject(shell, "pg1", [arp_reply()])  # too late: nothing was kept
+    assert net == []
+    assert shell.vm.buffers.n_used == 0
