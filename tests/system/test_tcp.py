@@ -208,7 +208,7 @@ def test_simultaneous_close(tcp, ns):
 
 class LateEcho:
     """An app that answers each request 5 ms later, as a process behind the shim does; b"quiet"
-    gets no answer. Its 4 MB rx fifo is more than the default window scale can advertise."""
+    (or anything with it) gets no answer. Its 4 MB rx fifo is more than the default window scale can advertise."""
 
     def __new__(cls, vm):
         from vppsh.session.app import App
@@ -216,7 +216,7 @@ class LateEcho:
         class _LateEcho(App):
             def on_rx(self, s):
                 data = vm.session.recv(s, 1 << 16)
-                if data != b"quiet":
+                if b"quiet" not in data:
                     vm.timers.add(vm.now() + 0.005, lambda: vm.session.send(s, data) if s.conn else None)
 
         return _LateEcho("late-echo", 4 << 20, 1 << 16)
@@ -260,5 +260,38 @@ def test_delayed_ack_rides_on_the_late_reply(shell, ns):
         assert ack is not None and not len(ack.payload) and 0.02 < waited < 0.5, (ack, waited)
         first = request(b"two")  # no longer interactive: ACKed at once again
         assert [len(t.payload) for t in first] == [0, 3], first
+    finally:
+        peer.close()
+
+
+def test_loss_sends_acks_at_once_again(shell, ns):
+    """After a sign of loss (out-of-order data) an interactive connection ACKs at once for a while
+    (Linux's quickack): a sender recovering from a loss must not wait 40 ms per ACK."""
+    setup_tap(shell, ns)
+    vm = shell.vm
+    app = LateEcho(vm)
+
+    def listen():
+        vm.session.attach(app)
+        vm.session.listen(app, "T", 0, 1236)
+
+    shell.call(listen)
+    peer = RawPeer(ns, sport=40006)
+    try:
+        peer.connect(1236)
+        for payload in (b"one", b"two"):  # the app answers within 40 ms: interactive now
+            peer.send("PA", payload=payload)
+            peer.seq += len(payload)
+            segs = [t for t in peer.collect(0.3) if t.ack == peer.seq]
+            peer.ack = segs[-1].seq + len(segs[-1].payload)
+        peer.send("PA", payload=b"quiet", seq=peer.seq + 5)  # 5 bytes missing before it
+        assert peer.recv(want=lambda t: t.ack == peer.seq) is not None  # a duplicate ACK
+        for n in (10, 5):  # the hole (5 bytes, joining the 5 held), then 5 more in order: all
+            t0 = time.monotonic()  # unanswered, each ACKed at once, not 40 ms later
+            peer.send("PA", payload=b"quiet")
+            peer.seq += n
+            ack = peer.recv(want=lambda t: t.ack == peer.seq)
+            waited = time.monotonic() - t0
+            assert ack is not None and waited < 0.03, (n, waited)
     finally:
         peer.close()
