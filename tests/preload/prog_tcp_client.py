@@ -633,6 +633,12 @@ def peer_resets():
     r["so_error_first"] = [en(attempt(s.getsockopt, SOL, socket.SO_ERROR)), attempt(s.recv, 1),
                            attempt(s.send, b"x", NOSIG)]
     s.close()
+    with tempfile.TemporaryFile() as f:  # sendfile has no MSG_NOSIGNAL: SIGPIPE is ignored here
+        f.write(b"x" * 10)
+        f.flush()
+        s = reset_conn()
+        r["sendfile_first"] = [attempt(os.sendfile, s.fileno(), f.fileno(), 0, 10) for _ in range(2)]
+        s.close()
     return r
 
 

@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -71,6 +72,8 @@ static ssize_t (*libc_send)(int, const void *, size_t, int);
 static ssize_t (*libc_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 static ssize_t (*libc_sendmsg)(int, const struct msghdr *, int);
 static int (*libc_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+static ssize_t (*libc_sendfile)(int, int, off_t *, size_t);
+static ssize_t (*libc_sendfile64)(int, int, off64_t *, size_t);
 
 static void *sym(const char *name)
 {
@@ -119,6 +122,8 @@ static void bind_libc(void)
     libc_sendto = sym("sendto");
     libc_sendmsg = sym("sendmsg");
     libc_sendmmsg = sym("sendmmsg");
+    libc_sendfile = sym("sendfile");
+    libc_sendfile64 = sym("sendfile64");
 }
 
 #define LIBC() pthread_once(&libc_once, bind_libc)
@@ -1130,18 +1135,40 @@ static ssize_t tcp_rx_done(int fd, ssize_t r)
     return fail(e ? e : ECONNRESET);
 }
 
-static ssize_t tcp_tx_fail(int fd, int flags)
+/* ue: the error the AF_UNIX end held (its SO_ERROR, now read), 0 if none */
+static ssize_t tcp_tx_error(int fd, int ue, int flags)
 {
-    int ue = 0;
-    socklen_t l = sizeof ue;
-    if (fd >= 0)
-        libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &ue, &l);
     int e = ue ? engine_error(fd, ue) : 0;
     if (!e)
         e = EPIPE;
     if (e == EPIPE && !(flags & MSG_NOSIGNAL))
         raise(SIGPIPE);
     return fail(e);
+}
+
+static ssize_t tcp_tx_fail(int fd, int flags)
+{
+    int ue = 0;
+    socklen_t l = sizeof ue;
+    if (fd >= 0)
+        libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &ue, &l);
+    return tcp_tx_error(fd, ue, flags);
+}
+
+/* sendfile has no MSG_NOSIGNAL: after a reset the pair would say EPIPE (and SIGPIPE) where TCP
+ * says ECONNRESET first, so a pending error is taken before the copy. -1: failed, errno set. */
+static int tcp_sendfile_check(int fd)
+{
+    struct fdent *e = tcp_ent(fd);
+    if (!e)
+        return 0;
+    if (tcp_unconnected(e, fd))
+        return (int)tcp_tx_fail(-1, 0);
+    int ue = 0;
+    socklen_t l = sizeof ue;
+    if (libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &ue, &l) < 0 || !ue)
+        return 0;
+    return (int)tcp_tx_error(fd, ue, 0);
 }
 
 /* sends go out with MSG_NOSIGNAL: the SIGPIPE, if any, is ours to raise */
@@ -1318,6 +1345,22 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
         return libc_writev(fd, iov, iovcnt);
     }
     return r;
+}
+
+EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    LIBC();
+    if (tcp_sendfile_check(out_fd) < 0)
+        return -1;
+    return libc_sendfile(out_fd, in_fd, offset, count);
+}
+
+EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+    LIBC();
+    if (tcp_sendfile_check(out_fd) < 0)
+        return -1;
+    return libc_sendfile64(out_fd, in_fd, offset, count);
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
