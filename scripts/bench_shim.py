@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,20 +54,39 @@ ep.poll(60)
 
 
 class Procs:
+    """Each program in a process group of its own, stopped as a group: nginx's workers must not
+    outlive their master (a master that dies first leaves them to init)."""
+
     def __init__(self) -> None:
         self.all: list[subprocess.Popen] = []
 
     def start(self, argv, **kw) -> subprocess.Popen:
         kw.setdefault("stdin", subprocess.DEVNULL)
-        p = subprocess.Popen(argv, **kw)
+        p = subprocess.Popen(argv, start_new_session=True, **kw)
         self.all.append(p)
         return p
 
+    @staticmethod
+    def stop(p: subprocess.Popen, grace: float = 10) -> None:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+            try:
+                os.killpg(p.pid, sig)  # the group's id is the leader's pid
+            except ProcessLookupError:
+                break
+            try:
+                p.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+            if sig == signal.SIGTERM:  # the leader is gone: make sure no member stays
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            break
+
     def stop_all(self) -> None:
         for p in self.all:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
+            self.stop(p, grace=0.5)
 
 
 def ns(name: str, *argv: str) -> list[str]:
@@ -125,8 +145,7 @@ def nginx_rows(procs, vpp, veth, shim, peer, d, t, rows) -> str:
     ng = procs.start(ns(veth.b, "nginx", "-c", conf))
     wait_listen(veth.b, 8080)
     ref = wrk(ns(veth.a), "http://10.8.0.2:8080/index.html", t)
-    ng.terminate()
-    ng.wait(10)
+    procs.stop(ng)
     conf = os.path.join(d, "nginx-shim.conf")
     with open(conf, "w") as f:
         f.write(NGINX.format(d=d, ip="0.0.0.0"))
@@ -138,8 +157,7 @@ def nginx_rows(procs, vpp, veth, shim, peer, d, t, rows) -> str:
     rows.append(("nginx + wrk -c50, 612 B file", f"{got:,.0f} req/s", f"veth {ref:,.0f} req/s", got / ref, 0.30))
     rows.append(("  engine CPU per request", f"{per_req * 1e6:.0f} µs", "", None, ""))
     rt = vpp.run("show runtime") + vpp.run("show interface")
-    ng.terminate()
-    ng.wait(10)
+    procs.stop(ng)
     return rt
 
 
