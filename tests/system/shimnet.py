@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,14 +54,16 @@ class ShimNet:
         return ["nsenter", f"--net=/run/netns/{self.peer_ns}", *argv]
 
     def app(self, argv: list[str], **kw) -> subprocess.Popen:
-        kw.setdefault("stdin", subprocess.DEVNULL)
-        p = subprocess.Popen(self.exec_argv(argv), **kw)
-        self.procs.append(p)
-        return p
+        return self._start(self.exec_argv(argv), **kw)
 
     def peer(self, argv: list[str], **kw) -> subprocess.Popen:
+        return self._start(self.peer_argv(argv), **kw)
+
+    def _start(self, argv: list[str], **kw) -> subprocess.Popen:
+        """In a process group of its own, so stop() takes a program's children too (nginx's
+        workers must not outlive a killed master)."""
         kw.setdefault("stdin", subprocess.DEVNULL)
-        p = subprocess.Popen(self.peer_argv(argv), **kw)
+        p = subprocess.Popen(argv, start_new_session=True, **kw)
         self.procs.append(p)
         return p
 
@@ -77,8 +80,10 @@ class ShimNet:
 
     def stop(self) -> None:
         for p in self.procs:
-            if p.poll() is None:
-                p.kill()
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the group's id is the leader's pid
+            except ProcessLookupError:
+                pass
             try:
                 p.wait(5)
             except subprocess.TimeoutExpired:
