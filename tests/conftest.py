@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+
 import pytest
 
 from vppsh.engine import Engine
@@ -75,6 +79,21 @@ while True:
     n += 1
 print(n, flush=True)
 """
+
+
+@contextlib.contextmanager
+def udp_echo_server(ns: str, quiet: float):
+    """UDP_ECHO_SERVER running in namespace `ns` (ready when this yields); killed if still there
+    at the end. Its stdout then holds the datagram count: `srv.communicate()[0]`."""
+    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", UDP_ECHO_SERVER, str(quiet)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        yield srv
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.wait()
 
 _RECEIVER = """
 import hashlib, socket, sys

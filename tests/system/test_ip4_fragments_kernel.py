@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import UDP_ECHO_SERVER
+from conftest import udp_echo_server
 
 from vppsh.session.app import App
 from vppsh.session.udp import udp_recv_dgram, udp_send
@@ -67,9 +67,7 @@ def test_host_stack_udp_datagrams_to_a_kernel_echo_server(shell, ns, mtu):
     """vppsh sends (fragmented by the session layer / ip4-frag), the kernel reassembles and
     echoes (fragmented by the kernel), vppsh reassembles: data checked byte for byte."""
     seed(shell, ns, mtu)
-    srv = subprocess.Popen(in_ns(ns, [sys.executable, "-c", UDP_ECHO_SERVER, "5"]), stdout=subprocess.PIPE, text=True)
-    try:
-        assert srv.stdout.readline().strip() == "ready"
+    with udp_echo_server(ns, 5):
         shell.run("ping 10.0.0.1 repeat 1 interval 0.1")  # ARP first: UDP has no retries
         vm = shell.vm
         app = Client(vm)
@@ -89,10 +87,6 @@ def test_host_stack_udp_datagrams_to_a_kernel_echo_server(shell, ns, mtu):
                 shell.run("wait 0.05")
         assert [len(g) for g in app.got] == SIZES
         assert app.got == sent
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-        srv.wait()
     err = errors_ok(shell)
     assert re.search(r"\d+\s+ip4-local-full-reassembly\s+successful reassemblies", err), err
 

@@ -13,7 +13,7 @@ import sys
 import uuid
 
 import pytest
-from conftest import UDP_ECHO_SERVER
+from conftest import udp_echo_server
 from pyroute2 import netns as pr_netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
@@ -116,19 +116,12 @@ def test_closed_port_is_refused(shell, names):
 def test_echo_client_against_a_kernel_echo_server(shell, names):
     ns = names()
     seed(shell, ns)
-    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", UDP_ECHO_SERVER, "2"],
-                           stdout=subprocess.PIPE, text=True)
-    try:
-        assert srv.stdout.readline().strip() == "ready"
+    with udp_echo_server(ns, 2) as srv:
         shell.run("ping 10.0.0.1 repeat 1 interval 0.1")  # resolve ARP first: UDP has no retries
         out = shell.run("test echo clients uri udp://10.0.0.1/1234 bytes 200000 nclients 2 test-bytes", timeout=60)
         assert "400000 bytes (0 mbytes, 0 gbytes) in " in out, out
         assert "full-duplex" in out
         assert int(srv.communicate(timeout=10)[0].strip()) >= 2 * (200000 // 1460 + 1)  # 1460-byte dgrams or less
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-        srv.wait()
 
 
 def test_first_datagram_waits_for_arp(shell, names):
@@ -136,15 +129,8 @@ def test_first_datagram_waits_for_arp(shell, names):
     answers, then sent (arp/hold.py); VPP would drop it, and UDP has no retries."""
     ns = names()
     seed(shell, ns)
-    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", UDP_ECHO_SERVER, "1"],
-                           stdout=subprocess.PIPE, text=True)
-    try:
-        assert srv.stdout.readline().strip() == "ready"
+    with udp_echo_server(ns, 1) as srv:
         out = shell.run("test echo clients uri udp://10.0.0.1/1234 bytes 100 nclients 1 test-timeout 5", timeout=30)
         assert "100 bytes (0 mbytes, 0 gbytes) in " in out, out
         assert int(srv.communicate(timeout=10)[0].strip()) == 1
         assert re.search(r"1\s+ip4-glean\s+packets held for ARP", shell.run("show errors"))
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-        srv.wait()
