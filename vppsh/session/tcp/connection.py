@@ -169,8 +169,9 @@ class TcpConnection:
     def key(self) -> tuple:
         return ("T", self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port)
 
-    def now_ms(self) -> int:
-        return (int(self.vm.now() * 1000) + self.tm.ts_offset) & W32
+    def now_ms(self, now: float | None = None) -> int:
+        """Our timestamp clock (ms, offset per engine), at `now` (engine seconds) or the present."""
+        return (int((self.vm.now() if now is None else now) * 1000) + self.tm.ts_offset) & W32
 
     def flight(self) -> int:
         return self.snd_nxt - self.snd_una
@@ -284,8 +285,7 @@ class TcpConnection:
     def _ack_options(self) -> bytes:
         out = b""
         if self.ts_ok:
-            out = _TS_OPT.pack(1, 1, 8, 10, (int(self.vm.now() * 1000) + self.tm.ts_offset) & W32,
-                               self.tsval_recent)
+            out = _TS_OPT.pack(1, 1, 8, 10, self.now_ms(), self.tsval_recent)
         if self.sack_ok and self.session is not None:
             f = self.session.rx_fifo
             if f is not None and f.ooo:  # out-of-order data held (its ranges are never empty)
@@ -297,9 +297,7 @@ class TcpConnection:
 
     def _wnd_field(self) -> int:
         """The window to advertise, scaled; never moves the right edge left (RFC 9293 3.8.6)."""
-        s = self.session
-        f = None if s is None else s.rx_fifo
-        avail = self.tm.cfg.rx_fifo if f is None else f.nitems - (f.tail - f.head)
+        avail = self.rcv_wnd_avail()
         nxt, las, ws = self.rcv_nxt, self.rcv_las, self.rcv_wscale
         edge = (las if las > nxt + avail else nxt + avail) if avail else las
         w = (edge - nxt) >> ws
@@ -361,11 +359,9 @@ class TcpConnection:
                 and (self.fin_sent or not self.fin_pending):
             # nothing to send (an ACK's usual want_output): only the timers' upkeep below
             if self.snd_max > self.snd_una:
-                d = self.deadlines
-                if "rxt" not in d:
+                if "rxt" not in self.deadlines:
                     self.set_timer("rxt", self.rto)
-                if "persist" in d:
-                    self.stop_timer("persist")
+                self.stop_timer("persist")
             return
         mss = self.snd_mss
         cwnd = self.cc.cwnd
@@ -419,8 +415,7 @@ class TcpConnection:
                 self.set_timer("rxt", self.rto)
             if sent_any and "tlp" not in d:
                 self._arm_tlp()
-            if "persist" in d:
-                self.stop_timer("persist")
+            self.stop_timer("persist")
         elif data_end > self.snd_nxt and self.snd_wnd == 0 and "persist" not in d:
             self.set_timer("persist", max(self.rto, RTO_MIN))
         if sent_any:
@@ -614,7 +609,7 @@ class TcpConnection:
         if self.keepalive and self.state in (ESTABLISHED, CLOSE_WAIT):
             self.keep_probes = 0
             self.set_timer("keep", self.keep_idle)
-        elif "keep" in self.deadlines:
+        else:
             self.stop_timer("keep")
 
     # ------------------------------------------------------------------ close / abort
@@ -866,7 +861,7 @@ class TcpConnection:
         # RTT sample (RFC 6298 / RFC 7323 3.3)
         rtt = None
         if self.ts_ok and ts is not None and ts[1]:
-            rtt = (((int(now * 1000) + self.tm.ts_offset) - ts[1]) & W32) / 1000.0  # now_ms() - tsecr
+            rtt = ((self.now_ms(now) - ts[1]) & W32) / 1000.0
             if rtt > 60:
                 rtt = None
         elif self.rtt_ts and ack >= self.rtt_seq:
@@ -886,14 +881,10 @@ class TcpConnection:
             self.high_rxt = ack
         self.rto_boff = 0
         self.tlp_sent = False
-        d = self.deadlines
-        if "persist" in d:
-            self.stop_timer("persist")
+        self.stop_timer("persist")
         if self.snd_una >= self.snd_max:
-            if "rxt" in d:
-                self.stop_timer("rxt")
-            if "tlp" in d:
-                self.stop_timer("tlp")
+            self.stop_timer("rxt")
+            self.stop_timer("tlp")
         else:
             self.set_timer("rxt", self.rto)
             self._arm_tlp()
@@ -1030,10 +1021,8 @@ class TcpConnection:
 
     def enter_time_wait(self) -> None:
         self.state = TIME_WAIT
-        d = self.deadlines
         for t in ("rxt", "persist", "keep"):
-            if t in d:
-                self.stop_timer(t)
+            self.stop_timer(t)
         self.set_timer("waitclose", self.tm.cfg.timewait_time)
         s = self.session
         if s is not None:

@@ -373,11 +373,7 @@ class TcpMain:
         out = self._out_index
         if out < 0:
             out = self._out_index = vm.node("tcp4-output").index
-        staged = vm._staged1  # vm.stage1(out, b), inline: one call less per segment
-        if staged is not None and out in staged:
-            staged[out].append(b)
-        else:
-            vm.stage1(out, b)
+        vm.stage1(out, b)
         return n
 
     def emit_rst_for(self, seg: Segment) -> None:

@@ -26,7 +26,7 @@ class EthernetInput(Node):
         super().__init__(vm)
         self.if_mac = np.zeros((64, 6), np.uint8)  # per sw_if_index, kept by set_mac()
         self.mac_bytes: dict[int, bytes] = {}
-        self._want_cache: dict[int, np.ndarray] = {}
+        self._want_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def set_mac(self, sw_if_index: int, mac: bytes | None) -> None:
         if sw_if_index >= len(self.if_mac):

@@ -188,10 +188,6 @@ class Ip4Rewrite(Node):
     errors = (("ip4 ttl <= 1", "error"), ("ip4 MTU exceeded and DF set", "error"))
     trace_in_process = True
 
-    def __init__(self, vm) -> None:
-        super().__init__(vm)
-        self._rw_words: dict = {}
-
     def _slots(self, sw: np.ndarray) -> np.ndarray:
         """Next slot of each packet's `<if>-output` (error-drop if the interface is gone)."""
         out = self.vm.interfaces.output_next
@@ -339,14 +335,7 @@ class Ip4Rewrite(Node):
     def _rewrite_words(self, a: int) -> tuple[np.uint64, np.uint64]:
         """Adjacency a's 14-byte rewrite as two little-endian words (bytes 0-7, bytes 8-13)."""
         rw = self.vm.ip4.dpo.rewrite[a].tobytes()
-        key = (a, rw)
-        w = self._rw_words.get(key)
-        if w is None:
-            if len(self._rw_words) > 4096:
-                self._rw_words.clear()
-            w = self._rw_words[key] = (np.uint64(int.from_bytes(rw[:8], "little")),
-                                       np.uint64(int.from_bytes(rw[8:14], "little")))
-        return w
+        return np.uint64(int.from_bytes(rw[:8], "little")), np.uint64(int.from_bytes(rw[8:14], "little"))
 
     def _forward_one_adj(self, frame, hdr, a0: int) -> None:
         """The common frame: one adjacency, nothing expiring or too big."""
