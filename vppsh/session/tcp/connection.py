@@ -301,6 +301,11 @@ class TcpConnection:
         nxt, las, ws = self.rcv_nxt, self.rcv_las, self.rcv_wscale
         edge = (las if las > nxt + avail else nxt + avail) if avail else las
         w = (edge - nxt) >> ws
+        if nxt + (w << ws) < las:
+            # rounded down past the edge we advertised (a nearly shut window): round up, as
+            # Linux's tcp_select_window. A shrunk edge has the peer's data and its ACKs (whose
+            # seq is its snd_nxt) fall outside the window: both sides stalled, full and deaf.
+            w += 1
         if w > 0xFFFF:
             w = 0xFFFF
         elif w < 0:
