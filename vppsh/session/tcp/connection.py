@@ -23,6 +23,8 @@ CAN_SEND = frozenset((ESTABLISHED, CLOSE_WAIT))
 _OUTPUT_STATES = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))  # output() sends
 
 RTO_INIT, RTO_MIN, RTO_MAX = 1.0, 0.2, 60.0
+DELACK = 0.04  # Linux's TCP_DELACK_MIN: how long an interactive connection's ACK waits for a reply
+QUICKACKS = 16  # ACKs sent at once after a sign of loss (Linux's TCP_MAX_QUICKACKS)
 MAX_RXT = 15  # data retransmissions before giving up (~ RFC 1122's R2 >= 100 s with backoff)
 MAX_SYN_RXT = 5
 DUPTHRESH = 3
@@ -136,6 +138,12 @@ class TcpConnection:
     ack_force = False
     acked_nxt = 0  # rcv_nxt as of the last segment we sent with ACK
     ack_now = False
+    # delayed ACK (RFC 1122 4.2.3.2), as Linux's pingpong mode: once the app has answered data
+    # within DELACK, the ACK for new data waits (at most DELACK) to ride on the app's reply
+    pingpong = False
+    delack = False  # on TcpMain.delacks
+    last_data_rx = 0.0
+    quick = 0  # ACKs still to send at once: the peer is recovering from a loss and needs them
 
     def __init__(self, tm, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> None:
         self.tm = tm
@@ -348,6 +356,8 @@ class TcpConnection:
         sent = self.tm.emit(self, flags, seq, self._ack_options(), off, n,
                             gso=self.snd_mss if n > self.snd_mss else 0)
         self.pending_ack = self.ack_force = False
+        if n and not self.pingpong and self.last_data_rx and self.vm.now() - self.last_data_rx < DELACK:
+            self.pingpong = True  # the app answers what it receives: delay ACKs for its replies
         if self.rtt_ts == 0.0 and not self.ts_ok and seq >= self.snd_max:
             self.rtt_ts, self.rtt_seq = self.vm.now(), seq + n
         return sent
@@ -720,6 +730,8 @@ class TcpConnection:
                 return
             if end <= rcv_nxt:
                 tm.count("Old segment" if dlen else "Duplicate ACK")
+                if dlen:
+                    self.quick = QUICKACKS  # a retransmission of what we have: our ACK was lost
             else:
                 tm.count("Segment not in receive window")
             self.program_ack()
@@ -765,8 +777,18 @@ class TcpConnection:
             tm.count("FINs received")
         if self.fin_seq is not None and self.fin_seq == self.rcv_nxt and not self.fin_rcvd:
             self.fin_received()
+        if dlen:
+            self.last_data_rx = now
         if (dlen or flags & FIN) and self.state != CLOSED:
-            self.program_ack(force=False)
+            if self.pingpong and not self.quick and not flags & FIN \
+                    and self.rcv_nxt - self.acked_nxt < 2 * self.rcv_mss:
+                if not self.delack:  # less than two full segments unacknowledged
+                    self.delack = True
+                    tm.delay_ack(self, now)
+            else:
+                self.program_ack(force=False)
+                if self.quick:
+                    self.quick -= 1
 
     def challenge_ack(self) -> None:
         tm = self.tm
@@ -1001,6 +1023,7 @@ class TcpConnection:
             n = fifo.enqueue_at(seq - self.rcv_nxt, data)
             tm.count("OOO packets pushed into rx fifo")
             self.ack_now = True  # a dupack with SACK now (RFC 5681 4.2)
+            self.quick = QUICKACKS
             if n == 0:
                 tm.count("Packets dropped for lack of rx fifo space")
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import random
 import struct
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNET_HDR_LEN
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
 from ..main import SessionError
 from . import isn as isn_mod
-from .connection import CLOSED, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, TcpConnection
+from .connection import CLOSED, DELACK, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, \
+    TcpConnection
 
 _HDRS = struct.Struct("!BBHHHBBHIIHHIIBBHHH")  # IPv4 (no options) + TCP header before its options
 _VNET = struct.Struct("<BBHHHHH")  # virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start/offset
@@ -79,6 +80,7 @@ class TcpMain:
         self.ts_offset = random.getrandbits(32)
         self.ip_id = random.getrandbits(16)
         self.ack_pending: list[TcpConnection] = []
+        self.delacks: deque[tuple[float, TcpConnection]] = deque()  # (deadline, connection), in order
         self.out_pending: dict[int, TcpConnection] = {}
         self._challenge = [0.0, 0]
         # reason -> error code of the node running now (show errors counts per node)
@@ -220,6 +222,27 @@ class TcpMain:
             if conn.state not in (SYN_SENT, CLOSED, TIME_WAIT):
                 conn.send_rst()
             conn.delete()
+
+    def delay_ack(self, c: TcpConnection, now: float) -> None:
+        """Owe `c` an ACK for DELACK: the app's reply (any segment we send) will likely carry it."""
+        q = self.delacks
+        q.append((now + DELACK, c))
+        if len(q) == 1:
+            self.vm.timers.add(now + DELACK, self._delack_expired)
+
+    def _delack_expired(self) -> None:
+        """The delayed ACKs due: sent, unless a segment acknowledged as much meanwhile. A
+        connection whose app did not reply in time leaves pingpong mode (as Linux's)."""
+        q = self.delacks
+        now = self.vm.now()
+        while q and q[0][0] <= now + 1e-4:
+            _at, c = q.popleft()
+            c.delack = False
+            if c.state is not CLOSED and c.rcv_nxt != c.acked_nxt:
+                c.pingpong = False
+                c.send_ack()
+        if q:
+            self.vm.timers.add(q[0][0], self._delack_expired)
 
     def want_output(self, conn: TcpConnection) -> None:
         self.out_pending[id(conn)] = conn
