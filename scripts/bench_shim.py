@@ -234,7 +234,9 @@ def main() -> None:
         r = f"{ratio:.0%}" if ratio is not None else ""
         g = (f">= {goal:.0%} {'met' if ratio >= goal else '**not met**'}") if goal else "~0%" if goal is None else ""
         print(f"| {what} | {got} | {ref} | {r} | {g} |")
-    from bench_tcp import top_nodes
+    from bench_tcp import python_speed, top_nodes
+
+    print(f"\n{python_speed()}.")
 
     if rt:
         print(f"\nengine time during nginx: {top_nodes(rt)}")

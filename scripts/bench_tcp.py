@@ -313,6 +313,16 @@ def vtap_stats(ns: str) -> tuple[int, int]:
     return st["tx_packets"], st["tx_dropped"]
 
 
+def python_speed() -> str:
+    """How fast this machine runs plain Python, so figures from different machines can be told
+    apart: the engine is bound by Python per packet, the kernel references are not (the same
+    code gave 3x fewer nginx requests/s on a machine whose Python was 3x slower)."""
+    import timeit
+
+    us = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+    return f"Python speed here: sum(range(1000)) takes {us:.1f} us"
+
+
 def top_nodes(runtime: str, n: int = 6) -> str:
     """The nodes that took the most time in a `show runtime` (clocks/vector x vectors, or x calls)."""
     rows = []
@@ -567,7 +577,7 @@ def main() -> None:
     for n in notes:
         print(f"  {n}")
     print(f"\n{runs} run(s) each, medians; {time.monotonic() - t_start:.0f} s in all; load average at the start "
-          f"{load0:.2f} on {os.cpu_count()} CPUs (other work on the machine skews every figure).")
+          f"{load0:.2f} on {os.cpu_count()} CPUs (other work on the machine skews every figure). {python_speed()}.")
     opts = "".join(f" {o}" for o in sys.argv[1:])
     print(f"command: {CMD}{opts}")
 
