@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HOLD = 3  # packets per neighbour (Linux holds up to 101; 3 covers a SYN and its app's retries)
+HOLD = 101  # packets per neighbour, Linux's unres_qlen: a burst of datagrams to a new neighbour is kept
 HOLD_MAX = 256  # packets held in all: a scan of a subnet must not pin the buffer pool
 HOLD_TIME = 0.5  # seconds between requests while packets wait
 HOLD_TRIES = 3  # requests before the packets are dropped
