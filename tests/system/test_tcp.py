@@ -206,51 +206,54 @@ def test_simultaneous_close(tcp, ns):
         peer.close()
 
 
-class LateEcho:
+def serve(shell, ns: str, app, port: int, sport: int) -> RawPeer:
+    """tap0 up, `app` listening on `port`, and a raw peer (not yet connected) from `sport`."""
+    setup_tap(shell, ns)
+    vm = shell.vm
+
+    def listen():
+        vm.session.attach(app)
+        vm.session.listen(app, "T", 0, port)
+
+    shell.call(listen)
+    return RawPeer(ns, sport=sport)
+
+
+def late_echo(vm):
     """An app that answers each request 5 ms later, as a process behind the shim does; b"quiet"
     (or anything with it) gets no answer. Its 4 MB rx fifo is more than the default window scale can advertise."""
+    from vppsh.session.app import App
 
-    def __new__(cls, vm):
-        from vppsh.session.app import App
+    class LateEcho(App):
+        def on_rx(self, s):
+            data = vm.session.recv(s, 1 << 16)
+            if b"quiet" not in data:
+                vm.timers.add(vm.now() + 0.005, lambda: vm.session.send(s, data) if s.conn else None)
 
-        class _LateEcho(App):
-            def on_rx(self, s):
-                data = vm.session.recv(s, 1 << 16)
-                if b"quiet" not in data:
-                    vm.timers.add(vm.now() + 0.005, lambda: vm.session.send(s, data) if s.conn else None)
+    return LateEcho("late-echo", 4 << 20, 1 << 16)
 
-        return _LateEcho("late-echo", 4 << 20, 1 << 16)
+
+def request(peer: RawPeer, payload: bytes) -> list:
+    """Send `payload`; the segments that acknowledge it within 0.3 s (the peer ACKs their data)."""
+    peer.send("PA", payload=payload)
+    peer.seq += len(payload)
+    segs = [t for t in peer.collect(0.3) if t.ack == peer.seq]
+    if segs:
+        peer.ack = max(peer.ack, segs[-1].seq + len(segs[-1].payload))
+    return segs
 
 
 def test_delayed_ack_rides_on_the_late_reply(shell, ns):
     """An interactive connection (the app answered within 40 ms) gets no pure ACK for a request:
     the reply carries it. A request left unanswered is ACKed ~40 ms later, and the next request
     at once (as Linux's delayed ACK and pingpong mode)."""
-    setup_tap(shell, ns)
-    vm = shell.vm
-    app = LateEcho(vm)
-
-    def listen():
-        vm.session.attach(app)
-        vm.session.listen(app, "T", 0, 1235)
-
-    shell.call(listen)
-    peer = RawPeer(ns, sport=40005)
-
-    def request(payload: bytes):
-        peer.send("PA", payload=payload)
-        peer.seq += len(payload)
-        segs = [t for t in peer.collect(0.3) if t.ack == peer.seq]
-        if segs:
-            peer.ack = max(peer.ack, segs[-1].seq + len(segs[-1].payload))
-        return segs
-
+    peer = serve(shell, ns, late_echo(shell.vm), 1235, 40005)
     try:
         peer.connect(1235)
-        first = request(b"one")  # not yet interactive: a pure ACK at once, then the reply
+        first = request(peer, b"one")  # not yet interactive: a pure ACK at once, then the reply
         assert [len(t.payload) for t in first] == [0, 3], first
         for i in range(3):
-            segs = request(b"again")
+            segs = request(peer, b"again")
             assert [bytes(t.payload) for t in segs] == [b"again"], (i, segs)
         t0 = time.monotonic()
         peer.send("PA", payload=b"quiet")
@@ -258,7 +261,7 @@ def test_delayed_ack_rides_on_the_late_reply(shell, ns):
         ack = peer.recv(want=lambda t: t.ack == peer.seq)
         waited = time.monotonic() - t0
         assert ack is not None and not len(ack.payload) and 0.02 < waited < 0.5, (ack, waited)
-        first = request(b"two")  # no longer interactive: ACKed at once again
+        first = request(peer, b"two")  # no longer interactive: ACKed at once again
         assert [len(t.payload) for t in first] == [0, 3], first
     finally:
         peer.close()
@@ -267,23 +270,11 @@ def test_delayed_ack_rides_on_the_late_reply(shell, ns):
 def test_loss_sends_acks_at_once_again(shell, ns):
     """After a sign of loss (out-of-order data) an interactive connection ACKs at once for a while
     (Linux's quickack): a sender recovering from a loss must not wait 40 ms per ACK."""
-    setup_tap(shell, ns)
-    vm = shell.vm
-    app = LateEcho(vm)
-
-    def listen():
-        vm.session.attach(app)
-        vm.session.listen(app, "T", 0, 1236)
-
-    shell.call(listen)
-    peer = RawPeer(ns, sport=40006)
+    peer = serve(shell, ns, late_echo(shell.vm), 1236, 40006)
     try:
         peer.connect(1236)
         for payload in (b"one", b"two"):  # the app answers within 40 ms: interactive now
-            peer.send("PA", payload=payload)
-            peer.seq += len(payload)
-            segs = [t for t in peer.collect(0.3) if t.ack == peer.seq]
-            peer.ack = segs[-1].seq + len(segs[-1].payload)
+            assert request(peer, payload)
         peer.send("PA", payload=b"quiet", seq=peer.seq + 5)  # 5 bytes missing before it
         assert peer.recv(want=lambda t: t.ack == peer.seq) is not None  # a duplicate ACK
         for n in (10, 5):  # the hole (5 bytes, joining the 5 held), then 5 more in order: all
@@ -304,21 +295,13 @@ def test_a_late_read_sends_no_window_update(shell, ns):
     window field can say)."""
     from vppsh.session.app import App
 
-    setup_tap(shell, ns)
     vm = shell.vm
 
     class LateReader(App):
         def on_rx(self, s):
             vm.timers.add(vm.now() + 0.005, lambda: vm.session.recv(s, 1 << 16) if s.conn else None)
 
-    app = LateReader("late-reader", 4 << 20, 1 << 16)
-
-    def listen():
-        vm.session.attach(app)
-        vm.session.listen(app, "T", 0, 1235)
-
-    shell.call(listen)
-    peer = RawPeer(ns, sport=40005)
+    peer = serve(shell, ns, LateReader("late-reader", 4 << 20, 1 << 16), 1235, 40005)
     try:
         peer.connect(1235)  # MSS only: no window scaling
         for payload in (b"one", b"two", b"three"):
