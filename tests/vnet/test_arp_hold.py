@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scapy.all import ARP, IP, UDP, Ether, Raw
 
-from vppsh.vnet.arp.hold import HOLD, HOLD_TIME, HOLD_TRIES
+from vppsh.vnet.arp.hold import HOLD, HOLD_MAX, HOLD_TIME, HOLD_TRIES
 
 VPP0, VPP1 = "02:00:00:00:00:01", "02:00:00:00:00:02"
 PEER0, PEER1 = "02:fe:00:00:00:01", "02:fe:00:00:00:02"
@@ -74,10 +74,12 @@ def test_held_packets_leave_once_the_neighbour_answers(shell, net):
     net.clear()
     inject(shell, "pg1", [arp_reply()])
     out = [Ether(p) for p in net]
-    assert [p[UDP].sport for p in out] == [5000 + i for i in range(HOLD)], out  # in order, the rest dropped
+    # in order; a full queue dropped its oldest for the newest, as Linux's neighbour queue
+    assert [p[UDP].sport for p in out] == [5002 + i for i in range(HOLD)], out
     assert all(p.dst == PEER1 and p[IP].ttl == 63 for p in out)
     e = errors(shell, "ip4-glean")
-    assert e.get("packets held for ARP") == HOLD and e.get("ARP requests throttled") == 2, e
+    assert e.get("packets held for ARP") == HOLD + 2 and e.get("held packets dropped: queue full") == 2, e
+    assert shell.vm.buffers.n_used == 0
 
 
 def test_held_packets_are_dropped_without_a_reply(shell, net):
@@ -91,3 +93,17 @@ def test_held_packets_are_dropped_without_a_reply(shell, net):
     inject(shell, "pg1", [arp_reply()])  # too late: nothing was kept
     assert net == []
     assert shell.vm.buffers.n_used == 0
+
+
+def test_the_hold_queues_share_a_bound(shell, net):
+    """Per neighbour the newest HOLD are kept; all neighbours together keep at most HOLD_MAX,
+    and past that a new packet is the one dropped (a subnet scan cannot pin the buffer pool)."""
+    frames = [bytes(Ether(src=PEER0, dst=VPP0) / IP(src="10.10.1.1", dst=f"10.10.2.{h}") / UDP(sport=i, dport=9))
+              for h in (1, 3, 4) for i in range(HOLD)]
+    inject(shell, "pg0", frames)
+    e = errors(shell, "ip4-glean")
+    assert e.get("packets held for ARP") == HOLD_MAX and e.get("ARP requests throttled") == 3 * HOLD - HOLD_MAX, e
+    assert shell.vm.ip4.held.n == HOLD_MAX
+    inject(shell, "pg1", [arp_reply()])  # 10.10.2.1 answers: its packets leave, the others still wait
+    assert sum(UDP in Ether(p) for p in net) == HOLD
+    assert shell.vm.ip4.held.n == HOLD_MAX - HOLD

@@ -3,8 +3,9 @@
 VPP's ip4-glean / ip4-arp drop the packet that starts the resolution. For a program on the host
 stack that is its first SYN or datagram to a new neighbour: connect() then waits for the 1 s SYN
 retransmission, and a lone UDP query is lost. Linux holds such packets (neigh unres_qlen) and
-asks again while they wait (mcast_solicit); so does vppsh: up to HOLD packets per neighbour,
-HOLD_TRIES requests HOLD_TIME apart, then they are dropped as VPP would have dropped them.
+asks again while they wait (mcast_solicit); so does vppsh: up to HOLD packets per neighbour (a
+full queue drops its oldest for the newest, as __neigh_event_send), HOLD_TRIES requests
+HOLD_TIME apart, then they are dropped as VPP would have dropped them.
 """
 
 from __future__ import annotations
@@ -23,18 +24,24 @@ class HoldQueue:
         self.held: dict[tuple[int, int], list[int]] = {}  # (sw_if_index, ip) -> buffer indices
         self.n = 0
 
-    def hold(self, sw_if_index: int, ip: int, b: int, on_expiry) -> bool:
-        """Keep buffer `b` until (sw_if_index, ip) resolves; False if there is no room.
-        Unresolved after HOLD_TIME: on_expiry(sw_if_index, ip, buffers, tries) decides."""
+    def hold(self, sw_if_index: int, ip: int, b: int, on_expiry) -> int:
+        """Keep buffer `b` until (sw_if_index, ip) resolves. Returns the buffer to drop: -1 for
+        none, the neighbour's oldest when its queue is full (Linux keeps the newest), `b` itself
+        when all HOLD_MAX are taken. Unresolved after HOLD_TIME: on_expiry(sw_if_index, ip,
+        buffers, tries) decides."""
         q = self.held.get((sw_if_index, ip))
-        if self.n >= HOLD_MAX or (q is not None and len(q) >= HOLD):
-            return False
         if q is None:
+            if self.n >= HOLD_MAX:
+                return b
             self.requeue(sw_if_index, ip, [b], on_expiry, 1)
-        else:
-            q.append(b)
-            self.n += 1
-        return True
+            return -1
+        q.append(b)
+        if len(q) > HOLD:
+            return q.pop(0)
+        if self.n >= HOLD_MAX:
+            return q.pop()
+        self.n += 1
+        return -1
 
     def requeue(self, sw_if_index: int, ip: int, bufs: list[int], on_expiry, tries: int) -> None:
         key = (sw_if_index, ip)

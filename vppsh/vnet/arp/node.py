@@ -119,13 +119,13 @@ class ArpReply(Node):
 
 class Ip4Glean(Node):
     """A packet for an unresolved host on a connected subnet: ARP for it (throttled), hold it
-    for the reply (a few per host, arp/hold.py), drop the rest."""
+    for the reply (up to HOLD per host, the newest: arp/hold.py), drop the rest."""
 
     name = "ip4-glean"
     next_nodes = ("error-drop",)
     errors = (("ARP requests sent", "info"), ("ARP requests throttled", "info"),
               ("no source address for ARP request", "error"), ("packets held for ARP", "info"),
-              ("held packets dropped: no ARP reply", "error"))
+              ("held packets dropped: no ARP reply", "error"), ("held packets dropped: queue full", "error"))
     target_from_packet = True
 
     def __init__(self, vm) -> None:
@@ -148,13 +148,17 @@ class Ip4Glean(Node):
         if len(self.last) > 4096:  # forget old throttle entries
             self.last = {k: v for k, v in self.last.items() if now - v < THROTTLE}
         hold = ip4.held.hold
-        keep = np.array([hold(sw, tip, b, self._expired)
-                         for b, sw, tip in zip(frame.tolist(), sws.tolist(), targets.tolist())], bool)
-        if keep.any():
-            self.count(self.err["packets held for ARP"], int(keep.sum()))
-        rest = frame[~keep]
-        if len(rest):
-            self.drop(rest, self.err["ARP requests throttled"])
+        refused, evicted = [], []  # no room at all; a full neighbour queue's oldest
+        for b, sw, tip in zip(frame.tolist(), sws.tolist(), targets.tolist()):
+            d = hold(sw, tip, b, self._expired)
+            if d >= 0:
+                (refused if d == b else evicted).append(d)
+        if len(frame) > len(refused):
+            self.count(self.err["packets held for ARP"], len(frame) - len(refused))
+        if refused:
+            self.drop(np.array(refused, np.uint32), self.err["ARP requests throttled"])
+        if evicted:
+            self.drop(np.array(evicted, np.uint32), self.err["held packets dropped: queue full"])
 
     def _request(self, sw: int, tip: int, now: float) -> bool:
         """Send one ARP request for `tip` out `sw` (from our address on its subnet)."""
