@@ -119,7 +119,7 @@ class ArpReply(Node):
 
 class Ip4Glean(Node):
     """A packet for an unresolved host on a connected subnet: ARP for it (throttled), hold it
-    for the reply (up to HOLD per host, the newest: arp/hold.py), drop the rest."""
+    for the reply (as many per host as Linux, the newest: arp/hold.py), drop the rest."""
 
     name = "ip4-glean"
     next_nodes = ("error-drop",)
@@ -150,8 +150,7 @@ class Ip4Glean(Node):
         hold = ip4.held.hold
         refused, evicted = [], []  # no room at all; a full neighbour queue's oldest
         for b, sw, tip in zip(frame.tolist(), sws.tolist(), targets.tolist()):
-            d = hold(sw, tip, b, self._expired)
-            if d >= 0:
+            for d in hold(sw, tip, b, self._expired):
                 (refused if d == b else evicted).append(d)
         if len(frame) > len(refused):
             self.count(self.err["packets held for ARP"], len(frame) - len(refused))
