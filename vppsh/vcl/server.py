@@ -72,6 +72,8 @@ class Client:
         payload = data[proto.MSG.size:proto.MSG.size + n]
         ldp: LdpMain = self.server.ldp
         if op == proto.HELLO:
+            if self.app is not None:  # one app per connection: a second would be left attached
+                return self.reply(seq, errno.EISCONN)
             err, why = ldp.hello(self, self.pid, payload.decode(errors="replace"), b, c)
             return self.reply(seq, err, data=why.encode())
         if self.app is None:

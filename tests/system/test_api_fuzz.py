@@ -1,0 +1,131 @@
+"""A misbehaving process on the API socket (the preload shim's control connection) cannot hurt
+the engine or another app: random requests, fields and passed fds get a reply or a closed
+connection, never a failed handler; the well-behaved app beside it keeps working.
+
+The engine has no interfaces here, so nothing a request does can reach a network."""
+
+from __future__ import annotations
+
+import array
+import errno
+import os
+import random
+import socket
+
+import pytest
+
+from vppsh.vcl import proto
+from vppsh.vcl.server import ApiServer
+
+
+class Client:
+    """The shim's side of the protocol, raw."""
+
+    def __init__(self, path: str) -> None:
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.s.settimeout(5)
+        self.s.connect(path)
+        self.seq = 0
+
+    def send(self, op: int, a=0, b=0, c=0, addr=0, port=0, data=b"", fd: int | None = None, fdnum=0xFFFF,
+             raw: bytes | None = None) -> None:
+        self.seq += 1
+        msg = raw if raw is not None else proto.MSG.pack(op, len(data), self.seq, 0, a, b, c, addr, port, fdnum) + data
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))] if fd is not None else []
+        self.s.sendmsg([msg], anc)
+
+    def reply(self):
+        """(err, a, addr, port, data, fd or None); None if the engine closed the connection."""
+        data, anc, _, _ = self.s.recvmsg(proto.MSG.size + proto.MAX_DATA, socket.CMSG_SPACE(4))
+        if not data:
+            return None
+        fd = None
+        for level, typ, cdata in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fd = array.array("i", cdata[:4])[0]
+        op, n, seq, err, a, b, c, addr, port, _ = proto.MSG.unpack_from(data)
+        return err, a, addr, port, data[proto.MSG.size:proto.MSG.size + n], fd
+
+    def call(self, *args, **kw):
+        self.send(*args, **kw)
+        return self.reply()
+
+    def close(self) -> None:
+        self.s.close()
+
+
+@pytest.fixture
+def api(shell, tmp_path):
+    shell.run("session enable")
+    path = str(tmp_path / "api.sock")
+    shell.call(ApiServer(shell.vm, path).start)
+    return path
+
+
+def hello(c: Client, name: str):
+    return c.call(proto.HELLO, os.getpid(), 0, 0, data=name.encode())
+
+
+def test_random_requests_get_replies_and_hurt_nobody(shell, api):
+    good = Client(api)
+    assert hello(good, "good")[0] == 0
+    err, *_, sock_fd = good.call(proto.SOCKET, socket.SOCK_STREAM)
+    assert err == 0 and sock_fd is not None
+    mine = socket.socket(fileno=sock_fd)
+
+    rnd = random.Random(5)
+    bad = Client(api)
+    assert hello(bad, "bad")[0] == 0
+    held = []  # fds the bad app owns: its own sockets, and things that are no socket of ours
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    pair = socket.socketpair()
+    ints = (0, 1, -1, 2, 6, 17, 255, 0xFFFF, 0x7FFFFFFF, -0x80000000)
+    for i in range(2000):
+        op = rnd.choice(range(0, 17))
+        r = lambda: rnd.choice(ints) if rnd.random() < 0.5 else rnd.randint(-0x80000000, 0x7FFFFFFF)  # noqa: E731
+        fd = rnd.choice([None, devnull, pair[0].fileno()] + [s.fileno() for s in held])
+        if rnd.random() < 0.05:  # short, long or garbage frames
+            raw = rnd.randbytes(rnd.randint(0, proto.MSG.size + 40))
+            bad.send(0, raw=raw, fd=fd)
+        else:
+            data = rnd.randbytes(rnd.choice((0, 1, 4, 8, 16, 255)))
+            bad.send(op, r(), r(), r(), rnd.getrandbits(32), rnd.getrandbits(16), data, fd=fd)
+        rep = bad.reply()
+        if rep is None:  # the engine hung up on garbage: a fresh connection, a fresh app
+            bad.close()
+            bad = Client(api)
+            assert hello(bad, "bad")[0] == 0
+            continue
+        if rep[5] is not None:
+            if len(held) < 20:
+                held.append(socket.socket(fileno=rep[5]))
+            else:
+                os.close(rep[5])
+    bad.close()
+    for s in held + list(pair):
+        s.close()
+    os.close(devnull)
+
+    shell.run("wait 0.1")
+    assert "bad-ldp" not in shell.run("show app"), "an app outlived its control connection"
+    log = shell.run("show logging")
+    assert "failed" not in log and "Traceback" not in log, log
+    # the good app's socket still works through the engine
+    assert good.call(proto.BIND, fd=mine.fileno(), addr=0, port=0)[0] == 0
+    err, _a, _addr, port, _d, _fd = good.call(proto.NAME, 0, fd=mine.fileno())
+    assert err == 0 and port > 0
+    assert good.call(proto.LISTEN, 16, fd=mine.fileno())[0] == 0
+    assert f"0.0.0.0:{port}->0.0.0.0:0" in shell.run("show session verbose")
+    mine.close()
+    good.close()
+
+
+def test_one_app_per_connection(shell, api):
+    c = Client(api)
+    assert c.call(proto.SOCKET, socket.SOCK_STREAM)[0] == errno.EPROTO  # no hello yet
+    assert hello(c, "once")[0] == 0
+    assert hello(c, "twice")[0] == errno.EISCONN
+    assert "once-ldp" in shell.run("show app") and "twice-ldp" not in shell.run("show app")
+    c.close()
+    shell.run("wait 0.1")
+    assert "once-ldp" not in shell.run("show app")
