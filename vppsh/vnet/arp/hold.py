@@ -4,8 +4,9 @@ VPP's ip4-glean / ip4-arp drop the packet that starts the resolution. For a prog
 stack that is its first SYN or datagram to a new neighbour: connect() then waits for the 1 s SYN
 retransmission, and a lone UDP query is lost. Linux holds such packets and asks again while they
 wait (mcast_solicit); so does vppsh, with Linux's bound: unres_qlen_bytes of skb truesize per
-neighbour (101 full-size frames, its unres_qlen, or ~300 SYNs: a client opening 128 connections
-at once keeps all its SYNs), a full queue dropping its oldest for the newest (__neigh_event_send).
+neighbour (101 full-size frames, its unres_qlen; more small ones, so a client opening 128
+connections at once keeps all its SYNs), a full queue dropping its oldest for the newest
+(__neigh_event_send); HOLD_MAX over all neighbours is our own bound.
 HOLD_TRIES requests HOLD_TIME apart, then what waited is dropped as VPP would have dropped it.
 """
 
