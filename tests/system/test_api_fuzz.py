@@ -80,9 +80,12 @@ def test_random_requests_get_replies_and_hurt_nobody(shell, api):
     devnull = os.open(os.devnull, os.O_RDONLY)
     pair = socket.socketpair()
     ints = (0, 1, -1, 2, 6, 17, 255, 0xFFFF, 0x7FFFFFFF, -0x80000000)
-    for i in range(2000):
+
+    def r() -> int:  # a field: an edge value or any int32
+        return rnd.choice(ints) if rnd.random() < 0.5 else rnd.randint(-0x80000000, 0x7FFFFFFF)
+
+    for _ in range(2000):
         op = rnd.choice(range(0, 17))
-        r = lambda: rnd.choice(ints) if rnd.random() < 0.5 else rnd.randint(-0x80000000, 0x7FFFFFFF)  # noqa: E731
         fd = rnd.choice([None, devnull, pair[0].fileno()] + [s.fileno() for s in held])
         if rnd.random() < 0.05:  # short, long or garbage frames
             raw = rnd.randbytes(rnd.randint(0, proto.MSG.size + 40))
