@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (CLOSED, LOCAL, PEER, UDP_ECHO, UDP_OTHER, Sockaddr, attempt, c_recv, cret, libc,  # noqa: E402
+from common import (CLOSED, LOCAL, PEER, UDP_ECHO, UDP_OTHER, Sockaddr, attempt, c_recv, cret, en, libc,  # noqa: E402
                     peername, pollmask, pos, registry, run, sockname, wait_mask)
 
 case = registry()
@@ -208,6 +208,22 @@ def connected_udp_port_unreachable():
     r["poll"] = wait_mask(u, lambda m: m != [], 3, select.POLLIN)
     r["recv"] = attempt(u.recv, 100, socket.MSG_DONTWAIT)
     r["recv_again"] = attempt(u.recv, 100, socket.MSG_DONTWAIT)
+    u.close()
+    return r
+
+
+@case
+def connected_udp_so_error():
+    """The same ICMP error read through SO_ERROR: reported once, then gone (recv finds nothing)."""
+    r = {}
+    u = udp()
+    u.connect((PEER, CLOSED))
+    u.send(b"anyone?")
+    wait_mask(u, lambda m: m != [], 3, select.POLLIN)  # the error arrived (its readiness: the case above)
+    r["so_error"] = en(u.getsockopt(SOL, socket.SO_ERROR))
+    r["so_error_again"] = en(u.getsockopt(SOL, socket.SO_ERROR))
+    r["recv"] = attempt(u.recv, 100, socket.MSG_DONTWAIT)
+    r["send_again"] = attempt(u.send, b"again")
     u.close()
     return r
 

@@ -848,10 +848,25 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
     return 0;
 }
 
+/* A UDP socket's pending ICMP error is the message at the head of its pair: SO_ERROR takes it
+ * there, as Linux's clears sk_err (then recv() finds no error). 0 if there is none. A recv() on
+ * another thread between the peek and the read takes the error itself, and this read then drops
+ * the datagram behind it: a race Linux does not have, and a datagram lost to it. */
+static int udp_take_error(int fd)
+{
+    struct vl_dgram_hdr h;
+    if (libc_recv(fd, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof h || !(h.flags & VL_DGRAM_ERR))
+        return 0;
+    if (libc_recv(fd, &h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h || !(h.flags & VL_DGRAM_ERR))
+        return 0;
+    return (int)h.addr;
+}
+
 EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     LIBC();
-    if (!classify(fd))
+    int kind = classify(fd);
+    if (!kind)
         return libc_getsockopt(fd, level, name, val, len);
     if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVTIMEO_NEW ||
                                 name == SO_SNDTIMEO_NEW))
@@ -861,7 +876,15 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     if ((int)*len < 0)
         return fail(EINVAL);
     struct vl_msg req = {.op = VL_GETOPT, .a = level, .b = name, .c = (int32_t)*len}, rep;
-    if (level == SOL_SOCKET && name == SO_ERROR) {
+    if (level == SOL_SOCKET && name == SO_ERROR && kind == VL_K_UDP) {
+        int e = udp_take_error(fd);
+        if (e) {
+            socklen_t n = *len < sizeof e ? *len : sizeof e;
+            memcpy(val, &e, n);
+            *len = n;
+            return 0;
+        }
+    } else if (level == SOL_SOCKET && name == SO_ERROR) {
         /* reading it clears the AF_UNIX end's too; the engine hears whether that still held a
          * reset (else a recv() already reported it) */
         int e = 0;
