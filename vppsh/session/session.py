@@ -13,6 +13,9 @@ from .fifo import Fifo
 STATES = ("created", "listening", "connecting", "accepting", "ready", "opened", "transport-closing",
           "closing", "app-closed", "transport-closed", "closed", "transport-deleted")
 CLOSED_FROM = STATES.index("closed")
+# flags of sessions and TCP connections: one shared empty set until a flag is added (one object
+# less per session for the garbage collector to walk, thousands of times)
+NO_FLAGS: frozenset[str] = frozenset()
 
 
 class Session:
@@ -30,7 +33,7 @@ class Session:
         self.tx_fifo: Fifo | None = None
         self.listener: Session | None = None  # for accepted sessions
         self.opaque = None  # the app's own handle
-        self.flags: set[str] = set()
+        self.flags: frozenset[str] = NO_FLAGS  # replaced by a new set when one is added
         self.want_tx_space = False  # app asked to hear when tx fifo space frees up
         self.app_closed = False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, build_options, parse_options
+from ..session import NO_FLAGS
 from . import cc as cc_mod
 from .sack import Scoreboard, rx_sack_blocks
 
@@ -81,6 +82,7 @@ class TcpConnection:
     app = None  # the app of an active open, until the session exists
     opaque = None
     listener = None  # passive open: the listener session
+    flags = NO_FLAGS  # "orphan", "half-open" (a set of its own once one is added)
     sw_if_index = -1
     # send side
     iss = 0
@@ -153,7 +155,6 @@ class TcpConnection:
         ps = (lcl_ip >> 16) + (lcl_ip & 0xFFFF) + (rmt_ip >> 16) + (rmt_ip & 0xFFFF) + 6
         ps = (ps & 0xFFFF) + (ps >> 16)
         self.psum = (ps & 0xFFFF) + (ps >> 16)
-        self.flags: set[str] = set()
         cfg = tm.cfg
         self.cc_algo = cfg.cc_algo
         self.keepalive = cfg.keepalive
@@ -640,7 +641,7 @@ class TcpConnection:
         if st in (SYN_SENT, SYN_RCVD, LISTEN, CLOSED):
             self.delete()
             return
-        self.flags.add("orphan")
+        self.flags = self.flags | {"orphan"}
         if st in (ESTABLISHED, CLOSE_WAIT):
             self.fin_pending = True
             self.output()
@@ -814,6 +815,7 @@ class TcpConnection:
         self.snd_wl1, self.snd_wl2 = unwrap(seg.seq, self.rcv_nxt), self.snd_una
         ls = self.listener
         self.tm.half_open_done(self)
+        self._peer_syn = None  # the SYN's options, kept for SYN-ACK retransmissions: done with
         sm = self.vm.session
         if ls is None and self.app is not None:  # simultaneous open completes our connect
             app, opaque = self.app, self.opaque

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNET_HDR_LEN
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
 from ..main import SessionError
+from ..session import NO_FLAGS
 from . import isn as isn_mod
 from .connection import CLOSED, DELACK, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, \
     TcpConnection
@@ -121,7 +122,7 @@ class TcpMain:
     def half_open_done(self, conn: TcpConnection) -> None:
         ls = conn.listener
         if ls is not None and "half-open" in conn.flags:
-            conn.flags.discard("half-open")
+            conn.flags = conn.flags - {"half-open"} or NO_FLAGS
             ls.conn.half_open -= 1
 
     def egress(self, rmt_ip: int, sw: int | None = None) -> tuple[int, int, int]:
@@ -292,7 +293,7 @@ class TcpMain:
         c.snd_wnd = seg.wnd  # unscaled in a SYN
         c.state = SYN_RCVD
         c._peer_syn = o
-        c.flags.add("half-open")
+        c.flags = c.flags | {"half-open"}
         ls.half_open += 1
         self.add(c)
         c.send_synack(o)

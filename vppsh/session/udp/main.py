@@ -167,7 +167,7 @@ class UdpMain:
         c.session = session
         app = session.app
         session.rx_fifo, session.tx_fifo = Fifo(app.rx_fifo_size), Fifo(app.tx_fifo_size)
-        session.flags.add("connectionless")
+        session.flags = session.flags | {"connectionless"}
         self._add(c)
         return c
 
