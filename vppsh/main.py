@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(v < 1 for v in kw.values()):
         raise SystemExit("vppsh: --frame-size and --buffers must be positive")
     engine = Engine(**kw)
+    # What start-up made (modules, the command tree, node graph) lives as long as the process:
+    # out of the collector's sight, it no longer adds ~20 ms to every full collection, the one
+    # stall of the engine thread
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
 
     def on_signal(signum, frame):
