@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("vppsh: --frame-size and --buffers must be positive")
     engine = Engine(**kw)
     # What start-up made (modules, the command tree, node graph) lives as long as the process:
-    # out of the collector's sight, it no longer adds ~20 ms to every full collection, the one
+    # out of the collector's sight, it no longer adds 5-25 ms to every full collection, the one
     # stall of the engine thread
     gc.collect()
     gc.freeze()
