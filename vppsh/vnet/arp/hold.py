@@ -37,15 +37,13 @@ class HoldQueue:
         Returns the buffers to drop: the neighbour's oldest while its queue is over HOLD_BYTES
         (Linux keeps the newest), or `b` itself when HOLD_MAX are held in all. Unresolved after
         HOLD_TIME: on_expiry(sw_if_index, ip, buffers, tries) decides."""
+        if self.n >= HOLD_MAX:
+            return [b]
         key = (sw_if_index, ip)
         q = self.held.get(key)
         if q is None:
-            if self.n >= HOLD_MAX:
-                return [b]
             self.requeue(sw_if_index, ip, [b], on_expiry, 1)
             return []
-        if self.n >= HOLD_MAX:
-            return [b]
         q.append(b)
         self.n += 1
         size = self.bytes[key] + self._charge(b)
