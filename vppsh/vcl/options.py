@@ -10,6 +10,7 @@ not know (ENOPROTOOPT), never silently pretended.
 from __future__ import annotations
 
 import errno
+import functools
 import socket
 import struct
 
@@ -39,6 +40,19 @@ TCP_ONLY = {(SOL_TCP, n) for n in range(1, 40)}
 TCPI_STATE = {"ESTABLISHED": 1, "SYN_SENT": 2, "SYN_RCVD": 3, "FIN_WAIT_1": 4, "FIN_WAIT_2": 5,
               "TIME_WAIT": 6, "CLOSED": 7, "CLOSE_WAIT": 8, "LAST_ACK": 9, "LISTEN": 10, "CLOSING": 11}
 TCP_INFO_FMT = struct.Struct("=8B24I")  # the first 104 bytes of struct tcp_info
+
+
+@functools.cache
+def kernel_errno(level: int, name: int, get: bool) -> int:
+    """What this machine's kernel answers for an option it does not know: unknown IP options
+    fall through to netfilter, whose answer changed between kernel versions (EOPNOTSUPP on 6.1,
+    ENOPROTOOPT on 6.18), so the engine asks its own kernel once rather than assume one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.getsockopt(level, name) if get else s.setsockopt(level, name, 1)
+        except OSError as e:
+            return e.errno
+    return errno.ENOPROTOOPT
 
 
 class OptError(Exception):
@@ -161,7 +175,7 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
         elif (level, name) in PLAIN:
             o.plain[(level, name)] = v
         else:
-            raise OptError(errno.EOPNOTSUPP)  # as Linux: unknown IP options fall to netfilter's
+            raise OptError(kernel_errno(level, name, False))  # unknown IP options fall to netfilter
     elif level == SOL_TCP:
         if name == TCP_CONGESTION:
             algo = data.split(b"\0", 1)[0].decode(errors="replace")
@@ -285,7 +299,7 @@ def getopt(vs, level: int, name: int, optlen: int) -> bytes:
         elif (level, name) in PLAIN:
             v = o.plain.get((level, name), PLAIN[(level, name)])
         else:
-            raise OptError(errno.EOPNOTSUPP)
+            raise OptError(kernel_errno(level, name, True))
     elif level == SOL_TCP:
         if name == TCP_INFO:
             return tcp_info(c, vs.tcp_state())[:optlen]
