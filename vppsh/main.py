@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -84,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from .engine import Engine
 
+    # every shim socket is an fd here: take what the hard limit allows (systemd's 1024 soft
+    # limit would stop the engine at a thousand sockets)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     kw = {k: v for k, v in (("frame_size", args.frame_size), ("n_buffers", args.buffers)) if v is not None}
     if any(v < 1 for v in kw.values()):
         raise SystemExit("vppsh: --frame-size and --buffers must be positive")

@@ -70,7 +70,10 @@ def test_udp_listener_formats(shell):
     app = shell.run("show app 0").splitlines()
     assert app[0] == "app:\t echo_server app-index 0 ns 0:default"
     assert app[1] == "flags:\t builtin, global-scope, local-scope"
-    assert "\t rx-fifo-size 64k tx-fifo-size 64k max-fifo-size 0" in app
+    assert "\t rx-fifo-size 64k tx-fifo-size 64k max-fifo-size 32m" in app
+    # the app's fifos against its segment (budget): a UDP listener's two 64k rings, untouched
+    assert app[-2] == "    echo_server-segment type: memfd size: 256m active fifos: 2"
+    assert app[-1] == "    segment usage: 0.00% (0 / 256m) virt: 128k status: No pressure"
     assert shell.run("show app server") == (f"{'Connection':<60}{'App':<25}{'Wrk':<10}\n"
                                             f"{LISTENER:<60}{'echo_server':<25}{0:<10}\n")
     assert shell.run("show udp transport ports") == "port proto ref-cnt\n1234   ip4       1\n"

@@ -88,6 +88,9 @@ class ShimNet:
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+            for f in (p.stdin, p.stdout, p.stderr):
+                if f is not None:
+                    f.close()
         if self.shell is not None:
             self.shell.close()
         for n in (self.peer_ns, self.app_ns):

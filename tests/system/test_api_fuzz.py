@@ -132,3 +132,27 @@ def test_one_app_per_connection(shell, api):
     c.close()
     shell.run("wait 0.1")
     assert "once-ldp" not in shell.run("show app")
+
+
+def test_a_request_the_engine_fails_still_gets_its_answer(shell, api, monkeypatch):
+    """A bug in a handler (injected here; the engine out of fds is test_shim_limits's, for
+    real): the app hears EIO and why at once, the traceback goes to the log, and the
+    connection goes on serving."""
+    from vppsh.vcl.main import LdpMain
+
+    c = Client(api)
+    assert hello(c, "app")[0] == 0
+    err, *_, sock_fd = c.call(proto.SOCKET, socket.SOCK_STREAM)
+    assert err == 0
+
+    def bug(*_a):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(LdpMain, "bind", bug)
+    err, _a, _addr, _port, why, _fd = c.call(proto.BIND, fd=sock_fd)
+    assert err == errno.EIO and why == b"internal error: RuntimeError (see its log)"
+    assert "RuntimeError: a bug" in shell.run("show logging")
+    monkeypatch.undo()
+    assert c.call(proto.BIND, fd=sock_fd)[0] == 0
+    os.close(sock_fd)
+    c.close()

@@ -131,7 +131,8 @@ static void bind_libc(void)
 /* ------------------------------------------------------------------ config and logging */
 static char api_path[108];
 static int debug_level;
-static uint32_t rx_fifo_size, tx_fifo_size;
+static uint32_t rx_fifo_size, tx_fifo_size, segment_size;
+static int rpc_timeout_ms = 10000; /* vcl.conf app-timeout: how long a reply may take */
 static char app_name[200];
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -153,16 +154,21 @@ static void logmsg(const char *fmt, ...)
 
 #define DBG(lvl, ...) do { if (debug_level >= (lvl)) logmsg(__VA_ARGS__); } while (0)
 
-static uint64_t parse_size(const char *s)
+/* A size as vcl.conf writes it (1m, 0x100000); past 4 GB it stays at the most the protocol
+ * carries, and the engine grants what it allows (and says so). */
+static uint32_t parse_size(const char *s)
 {
     char *end;
     unsigned long long v = strtoull(s, &end, 0);
+    int shift = 0;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; break;
-    case 'm': case 'M': v <<= 20; break;
-    case 'g': case 'G': v <<= 30; break;
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
     }
-    return v;
+    if (v > (UINT32_MAX >> shift))
+        return UINT32_MAX;
+    return (uint32_t)(v << shift);
 }
 
 /* vcl.conf, VPP's format: a `vcl { ... }` stanza, one option per line, # comments. */
@@ -216,9 +222,15 @@ static void read_vcl_conf(const char *path)
             continue;
         }
         if (!strcmp(key, "rx-fifo-size"))
-            rx_fifo_size = (uint32_t)parse_size(val);
+            rx_fifo_size = parse_size(val);
         else if (!strcmp(key, "tx-fifo-size"))
-            tx_fifo_size = (uint32_t)parse_size(val);
+            tx_fifo_size = parse_size(val);
+        else if (!strcmp(key, "segment-size"))
+            segment_size = parse_size(val);
+        else if (!strcmp(key, "app-timeout")) {
+            double t = atof(val);
+            rpc_timeout_ms = t > 0 && t < INT_MAX / 1000 ? (int)(t * 1000) : rpc_timeout_ms;
+        }
         else if (!strcmp(key, "app-socket-api"))
             snprintf(sapi, sizeof sapi, "%s", val);
         else if (!strcmp(key, "api-socket-name"))
@@ -312,12 +324,15 @@ static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
 static int ctl_fd = -1;
 static ino_t ctl_ino;
 static pid_t ctl_pid;
+static pid_t engine_pid;    /* the engine, as this process sees it (SO_PEERCRED) */
 static uint32_t ctl_seq;
 static char hello_err[128]; /* why the engine refused us, for socket()'s message */
 
 static void atfork_prepare(void) { pthread_mutex_lock(&ctl_mu); }
 static void atfork_parent(void) { pthread_mutex_unlock(&ctl_mu); }
 static int ctl_ensure(void);
+static int watch_fd = -1;  /* the engine-death watcher's connection (see watch_main) */
+static void watch_start_locked(void);
 
 static void atfork_child(void)
 {
@@ -329,6 +344,11 @@ static void atfork_child(void)
         libc_close(ctl_fd);
         ctl_fd = -1;
         ctl_ensure();
+    }
+    if (watch_fd >= 0) { /* the parent's watcher did not come along: this process needs its own */
+        libc_close(watch_fd);
+        watch_fd = -1;
+        watch_start_locked();
     }
 }
 
@@ -366,6 +386,7 @@ static int ctl_connect(void)
 }
 
 static int xchg(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_fd);
+static const char *opname(int op);
 
 /* Caller holds ctl_mu. Opens (or re-opens, after fork or if the program closed it) the
  * control connection and says hello. */
@@ -389,7 +410,11 @@ static int ctl_ensure(void)
     ctl_fd = fd;
     ctl_ino = st.st_ino;
     ctl_pid = pid;
-    struct vl_msg req = {.op = VL_HELLO, .a = pid, .b = (int32_t)rx_fifo_size, .c = (int32_t)tx_fifo_size};
+    struct ucred cr;
+    socklen_t crl = sizeof cr;
+    engine_pid = libc_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 ? cr.pid : 0;
+    struct vl_msg req = {.op = VL_HELLO, .a = pid, .b = (int32_t)rx_fifo_size, .c = (int32_t)tx_fifo_size,
+                         .addr = segment_size};
     req.len = (uint16_t)snprintf((char *)req.data, sizeof req.data, "%s", app_name);
     struct vl_msg rep;
     rep.err = 0;
@@ -402,6 +427,15 @@ static int ctl_ensure(void)
         errno = e;
         return -1;
     }
+    /* what vcl.conf asked for beyond the engine's bounds, said once, as VCL warns of its config */
+    static pid_t warned;
+    uint32_t asked[3] = {rx_fifo_size, tx_fifo_size, segment_size}, got[3] = {rep.a, rep.b, rep.c};
+    static const char *what[3] = {"rx-fifo-size", "tx-fifo-size", "segment-size"};
+    for (int i = 0; i < 3 && warned != pid; i++)
+        if (asked[i] && got[i] && asked[i] != got[i])
+            logmsg("VCL<%d>: configured %s %u (0x%x) is above vppsh's limit: using %u (0x%x)", (int)pid,
+                   what[i], asked[i], asked[i], got[i], got[i]);
+    warned = pid;
     DBG(2, "attached to vppsh at %s as %s-ldp-%d", api_path, app_name, (int)pid);
     return 0;
 }
@@ -430,12 +464,29 @@ static int xchg(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_f
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return -1;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         struct iovec riov = {rep, sizeof *rep};
         struct msghdr rh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        /* never wait for ever: an engine that stopped answering fails the call */
+        struct pollfd p = {ctl_fd, POLLIN, 0};
+        int r;
+        do {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long left = rpc_timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+            r = left > 0 ? poll(&p, 1, (int)left) : 0;
+        } while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            logmsg("vppsh-ldp: vppsh at %s did not answer %s within %d ms", api_path, opname(req->op), rpc_timeout_ms);
+            errno = ETIMEDOUT;
+            return -1;
+        }
         do
-            n = libc_recvmsg(ctl_fd, &rh, MSG_CMSG_CLOEXEC);
+            n = libc_recvmsg(ctl_fd, &rh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+            continue;
         if (n < 0)
             return -1;
         if (n == 0) {
@@ -478,6 +529,79 @@ static int rpc(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_fd
     }
     pthread_mutex_unlock(&ctl_mu);
     return r;
+}
+
+/* ------------------------------------------------------------------ the engine's death */
+/* A program blocked in accept(), or in poll/epoll on a listener, would hear nothing when the
+ * engine dies: the listening socket is the program's own, and nobody connects to it again. So a
+ * thread per process that holds a listener waits on a connection of its own to the API socket;
+ * when the engine is gone it shuts the process's listeners down, which wakes accept() (EINVAL,
+ * as on a Linux listener shut down) and poll/epoll (POLLIN|POLLHUP) wherever they are shared. */
+static pid_t watch_pid;
+static volatile pid_t engine_gone; /* this process's watcher saw the engine go */
+
+static void *watch_main(void *arg)
+{
+    struct pollfd p = {(int)(long)arg, 0, 0};
+    while (poll(&p, 1, -1) < 0 && errno == EINTR)
+        ;
+    int n = 0;
+    engine_gone = getpid(); /* before the wake-up: the woken accept() asks */
+    for (int fd = 0; fd < fdtab_n; fd++)
+        if (fdtab[fd].kind == VL_K_LISTEN && fd_ino(fd) == fdtab[fd].ino && libc_shutdown(fd, SHUT_RDWR) == 0)
+            n++;
+    logmsg("vppsh-ldp: vppsh at %s went away: %d listener%s shut", api_path, n, n == 1 ? "" : "s");
+    return NULL;
+}
+
+/* Caller holds ctl_mu, or is a forked child (one thread). One try per process. */
+static void watch_start_locked(void)
+{
+    pid_t pid = getpid();
+    if (watch_pid == pid)
+        return;
+    watch_pid = pid;
+    int fd = ctl_connect();
+    if (fd < 0)
+        return;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 << 10);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the program's signals never land on it */
+    pthread_t t;
+    int r = pthread_create(&t, &a, watch_main, (void *)(long)fd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+    if (r) {
+        libc_close(fd);
+        DBG(1, "no thread to watch vppsh: %s", strerror(r));
+        return;
+    }
+    watch_fd = fd;
+}
+
+static void watch_start(void)
+{
+    pthread_mutex_lock(&ctl_mu);
+    watch_start_locked();
+    pthread_mutex_unlock(&ctl_mu);
+}
+
+/* Was this accepted connection made by the engine? (Only it can name the listener, from a
+ * network namespace of its own; this holds where it could not make one.) */
+static int from_engine(int fd)
+{
+    struct ucred cr;
+    socklen_t l = sizeof cr;
+    if (libc_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0)
+        return 0;
+    pthread_mutex_lock(&ctl_mu);
+    int ok = ((ctl_fd >= 0 && ctl_pid == getpid()) || ctl_ensure() == 0) && cr.pid == engine_pid;
+    pthread_mutex_unlock(&ctl_mu);
+    return ok;
 }
 
 /* Is fd one of vppsh's sockets? Returns its VL_K_* kind; the answer is cached per inode. */
@@ -532,8 +656,9 @@ static void scan_inherited(void)
             continue;
         int dom = 0;
         socklen_t l = sizeof dom;
-        if (fd_ino(fd) && libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX)
-            classify(fd);
+        if (fd_ino(fd) && libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX &&
+            classify(fd) == VL_K_LISTEN)
+            watch_start();
     }
     closedir(d);
 }
@@ -604,7 +729,9 @@ static int sock_rpc(int fd, struct vl_msg *req, struct vl_msg *rep, int *recv_fd
         DBG(1, "%s(%d): vppsh unreachable: %s", opname(req->op), fd, strerror(errno));
         return fail(ENETDOWN);
     }
-    DBG(1, "%s(%d) = %s", opname(req->op), fd, rep->err ? strerror(rep->err) : "ok");
+    DBG(1, "%s(%d) = %s%s%.*s", opname(req->op), fd, rep->err ? strerror(rep->err) : "ok",
+        rep->err && rep->len ? ": vppsh: " : "", rep->err ? (int)(rep->len < sizeof rep->data ? rep->len : 0) : 0,
+        (const char *)rep->data);
     return reply_err(rep);
 }
 
@@ -632,8 +759,11 @@ EXPORT int socket(int domain, int type, int protocol)
             logmsg("vppsh-ldp: cannot reach vppsh at %s: %s", api_path, strerror(e));
         return fail(e);
     }
-    if (rep.err || fd < 0)
+    if (rep.err || fd < 0) {
+        DBG(1, "socket() = %s%s%.*s", strerror(rep.err ? rep.err : EMFILE), rep.err && rep.len ? ": vppsh: " : "",
+            rep.err ? (int)(rep.len < sizeof rep.data ? rep.len : 0) : 0, (const char *)rep.data);
         return fail(rep.err ? rep.err : EMFILE);
+    }
     if (!(type & SOCK_CLOEXEC))
         libc_fcntl(fd, F_SETFD, (void *)0L);
     if (type & SOCK_NONBLOCK)
@@ -695,7 +825,10 @@ EXPORT int listen(int fd, int backlog)
         return -1;
     if (lfd < 0) /* already listening: the backlog changed */
         return 0;
-    return take_over(fd, lfd, VL_K_LISTEN);
+    if (take_over(fd, lfd, VL_K_LISTEN) < 0)
+        return -1;
+    watch_start();
+    return 0;
 }
 
 /* Read the header the engine wrote first on an accepted connection (it follows at once). */
@@ -731,12 +864,16 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
         return libc_accept4(fd, sa, len, flags);
     for (;;) {
         int nfd = libc_accept4(fd, NULL, NULL, flags);
+        if (nfd < 0 && errno == EAGAIN && engine_gone == getpid())
+            return fail(EINVAL); /* a listener that stopped listening, as Linux says (not EAGAIN) */
         if (nfd < 0)
             return -1;
         struct vl_accept_hdr h;
-        struct vl_msg req = {.op = VL_ACCEPTED}, rep;
-        if (read_accept_hdr(nfd, &h) == 0) {
-            req.a = (int32_t)h.token;
+        struct vl_msg req = {.op = VL_ACCEPTED, .len = sizeof h.token}, rep;
+        if (!from_engine(nfd))
+            DBG(1, "accept(%d): a connection not from vppsh, dropped", fd);
+        else if (read_accept_hdr(nfd, &h) == 0) {
+            memcpy(req.data, h.token, sizeof h.token);
             if (sock_rpc(nfd, &req, &rep, NULL) == 0) {
                 ent_set(nfd, VL_K_TCP, fd_ino(nfd));
                 if (ent(nfd))
@@ -927,7 +1064,7 @@ EXPORT int shutdown(int fd, int how)
 EXPORT int close(int fd)
 {
     LIBC();
-    if (fd == ctl_fd && ctl_fd >= 0 && ctl_pid == getpid())
+    if ((fd == ctl_fd && ctl_fd >= 0 && ctl_pid == getpid()) || (fd == watch_fd && watch_fd >= 0 && watch_pid == getpid()))
         return fail(EBADF); /* the shim's own: invisible to close-all-fds loops */
     struct fdent *e = ent(fd);
     if (e && e->kind && e->kind != K_FOREIGN) {

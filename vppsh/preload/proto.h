@@ -9,13 +9,14 @@
 #include <stdint.h>
 
 enum vl_op {
-    VL_HELLO = 1,    /* a = pid, b = rx fifo, c = tx fifo (bytes, 0: default), data = app name */
+    VL_HELLO = 1,    /* a = pid, b = rx fifo, c = tx fifo, addr = segment size (bytes, 0: default),
+                        data = app name                               -> a, b, c = the sizes granted */
     VL_SOCKET,       /* a = SOCK_STREAM | SOCK_DGRAM                 -> fd */
     VL_BIND,         /* addr, port                                    -> port */
     VL_LISTEN,       /* a = backlog                                   -> fd (unless already listening) */
     VL_CONNECT,      /* a = 1: AF_UNSPEC (UDP disconnect); addr, port -> EINPROGRESS | 0,
                         and an fd to put in the socket's place after a failed connect */
-    VL_ACCEPTED,     /* the accepted fd, a = token from its header */
+    VL_ACCEPTED,     /* the accepted fd, data = the token from its header */
     VL_NAME,         /* a = 0 sockname, 1 peername                    -> addr, port */
     VL_SETOPT,       /* a = level, b = name, data = value */
     VL_GETOPT,       /* a = level, b = name, c = optlen               -> data */
@@ -31,7 +32,7 @@ enum vl_kind { VL_K_NONE = 0, VL_K_TCP = 1, VL_K_LISTEN = 2, VL_K_UDP = 3 };
 
 struct vl_msg {
     uint16_t op;
-    uint16_t len;      /* bytes used in data[] */
+    uint16_t len;      /* bytes used in data[]; in an error reply, why (for LDP_DEBUG) */
     uint32_t seq;
     int32_t err;       /* reply: 0 or an errno */
     int32_t a, b, c;
@@ -43,9 +44,10 @@ struct vl_msg {
 };
 #define VL_HDR_LEN 32
 
-/* First bytes on each accepted connection: which session it is, and who the peer is. */
+/* First bytes on each accepted connection: which session it is (a random token: only the
+ * process that accepted the connection has read it), and who the peer is. */
 struct vl_accept_hdr {
-    uint32_t token;
+    uint8_t token[16];
     uint32_t rmt_addr;
     uint16_t rmt_port;
     uint16_t lcl_port;

@@ -7,19 +7,27 @@ Callbacks must not block: they read/write fifos through SessionMain and return.
 
 from __future__ import annotations
 
+from .budget import DEFAULT_SEGMENT_SIZE, MAX_FIFO_SIZE, Budget
+
 DEFAULT_FIFO_SIZE = 1 << 20  # 1m, VPP's default rx/tx-fifo-size for apps
 
 
 class App:
+    """Fifo sizes are capped at MAX_FIFO_SIZE; what all the app's fifos hold together is
+    bounded by its segment size (its budget, set when it attaches, inside the engine's)."""
+
     flags = ("accept-redirect", "add-segment", "global-scope", "local-scope")
+    budget: Budget | None = None
 
     def __init__(self, name: str, rx_fifo_size: int = DEFAULT_FIFO_SIZE,
-                 tx_fifo_size: int = DEFAULT_FIFO_SIZE, namespace: str = "default") -> None:
+                 tx_fifo_size: int = DEFAULT_FIFO_SIZE, namespace: str = "default",
+                 segment_size: int = DEFAULT_SEGMENT_SIZE) -> None:
         self.name = name
         self.index = -1
         self.namespace = namespace
-        self.rx_fifo_size = rx_fifo_size
-        self.tx_fifo_size = tx_fifo_size
+        self.rx_fifo_size = min(rx_fifo_size, MAX_FIFO_SIZE)
+        self.tx_fifo_size = min(tx_fifo_size, MAX_FIFO_SIZE)
+        self.segment_size = segment_size
         self.sessions: set = set()  # every session this app owns, listeners included
 
     # -- callbacks (the session layer calls them on the engine thread)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..cli.dispatch import CliError
 from ..cli.fmt import j
+from .budget import MAX_FIFO_SIZE, format_memory_size
 from .main import SessionError
 from .session import CLOSED_FROM, STATES
 
@@ -222,28 +223,28 @@ def _clear(sm, s) -> None:
 # ------------------------------------------------------------ show app
 
 
-def format_memory_size(size: int) -> str:
-    """vppinfra format_memory_size: `64k`, `1m`, `1.50m`."""
-    lg = size.bit_length() - 1 if size > 0 else 0
-    unit = 0 if lg < 10 else 10 if lg < 20 else 20 if lg < 30 else 30
-    u = 1 << unit
-    s = f"{size / u:.2f}" if size & (u - 1) else str(size >> unit)
-    return s + (" kmg"[unit // 10] if unit else "")
-
-
 def _app_block(sm, app) -> list[str]:
-    """format_application, verbose (HEAD layout, as vppctl.md §1.9 shows it)."""
+    """format_application and its worker's segment manager, verbose (HEAD layout, as
+    vppctl.md §1.9 shows it): the segment is the app's fifo budget, and its usage line
+    what the app's fifos hold against it."""
     flags = ", ".join(f for f in APP_FLAGS if f in app.flags) or "none"
     ms = format_memory_size
+    fifos = [f for s in app.sessions for f in (s.rx_fifo, s.tx_fifo) if f is not None and f.nitems]
     return [f"app:\t {app.name} app-index {app.index} ns 0:{app.namespace}",
             f"flags:\t {flags}",
             "runtime: tls-engine openssl evt-collector 4294967295",
-            "memory:\t seg-size 256m add-seg-size 128m mq-size 2048 max-segments 0",
-            f"\t rx-fifo-size {ms(app.rx_fifo_size)} tx-fifo-size {ms(app.tx_fifo_size)} max-fifo-size 0",
+            f"memory:\t seg-size {ms(app.budget.limit)} add-seg-size 128m mq-size 2048 max-segments 0",
+            f"\t rx-fifo-size {ms(app.rx_fifo_size)} tx-fifo-size {ms(app.tx_fifo_size)} "
+            f"max-fifo-size {ms(MAX_FIFO_SIZE)}",
             "\t segment-type memfd prealloc-fifos 0 prealloc-fifo-hdrs 0",
             "\t high-watermark 80 low-watermark 50 pct-first-alloc 100",
             "workers:",
-            f"  wrk-index {app.index} app-index {app.index} map-index 0 api-client-index -1 mq-cong 0"]
+            f"  wrk-index {app.index} app-index {app.index} map-index 0 api-client-index -1 mq-cong 0",
+            "  segment managers:",
+            f"  [{app.index}] {app.name} app-wrk: {app.index} segs: 1 max-fifo-sz: {ms(MAX_FIFO_SIZE)} "
+            f"wmarks: 80 50 no-tuning flags: ",
+            f"    {app.name}-segment type: memfd size: {ms(app.budget.limit)} active fifos: {len(fifos)}",
+            f"    {app.budget.usage(fifos)}"]
 
 
 def show_app(ctx, a):

@@ -12,10 +12,12 @@ import random
 
 from ..vlib.node import Node, NodeType
 from .app import App, AppRegistry
+from .budget import Budget, engine_limit
 from .fifo import Fifo
 from .session import CLOSED_FROM, STATES, Session
 
 EPHEMERAL = (49152, 65535)
+RECLAIM_INTERVAL = 0.5  # s: how often fifos give back read pages while a budget is under pressure
 assert EPHEMERAL[1] - EPHEMERAL[0] + 1 == 1 << 14  # alloc_port draws 14 random bits
 
 
@@ -56,6 +58,8 @@ class SessionQueue(Node):
         for s in pending.values():
             if s.conn is not None and s.state not in ("closed", "transport-deleted"):
                 sm.transports[s.proto].push(s.conn)
+        if sm.mem_waiters:
+            sm.wake_mem_waiters()
         for t in sm.transports.values():  # ACKs programmed outside a TCP node (an app read)
             flush = getattr(t, "flush", None)
             if flush is not None:
@@ -75,6 +79,13 @@ class SessionMain:
         self.listeners: dict[tuple, Session] = {}  # (proto, ip, port) -> listener session
         self.conns: dict[tuple, object] = {}  # (proto, lcl ip, lcl port, rmt ip, rmt port) -> conn
         self.queue = vm.register(SessionQueue(vm))
+        self.budget = Budget(engine_limit())  # what all apps' fifos may hold together
+        self.budget.on_release = self._memory_freed
+        self.budget.on_pressure = self._pressure
+        self._reclaim_at: list | None = None  # the pending reclaim timer
+        self._reclaimed = -1.0  # when the last reclaim ran
+        self.mem_waiters: set[Session] = set()  # writers stopped by a budget, not a full fifo
+        vm.memory_users.append(self.memory_line)
 
     # ------------------------------------------------------------ enable / disable
     def enable(self) -> None:
@@ -100,6 +111,7 @@ class SessionMain:
     # ------------------------------------------------------------ apps
     def attach(self, app: App) -> App:
         self.require()
+        app.budget = Budget(min(app.segment_size, self.budget.limit), self.budget)
         return self.apps.add(app)
 
     def detach(self, app: App) -> None:
@@ -120,7 +132,7 @@ class SessionMain:
             self.pool.append(None)
         s = Session(idx, proto, app, conn)
         if fifos:
-            s.rx_fifo, s.tx_fifo = Fifo(app.rx_fifo_size), Fifo(app.tx_fifo_size)
+            s.rx_fifo, s.tx_fifo = Fifo(app.rx_fifo_size, app.budget), Fifo(app.tx_fifo_size, app.budget)
         self.pool[idx] = s
         app.sessions.add(s)
         return s
@@ -132,6 +144,7 @@ class SessionMain:
             self._free.append(s.index)
             s.state = "transport-deleted"
             self.queue.pending.pop(s.index, None)
+            self.mem_waiters.discard(s)
             s.app.sessions.discard(s)
             s.app.on_cleanup(s)
             s.conn = None
@@ -201,7 +214,63 @@ class SessionMain:
     def connect(self, app: App, proto: str, ip: int, port: int, opaque=None, **opts):
         """Start a connection; app.on_connected tells how it went. Errors known at once raise."""
         self.require()
+        if not self.has_memory(app):
+            raise SessionError("out of fifo memory")
         return self.transports[proto].connect(app, ip, port, opaque, **opts)
+
+    def has_memory(self, app: App) -> bool:
+        """May the app take a new connection? Not once its budget or the engine's is spent
+        (after giving back what was read, if that was not done in the last 0.1 s)."""
+        b = app.budget
+        if b is None or b.room() > 0:
+            return True
+        if self.vm.now() - self._reclaimed >= 0.1:
+            self.reclaim()
+        return b.room() > 0
+
+    def _pressure(self) -> None:
+        if self._reclaim_at is None:
+            self._reclaim_at = self.vm.timer(RECLAIM_INTERVAL, self._reclaim_tick)
+
+    def _reclaim_tick(self) -> None:
+        self._reclaim_at = None
+        self.reclaim()
+        if self.budget.pressured() or any(a.budget is not None and a.budget.pressured() for a in self.apps.all()):
+            self._pressure()
+
+    def reclaim(self) -> int:
+        """Under pressure: every fifo gives back the pages of data already read."""
+        self._reclaimed = self.vm.now()
+        n = 0
+        for s in self.pool:
+            if s is not None and s.rx_fifo is not None:
+                n += s.rx_fifo.trim() + s.tx_fifo.trim()
+        return n
+
+    def want_tx(self, s: Session) -> None:
+        """The app could not write all it had: on_tx_space when there is room again. Room a
+        full fifo makes as the peer acknowledges; room a spent budget makes when memory is
+        freed anywhere, so those writers wait in mem_waiters."""
+        s.want_tx_space = True
+        if s.tx_fifo is not None and s.tx_fifo.space > s.tx_fifo.free:
+            self.mem_waiters.add(s)
+            self.queue.interrupt_pending = True  # (freed since the write: look once more)
+
+    def memory_line(self) -> str:
+        """`show memory`: what all apps' fifos hold against the engine's budget."""
+        fifos = [f for s in self.sessions() for f in (s.rx_fifo, s.tx_fifo) if f is not None and f.nitems]
+        return f"session fifos: {len(fifos)}, {self.budget.usage(fifos)}"
+
+    def _memory_freed(self) -> None:
+        if self.mem_waiters:
+            self.queue.interrupt_pending = True
+
+    def wake_mem_waiters(self) -> None:
+        for s in list(self.mem_waiters):
+            if s.tx_fifo is None or s.tx_fifo.free:
+                self.mem_waiters.discard(s)
+                if s.tx_fifo is not None and s.state not in ("closed", "transport-deleted"):
+                    self.notify_tx_space(s)
 
     def send(self, s: Session, data) -> int:
         """Queue bytes for the peer; returns how many fitted in the tx fifo."""
@@ -209,7 +278,7 @@ class SessionMain:
         if n:
             self.schedule_tx(s)
         if n < len(data):
-            s.want_tx_space = True
+            self.want_tx(s)
         return n
 
     def schedule_tx(self, s: Session) -> None:

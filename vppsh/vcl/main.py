@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 
 from ..session.app import DEFAULT_FIFO_SIZE, App
+from ..session.budget import DEFAULT_SEGMENT_SIZE
 from ..session.main import SessionError
 from . import options
 from .diag import UnixDiag
+from .private import PrivateNet
 from .socks import ListenSock, TcpSock, UdpSock, VSock, new_pair
 
 GC_INTERVAL = 0.5  # s: how soon a listener whose app died is noticed
@@ -23,8 +26,9 @@ SOMAXCONN = 4096
 
 
 class LdpApp(App):
-    def __init__(self, ldp, name: str, pid: int, rx: int, tx: int) -> None:
-        super().__init__(f"{name}-ldp-{pid}", rx or DEFAULT_FIFO_SIZE, tx or DEFAULT_FIFO_SIZE)
+    def __init__(self, ldp, name: str, pid: int, rx: int, tx: int, segment: int) -> None:
+        super().__init__(f"{name}-ldp-{pid}", rx or DEFAULT_FIFO_SIZE, tx or DEFAULT_FIFO_SIZE,
+                         segment_size=segment or DEFAULT_SEGMENT_SIZE)
         self.ldp = ldp
         self.pid = pid
         self.vsocks = 0  # sockets this process created that are still open somewhere
@@ -80,11 +84,11 @@ class LdpMain:
     def __init__(self, vm) -> None:
         self.vm = vm
         self.by_ino: dict[int, VSock] = {}
-        self.tokens: dict[int, TcpSock] = {}
-        self._token = 0
+        self.tokens: dict[bytes, TcpSock] = {}
         self.listeners: set[ListenSock] = set()
         self.orphans: set[TcpSock] = set()  # sockets we no longer watch (reset, or shut both ways)
         self.diag: UnixDiag | None = None
+        self.private = PrivateNet(vm)  # where listeners are named and accepted connections made
         self._gc_armed = False
 
     # ------------------------------------------------------------ bookkeeping
@@ -97,7 +101,7 @@ class LdpMain:
             del self.by_ino[vs.ino]
         if vs.token:
             self.tokens.pop(vs.token, None)
-            vs.token = 0
+            vs.token = b""
         self.listeners.discard(vs)
         self.orphans.discard(vs)
         if vs.app is not None:
@@ -105,10 +109,12 @@ class LdpMain:
             self.app_check(vs.app)
             vs.app = None
 
-    def new_token(self, vs: TcpSock) -> int:
-        self._token = (self._token + 1) & 0xFFFFFFFF or 1
-        self.tokens[self._token] = vs
-        return self._token
+    def new_token(self, vs: TcpSock) -> bytes:
+        """What names an accepted connection to the program that accepts it: random, so that
+        no other process can claim the connection by guessing it."""
+        t = secrets.token_bytes(16)
+        self.tokens[t] = vs
+        return t
 
     def app_check(self, app: LdpApp) -> None:
         """An app whose process is gone leaves `show app` with its last socket."""
@@ -129,9 +135,11 @@ class LdpMain:
         self._arm_gc()
 
     def alive(self, ino: int) -> bool:
+        """Is the app's end open anywhere? Socketpairs are ours, listeners and accepted
+        connections the private namespace's: each namespace's sockets are its own to ask about."""
         if self.diag is None:
             self.diag = UnixDiag()
-        return self.diag.alive(ino)
+        return self.diag.alive(ino) or self.private.alive(ino)
 
     def gc(self) -> None:
         """Listeners and orphans whose app side is closed everywhere (the kernel says so) go."""
@@ -168,16 +176,19 @@ class LdpMain:
         if self.diag is not None:
             self.diag.close()
             self.diag = None
+        self.private.close()
 
     # ------------------------------------------------------------ requests
-    def hello(self, client, pid: int, name: str, rx: int, tx: int):
+    def hello(self, client, pid: int, name: str, rx: int, tx: int, segment: int):
+        """Attach the process as an app: fifo sizes and segment size from its vcl.conf (0: the
+        defaults), within the engine's bounds (the reply says what was granted)."""
         sm = self.vm.session
         if not sm.enabled:
-            return errno.ENETDOWN, "session layer is not enabled"
-        app = LdpApp(self, name or "app", pid, max(rx, 0), max(tx, 0))
+            return errno.ENETDOWN, "session layer is not enabled", None
+        app = LdpApp(self, name or "app", pid, rx, tx, segment)
         sm.attach(app)
         client.app = app
-        return 0, ""
+        return 0, "", app
 
     def socket(self, app: LdpApp, kind: int) -> tuple[int, socket.socket | None]:
         if kind == socket.SOCK_STREAM:
@@ -268,9 +279,7 @@ class LdpMain:
                 s = sm.listen(vs.app, "T", ip, port)
             except SessionError:
                 return errno.EADDRINUSE, None
-        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        lsock.bind(b"")  # an abstract name of the kernel's choosing, in the engine's namespace
-        lsock.listen(min(max(backlog, 0), SOMAXCONN))
+        lsock = self.private.listener(min(max(backlog, 0), SOMAXCONN))
         ls = ListenSock(self, vs.app, vs.opts, s, lsock.getsockname(), group)
         ls.bound = vs.bound
         vs.release()

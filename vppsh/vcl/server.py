@@ -9,12 +9,25 @@ import os
 import socket
 import stat
 import struct
+import traceback
 
 from . import options, proto
 from .main import LdpMain
 from .socks import ListenSock, TcpSock, UdpSock
 
 _CMSG = socket.CMSG_SPACE(4 * 4)
+
+
+def failure(e: BaseException) -> tuple[int, str]:
+    """The errno a request gets when the engine failed it, and why (the shim shows it with
+    LDP_DEBUG). The engine out of fds is the system's table, not the program's: ENFILE."""
+    if isinstance(e, MemoryError):
+        return errno.ENOMEM, "out of memory"
+    if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE):
+        return errno.ENFILE, "out of file descriptors"
+    if isinstance(e, OSError) and e.errno:
+        return e.errno, e.strerror or type(e).__name__
+    return errno.EIO, f"internal error: {type(e).__name__} (see its log)"
 
 
 class ApiError(Exception):
@@ -49,14 +62,23 @@ class Client:
                     os.close(fd)
                 self.close()
                 return
+            self.replied = False
             try:
                 self.request(data, fds[0] if fds else -1)
+            except Exception as e:  # every request gets its answer, whatever failed here
+                err, why = failure(e)
+                if err == errno.EIO:
+                    self.server.vm.logs.add("err", "vcl", f"{proto.op_name(data)} request of pid {self.pid} failed:\n"
+                                            f"{traceback.format_exc().rstrip()}")
+                if not self.replied and self.sock is not None:
+                    self.reply(proto.MSG.unpack_from(data)[2], err, data=why.encode())
             finally:
                 for fd in fds:
                     os.close(fd)
 
     def reply(self, seq: int, err: int = 0, a: int = 0, b: int = 0, c: int = 0, addr: int = 0, port: int = 0,
               data: bytes = b"", fd: socket.socket | None = None) -> None:
+        self.replied = True
         msg = proto.MSG.pack(0, len(data), seq, err, a, b, c, addr, port, 0) + data
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd.fileno()]))] if fd is not None else []
         try:
@@ -74,8 +96,12 @@ class Client:
         if op == proto.HELLO:
             if self.app is not None:  # one app per connection: a second would be left attached
                 return self.reply(seq, errno.EISCONN)
-            err, why = ldp.hello(self, self.pid, payload.decode(errors="replace"), b, c)
-            return self.reply(seq, err, data=why.encode())
+            err, why, app = ldp.hello(self, self.pid, payload.decode(errors="replace"), b & 0xFFFFFFFF,
+                                      c & 0xFFFFFFFF, addr)
+            if err:
+                return self.reply(seq, err, data=why.encode())
+            granted = [min(v, 0xFFFFFFFF) for v in (app.rx_fifo_size, app.tx_fifo_size, app.budget.limit)]
+            return self.reply(seq, 0, *(v - (1 << 32) if v >= 1 << 31 else v for v in granted))
         if self.app is None:
             return self.reply(seq, errno.EPROTO)
         if op == proto.SOCKET:
@@ -93,10 +119,10 @@ class Client:
             connected = vs.connected if vs.proto == "U" else getattr(vs, "state", "new") != "new"
             return self.reply(seq, 0, vs.kind, proto.F_CONNECTED if connected else 0)
         if op == proto.ACCEPTED:
-            t = ldp.tokens.pop(a & 0xFFFFFFFF, None)
+            t = ldp.tokens.pop(payload, None)
             if t is None:
                 return self.reply(seq, errno.ECONNABORTED)
-            t.token = 0
+            t.token = b""
             ldp.add(t, os.fstat(fd).st_ino)
             t.owner = (self.pid, fdnum if fdnum != 0xFFFF else -1)
             if t.fail_pending:  # reset while it waited to be accepted

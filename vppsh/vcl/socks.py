@@ -30,7 +30,8 @@ FILLER_BUF = 1  # SO_SNDBUF while connecting: the kernel's minimum
 ERRNO_OF = {"connection refused": errno.ECONNREFUSED, "timed out": errno.ETIMEDOUT,
             "no route to host": errno.EHOSTUNREACH, "session already exists": errno.EADDRINUSE,
             "no free local port": errno.EADDRNOTAVAIL, "no source address for egress interface": errno.EADDRNOTAVAIL,
-            "invalid value": errno.EINVAL, "invalid remote ip": errno.EINVAL}
+            "invalid value": errno.EINVAL, "invalid remote ip": errno.EINVAL,
+            "out of fifo memory": errno.ENOBUFS}
 
 
 def session_errno(e: Exception | str) -> int:
@@ -59,7 +60,7 @@ class VSock:
 
     listening = False
     connected = False
-    token = 0  # an accepted socket's, until the app's accept() names its fd
+    token = b""  # an accepted socket's, until the app's accept() names its fd
 
     def tcp_conn(self):
         s = self.session
@@ -132,7 +133,7 @@ class TcpSock(VSock):
         self.rx_shut = False  # the app stopped reading (SHUT_RD, or gone)
         self.peer_fin = False
         self.fin_done = False
-        self.token = 0
+        self.token = b""
         self.connect_seen = True  # accepted sockets; connect() clears it until it is reported
         self.half = None  # the handshake's connection, while connecting
         self.watch(IN | RDHUP)
@@ -276,7 +277,7 @@ class TcpSock(VSock):
         while not self.app_eof:
             if f.free == 0:
                 self.reading = False
-                s.want_tx_space = True
+                self.vm.session.want_tx(s)
                 break
             v = f.write_view()
             try:
@@ -467,7 +468,7 @@ class ListenSock(VSock):
     def __init__(self, ldp, app, opts: SockOpts, session, addr: bytes, group: "ListenSock | None" = None) -> None:
         super().__init__(ldp, app, opts)
         self.session = session
-        self.addr = addr  # the listening socket's abstract name, in the engine's namespace
+        self.addr = addr  # the listening socket's abstract name, in the private namespace
         self.group: list[ListenSock] = group.group if group is not None else []
         self.group.append(self)
         session.opaque = self.group[0]
@@ -483,13 +484,15 @@ class ListenSock(VSock):
         conn = s.conn
         g = self.group
         ls = g[hash((conn.rmt_ip, conn.rmt_port)) % len(g)] if len(g) > 1 else self
-        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        c = None
         try:
+            c = ls.ldp.private.connector()
             c.setsockopt(socket.SOL_SOCKET, 32, PAIR_BUF)
             c.setsockopt(socket.SOL_SOCKET, 33, PAIR_BUF)
             c.connect(ls.addr)
-        except OSError as e:  # backlog full (EAGAIN) or the app closed the listener
-            c.close()
+        except OSError as e:  # out of fds (EMFILE), backlog full (EAGAIN), or the app closed the listener
+            if c is not None:
+                c.close()
             s.opaque = None
             self.vm.session.reset(s)
             if e.errno in (errno.ECONNREFUSED, errno.ENOENT):

@@ -232,6 +232,8 @@ def show_memory(ctx, a):
             f"peak resident {_size(kb('VmHWM'))}")
     ctx.out(f"  buffer pool: {b.n} buffers of {b.data_size} bytes, {_size(b.data.nbytes)}, "
             f"used {b.n_used}, free {b.n_free}")
+    for line in ctx.vm.memory_users:
+        ctx.out(f"  {line()}")
 
 
 def show_clock(ctx, a):

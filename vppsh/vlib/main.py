@@ -92,6 +92,7 @@ class VlibMain:
         self.stopping = False
         self.loops = 0
         self.at_exit: list = []  # cleanups, run on the engine thread at stop (taps, namespaces...)
+        self.memory_users: list = []  # `show memory` lines of the layers above (fifo budgets...)
         self.clear_runtime()
         for cls in (NullNode, ErrorDrop, ErrorPunt):
             self.register(cls(self))

@@ -127,7 +127,7 @@ class EchoServer(App):
             if n:
                 sm.send(s, sm.recv(s, n))
             if rx.size:
-                s.want_tx_space = True  # tx full: the rest when it drains
+                sm.want_tx(s)  # tx full: the rest when it drains
         if s in self.peer_closed and not rx.size and s.conn is not None:
             self.peer_closed.discard(s)
             sm.close(s)
@@ -142,7 +142,7 @@ class EchoServer(App):
                 udp_drop(s)
                 continue
             if s.tx_fifo.free < HDR_LEN + n:
-                s.want_tx_space = True
+                vm.session.want_tx(s)
                 return
             d = udp_recv_dgram(vm, s)
             try:
@@ -296,7 +296,7 @@ class EchoClient(App):
             while es.to_send > 0:
                 n = min(es.to_send, UDP_CHUNK, f.free - HDR_LEN)
                 if n <= 0:
-                    s.want_tx_space = True
+                    sm.want_tx(s)
                     break
                 off = es.sent & 0xFF
                 if not udp_send(self.vm, s, mv[off:off + n]):
@@ -311,7 +311,7 @@ class EchoClient(App):
                 es.sent += n
                 es.to_send -= n
             if es.to_send > 0:
-                s.want_tx_space = True
+                sm.want_tx(s)
         self._maybe_done(s, es)
 
     on_tx_space = _pump

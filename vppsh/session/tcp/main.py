@@ -273,6 +273,9 @@ class TcpMain:
                 self.emit_rst_for(seg)
             return
         self.count("SYNs received")
+        if not self.vm.session.has_memory(ls_session.app):  # its fifos could not grow: as a full queue
+            self.count("SYNs dropped: no fifo memory")
+            return
         try:
             o = seg.options()
         except ValueError:
@@ -316,6 +319,9 @@ class TcpMain:
         mss = isn_mod.check_cookie(seg.dst, seg.dport, seg.src, seg.sport, (seg.seq - 1) & W32, seg.ack)
         if mss is None:
             self.emit_rst_for(seg)
+            return
+        if not self.vm.session.has_memory(ls_session.app):
+            self.count("SYNs dropped: no fifo memory")
             return
         c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
         c.listener = ls_session

@@ -29,7 +29,8 @@ ERRORS = (("no listener for dst port", "error"), ("lookup drops", "error"),
           ("FINs received", "info"), ("Connections accepted", "info"), ("Invalid connection", "error"),
           ("Could not parse options", "error"), ("PAWS check failed", "error"),
           ("Challenge ACKs sent", "info"), ("SYN cookies sent", "info"), ("SYN cookies accepted", "info"),
-          ("Spurious SYNs received", "error"), ("Packets sent", "info"))
+          ("Spurious SYNs received", "error"), ("Packets sent", "info"),
+          ("SYNs dropped: no fifo memory", "error"))
 
 N_EST, N_RCV, N_LISTEN, N_SYN_SENT, N_RESET = 1, 2, 3, 4, 5
 

@@ -47,7 +47,7 @@ def udp_sendto(vm, s, data, ip: int | None = None, port: int | None = None, lcl_
     if HDR_LEN + n > f.nitems:  # could never be queued: refuse rather than wait forever
         raise UdpError("message too long")
     if f.free < HDR_LEN + n:
-        s.want_tx_space = True
+        vm.session.want_tx(s)
         return 0
     f.enqueue(DGRAM_HDR.pack(ip, lcl_ip or c.lcl_ip, port, c.lcl_port, n))
     if n:

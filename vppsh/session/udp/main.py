@@ -166,7 +166,7 @@ class UdpMain:
         c = UdpConnection(ip, port, flags=("OWNS_PORT", "LISTEN"))
         c.session = session
         app = session.app
-        session.rx_fifo, session.tx_fifo = Fifo(app.rx_fifo_size), Fifo(app.tx_fifo_size)
+        session.rx_fifo, session.tx_fifo = Fifo(app.rx_fifo_size, app.budget), Fifo(app.tx_fifo_size, app.budget)
         session.flags = session.flags | {"connectionless"}
         self._add(c)
         return c

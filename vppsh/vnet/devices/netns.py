@@ -83,23 +83,46 @@ def in_netns(ns: str | None):
         return
     target = _open_ns(ns)
     try:
-        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            try:
-                _setns(target)
-            except OSError as e:
-                raise NetnsError(f"host-ns {ns}: setns: {e.strerror}", e.errno) from None
-            try:
-                yield
-            finally:
-                try:
-                    _setns(home)
-                except OSError as e:  # cannot happen with our own fd; never carry on silently
-                    raise RuntimeError(f"cannot return from host-ns {ns}: {e.strerror}") from None
-        finally:
-            os.close(home)
+        with in_netns_fd(target, f"host-ns {ns}"):
+            yield
     finally:
         os.close(target)
+
+
+@contextlib.contextmanager
+def in_netns_fd(target: int, what: str = "netns"):
+    """in_netns for a namespace held by an fd (nsfs); `what` names it in errors."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            _setns(target)
+        except OSError as e:
+            raise NetnsError(f"{what}: setns: {e.strerror}", e.errno) from None
+        try:
+            yield
+        finally:
+            try:
+                _setns(home)
+            except OSError as e:  # cannot happen with our own fd; never carry on silently
+                raise RuntimeError(f"cannot return from {what}: {e.strerror}") from None
+    finally:
+        os.close(home)
+
+
+def private_netns() -> int:
+    """A new network namespace with no name and nobody in it, held only by the fd returned
+    (needs CAP_SYS_ADMIN; OSError otherwise). This thread stays where it was."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"unshare: {os.strerror(e)}")
+        try:
+            return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
 
 
 def ensure_netns(ns: str) -> bool:
