@@ -1,5 +1,7 @@
 """The engine without threads: frames, next-node enqueue, errors, exceptions, processes, trace."""
 
+import time
+
 import numpy as np
 
 from vppsh.vlib.buffer import PRE_DATA
@@ -125,6 +127,22 @@ def test_process_wait_and_events():
     vm.run_once(0)
     assert log[3] == [] and p.done
     assert "test-proc" not in vm.node_by_name
+
+
+def test_a_far_timer_does_not_stop_the_engine():
+    """epoll sleeps at most INT_MAX ms: a timer years away (a CLI `wait` on a stream at 1e-9
+    pps, a u32 of seconds) must not raise in the loop and end the engine thread."""
+    vm = VlibMain(n_buffers=64)
+    vm.start()
+    try:
+        def far():
+            yield Wait(1e9)
+
+        vm.call(lambda: vm.spawn("far", far())).result(timeout=5)
+        time.sleep(0.1)  # the loop goes to sleep on that timer
+        assert vm.call(lambda: 42).result(timeout=5) == 42
+    finally:
+        vm.stop()
 
 
 def test_trace_records_the_node_path():

@@ -383,7 +383,9 @@ class VlibMain:
 
     def run_once(self, timeout: float | None) -> None:
         self.loops += 1
-        for fd, ev in self._epoll.poll(-1 if timeout is None else timeout):
+        # epoll takes at most INT_MAX ms (a far timer, e.g. `wait`ing on a 1e-9 pps stream,
+        # would raise and end the engine thread): sleep in steps of an hour instead
+        for fd, ev in self._epoll.poll(-1 if timeout is None else min(timeout, 3600.0)):
             h = self._fd_handlers.get(fd)
             if h is not None:
                 try:
