@@ -12,7 +12,7 @@ def test_error_wording(shell):
     assert shell.error("show hardware-interfaces br") == "show hardware-interfaces: unknown input `br'"
     assert shell.error("set interface state tap9 up") == "set interface state: unknown interface `tap9 up'"
     assert shell.error("show interface bogus") == "show interface: unknown input `bogus'"
-    assert shell.error("show trace junk") == "show trace: unknown input `junk'"
+    assert shell.error("show trace junk") == "show trace: expected 'max COUNT', got `junk'"
     assert shell.error("trace add nonode 10") == "trace add: expected NODE COUNT, got `nonode 10'"
     assert shell.error("exec /nonexistent.cli") == \
         "exec: failed to open `/nonexistent.cli': No such file or directory"

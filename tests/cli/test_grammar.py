@@ -20,11 +20,11 @@ show interface [address|addr] [<word>...]       => a:b
 show ip fib [<ip4-prefix>]                      => a:b
 show ip neighbors                               => a:b
 show ip neighbor-config                         => a:b
-create loopback interface [mac <mac-address>] [instance <n>] => a:b
+create loopback interface [mac <mac-address>] [instance <n 0-16383>] => a:b
 set interface state <word> [up|down]            => a:b
 ip route [add|del] <ip4-prefix> {via <ip4-address> [<word>] | via drop} => a:b
 echo [<text:rest>]                              => a:b
-ping <ip4-address> [repeat <n>] [interval <float>] [size <n>] => a:b
+ping <ip4-address> [repeat <n 0-4294967295>] [interval <float 0-2147483>] [size <n 0-65535>] => a:b
 packet-generator new {<block> | <text:rest>}    => a:b
 """, "test")
     return t
@@ -60,8 +60,49 @@ def test_typed_placeholders(tree):
     assert parse(c, "mac aabb.ccdd.eeff")["mac"] == bytes.fromhex("aabbccddeeff")
     with pytest.raises(ParseFailure, match="expected MAC address `zz'"):
         parse(c, "mac zz")
-    with pytest.raises(ParseFailure, match="expected number `-1'"):
+    with pytest.raises(ParseFailure, match="unknown input `instance -1'"):
         parse(c, "instance -1")
+
+
+def test_numbers_carry_their_range():
+    t = CommandTree()
+    t.load_text("""
+set mtu {<mtu:n 64-9216> <word> | {ip4|ip6} <mtu:n 68-65535> <word>} => a:b
+wait <sec:float 0.001-86400>                                    => a:b  !"bad <sec>"
+show trace [max <n 0-2147483647>] [verbose [<level:n 0-3>]]     => a:b  "Show trace"  !"expected 'max COUNT', got `%s'"
+""", "test")
+    mtu = t.root.child("set").child("mtu").cmd
+    assert parse(mtu, "9216 x") == {"mtu": 9216, "word": "x"}
+    assert parse(mtu, "ip4 65535 x") == {"ip4": True, "mtu": 65535, "word": "x"}
+    for line in ("9217 x", "63 x", "ip4 67 x", "ip4 0x10000 x", "ip4 1e3 x", "ip4 -1 x", "ip4 " + "9" * 5000):
+        with pytest.raises(ParseFailure) as e:  # the rest of the line from the group's start
+            parse(mtu, line)
+        assert str(e.value).startswith("unknown input `" + line[:20]), str(e.value)
+    wait = t.root.child("wait").cmd
+    assert parse(wait, "0.5") == {"sec": 0.5}
+    for bad in ("0", "86400.5", "1e999", "nan", "inf", "1_0", "\u0661", ""):
+        with pytest.raises(ParseFailure, match="^bad <sec>$"):
+            match_args(wait.items, tokenize(bad), bad, None, wait.error)
+    trace = t.root.child("show").child("trace").cmd
+    assert trace.short_help == "Show trace"
+    err = trace.error
+
+    def fails(line):
+        with pytest.raises(ParseFailure) as e:
+            match_args(trace.items, tokenize(line), line, None, err)
+        return str(e.value)
+
+    assert fails("max 2147483648") == "expected 'max COUNT', got `max 2147483648'"
+    assert fails("verbose 1 max x") == "expected 'max COUNT', got `max x'"
+    assert fails("junk") == "expected 'max COUNT', got `junk'"
+    assert fails("verbose 4") == "expected 'max COUNT', got `4'"  # the level is optional: `4' is left over
+
+
+def test_numeric_placeholders_without_a_range_are_refused():
+    for line in ("x <n> => a:b", "x <count:float> => a:b", "x <n 5-1> => a:b", "x <n -1-5> => a:b",
+                 "x <word 1-2> => a:b", "x <n 1..2> => a:b", 'x <n 0-1> => a:b !"a %s and %s"'):
+        with pytest.raises(GrammarError):
+            CommandTree().load_text(line)
 
 
 def test_required_groups_and_alternatives(tree):

@@ -109,7 +109,7 @@ def run_line(ctx: Ctx, line: str):
         if n.cmd is None:
             continue
         try:
-            args = match_args(n.cmd.items, toks[used:], line, ctx)
+            args = match_args(n.cmd.items, toks[used:], line, ctx, n.cmd.error)
         except ParseFailure as e:
             failure = failure or (n, str(e))
             continue

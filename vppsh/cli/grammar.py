@@ -2,8 +2,9 @@
 
 A grammar file (grammar/*.cli) holds one command per line:
 
-    create loopback interface [mac <mac-address>] [instance <n>]   => vnet.loopback:create  "help"
+    create loopback interface [mac <mac-address>] [instance <n 0-16383>]   => vnet.loopback:create  "help"
     show                                                            "Show commands"
+    show trace [max <n 0-2147483647>]  => vlib.cli:show_trace  "help"  !"expected 'max COUNT', got `%s'"
 
 The leading bare words are the command path (abbreviable to a unique prefix, exact word wins).
 The rest is the argument syntax: `kw`, `a|b` alternatives, `[...]` optional, `{...}` required
@@ -11,6 +12,20 @@ group, `<type>` or `<name:type>` typed placeholders, `...` after an element to r
 Top-level optional items may come in any order (VPP handlers loop over `unformat` calls), and
 required items keep their order. pyparsing reads the syntax lines; a small backtracking matcher
 walks the resulting tree, so parsing, TAB completion and help all come from one source.
+
+Numbers: a numeric placeholder (`n`, an unsigned integer; `float`) must carry its range after
+the type, `<mtu:n 64-9216>`, `<seconds:float 0.001-86400>`, bounds included. The range is
+what the command accepts: VPP's (or Linux's) limit for that value, or, where VPP's handler
+checks a narrower limit with a message of its own (`burst size must be between 1 and 256`),
+the C type VPP reads the value into (`%u`: 0-4294967295), the handler keeping VPP's check.
+So a value that passes the parse fits whatever the engine stores it in.
+
+A bad number (not a number, or out of range) is reported as VPP's `unformat` loop reports it:
+the handler's error for input it cannot parse, quoting the rest of the line from the start of
+the unformat call that failed: the innermost `[...]`/`{...}` group around the number, or the
+command's arguments when there is none (`set interface mtu: unknown input `ip4 1e99 loop0'`).
+That error is `unknown input `%s'` unless the line gives the handler's own after a `!`, as
+`show trace` does above; it is also used for any input that matches nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +48,9 @@ class ParseFailure(Exception):
     """Input that does not match a command's syntax; the message is VPP's wording."""
 
 
+UNKNOWN_INPUT = "unknown input `%s'"
+
+
 # ---------------------------------------------------------------- syntax tree
 
 
@@ -46,6 +64,8 @@ class Kw:
 class Ph:
     key: str
     type: ArgType
+    lo: float | None = None  # the range of a numeric placeholder, bounds included
+    hi: float | None = None
 
 
 @dataclass
@@ -83,7 +103,7 @@ def _kw_alternatives(words: list[str]) -> Kw:
 
 def _meta_parser() -> pp.ParserElement:
     kw = pp.Regex(r"[A-Za-z0-9_.\-/:+]+").set_name("keyword")
-    ph = pp.Regex(r"<[^<>\s]+>").set_name("placeholder")
+    ph = pp.Regex(r"<[^<>]+>").set_name("placeholder")
     elem = pp.Forward()
     seq = pp.Group(pp.OneOrMore(elem))("seq")
     alts = pp.Group(seq + pp.ZeroOrMore(pp.Suppress("|") + seq))
@@ -103,22 +123,46 @@ def _convert_seq(parsed) -> Seq:
         if isinstance(atom, str) and not atom.startswith("<"):
             node = Kw((atom,), (_key(atom),))
         elif isinstance(atom, str):
-            name, _, tname = atom[1:-1].partition(":")
+            spec, _, rng = atom[1:-1].partition(" ")
+            name, _, tname = spec.partition(":")
             tname = tname or name
             if tname not in TYPES:
                 raise GrammarError(f"unknown placeholder type <{tname}>")
-            key = name if ":" in atom else None
+            lo, hi = _range(TYPES[tname], rng.strip(), atom)
+            key = name if ":" in spec else None
             if key is None:  # a placeholder after a keyword is named by it: `mac <mac-address>`
                 prev = items[-1] if items else None
                 key = name
                 if isinstance(prev, Kw) and len(prev.words) == 1 and prev.keys[0]:
                     key, prev.keys = prev.keys[0], (None,)  # the value binds, not the keyword
-            node = Ph(_key(key), TYPES[tname])
+            node = Ph(_key(key), TYPES[tname], lo, hi)
         else:
             node = _convert_alts(atom[1])
             node = Opt(node) if atom[0] == "[" else node
         items.append(Rep(node) if rep else node)
     return Seq(items)
+
+
+_RANGE = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?)-(-?[0-9]+(?:\.[0-9]+)?)")
+
+
+def _range(t: ArgType, text: str, atom: str) -> tuple:
+    """`lo-hi` of a numeric placeholder; every numeric placeholder has one, no other has any."""
+    if not t.numeric:
+        if text:
+            raise GrammarError(f"{atom}: only numbers take a range")
+        return None, None
+    m = _RANGE.fullmatch(text)
+    if m is None:
+        raise GrammarError(f"{atom}: a number needs its range, `<{t.name} LO-HI>'")
+    conv = float if t.name == "float" else int
+    try:
+        lo, hi = conv(m.group(1)), conv(m.group(2))
+    except ValueError:
+        raise GrammarError(f"{atom}: bad range `{text}'") from None
+    if lo > hi or (conv is int and lo < 0):
+        raise GrammarError(f"{atom}: bad range `{text}'")
+    return lo, hi
 
 
 def _convert_alts(parsed):
@@ -207,6 +251,7 @@ class _State:
     far: int = -1
     far_msg: str | None = None
     expect: list | None = None  # completion mode: elements wanted at end of input
+    bad_number: int = -1  # farthest start of an unformat call that failed on a number
 
     def fail(self, pos: int, msg: str | None) -> None:
         if pos > self.far:
@@ -220,8 +265,11 @@ class _State:
             raise _Budget
 
 
-def _m(node, pos: int, st: _State, committed: bool) -> Iterator[tuple[int, tuple]]:
-    """Yield (new position, bindings) for every way `node` matches at `pos`."""
+def _m(node, pos: int, st: _State, committed: bool, anchor: int) -> Iterator[tuple[int, tuple]]:
+    """Yield (new position, bindings) for every way `node` matches at `pos`.
+
+    `anchor` is where the unformat call that would read `node` starts (the enclosing group).
+    """
     st.tick()
     toks = st.toks
     if isinstance(node, Kw):
@@ -237,40 +285,53 @@ def _m(node, pos: int, st: _State, committed: bool) -> Iterator[tuple[int, tuple
                 st.expect.append(node)
             st.fail(pos, None)
     elif isinstance(node, Ph):
-        if pos >= len(toks):
-            if st.expect is not None:
-                st.expect.append(node)
-            st.fail(pos, node.type.error if committed else None)
-            return
-        if node.type.rest:
-            yield len(toks), ((node.key, st.line[toks[pos].start:].rstrip()),)
-            return
-        try:
-            value = node.type.parse(toks[pos].text, st.ctx)
-        except TypeMismatch:
-            st.fail(pos, node.type.error if committed else None)
-            return
-        yield pos + 1, ((node.key, value),)
+        yield from _ph(node, pos, st, committed, anchor)
     elif isinstance(node, Seq):
-        yield from _seq(node.items, 0, pos, st, committed)
+        yield from _seq(node.items, 0, pos, st, committed, pos)
     elif isinstance(node, Alt):
         for o in node.options:
-            yield from _m(o, pos, st, committed)
+            yield from _m(o, pos, st, committed, pos)
     elif isinstance(node, Opt):
-        yield from _m(node.item, pos, st, False)
+        yield from _m(node.item, pos, st, False, pos)
         yield pos, ()
     elif isinstance(node, Rep):
-        for p, b in _m(node.item, pos, st, committed):
+        for p, b in _m(node.item, pos, st, committed, anchor):
             b = tuple((k, [v]) for k, v in b)
             yielded = False
             if p > pos:
-                for p2, b2 in _m(node, p, st, False):
+                for p2, b2 in _m(node, p, st, False, p):
                     yielded = True
                     yield p2, _merge_lists(b, b2)
             if not yielded:
                 yield p, b
     else:  # pragma: no cover - grammar compiler bug
         raise TypeError(node)
+
+
+def _ph(node: Ph, pos: int, st: _State, committed: bool, anchor: int) -> Iterator[tuple[int, tuple]]:
+    toks, t = st.toks, node.type
+    if pos >= len(toks):
+        if st.expect is not None:
+            st.expect.append(node)
+        elif committed and t.numeric:
+            st.bad_number = max(st.bad_number, anchor)
+        st.fail(pos, t.error if committed else None)
+        return
+    if t.rest:
+        yield len(toks), ((node.key, st.line[toks[pos].start:].rstrip()),)
+        return
+    try:
+        value = t.parse(toks[pos].text, st.ctx)
+    except TypeMismatch:
+        if committed and t.numeric:
+            st.bad_number = max(st.bad_number, anchor)
+        st.fail(pos, t.error if committed and not t.numeric else None)
+        return
+    if node.lo is not None and not node.lo <= value <= node.hi:
+        st.bad_number = max(st.bad_number, anchor)  # a number, meant for this place: too big
+        st.fail(pos, None)
+        return
+    yield pos + 1, ((node.key, value),)
 
 
 def _merge_lists(a: tuple, b: tuple) -> tuple:
@@ -280,12 +341,12 @@ def _merge_lists(a: tuple, b: tuple) -> tuple:
     return tuple(d.items())
 
 
-def _seq(items: list, i: int, pos: int, st: _State, committed: bool) -> Iterator[tuple[int, tuple]]:
+def _seq(items: list, i: int, pos: int, st: _State, committed: bool, anchor: int) -> Iterator[tuple[int, tuple]]:
     if i == len(items):
         yield pos, ()
         return
-    for p, b in _m(items[i], pos, st, committed):
-        for p2, b2 in _seq(items, i + 1, p, st, committed or p > pos):
+    for p, b in _m(items[i], pos, st, committed, anchor):
+        for p2, b2 in _seq(items, i + 1, p, st, committed or p > pos, anchor):
             yield p2, b + b2
 
 
@@ -319,12 +380,12 @@ def _top(items: list, req: list, opt: list, pos: int, ri: int, used: frozenset, 
         cands.sort(key=lambda c: not _first_kw(items[c[0]], word))
     elif ri < len(req) and st.expect is None:
         # end of input with a required item left: record why (its placeholder error if any)
-        list(_m(items[req[ri]], pos, st, True))
+        list(_m(items[req[ri]], pos, st, True, 0))
         return
     for idx, is_req in cands:
         node = items[idx]
         inner = node.item if isinstance(node, Opt) else node
-        for p, b in _m(inner, pos, st, is_req):
+        for p, b in _m(inner, pos, st, is_req, 0 if is_req else pos):
             if p == pos and not is_req:
                 continue
             if is_req:
@@ -337,8 +398,11 @@ def _top(items: list, req: list, opt: list, pos: int, ri: int, used: frozenset, 
         st.fail(pos, None)
 
 
-def match_args(items: list, toks: list[Token], line: str, ctx) -> dict:
-    """Parse argument tokens against compiled items; return bindings or raise ParseFailure."""
+def match_args(items: list, toks: list[Token], line: str, ctx, error: str = UNKNOWN_INPUT) -> dict:
+    """Parse argument tokens against compiled items; return bindings or raise ParseFailure.
+
+    `error` is the command's wording for input it cannot parse (see the module docstring).
+    """
     st = _State(toks, line, ctx)
     req = [i for i, it in enumerate(items) if not isinstance(it, Opt)]
     opt = [i for i, it in enumerate(items) if isinstance(it, Opt)]
@@ -353,10 +417,11 @@ def match_args(items: list, toks: list[Token], line: str, ctx) -> dict:
             return out
     except (_Budget, RecursionError):
         pass
-    far = max(st.far, 0)
+    far, msg = max(st.far, 0), st.far_msg or error
+    if st.bad_number >= 0:
+        far, msg = st.bad_number, error
     rest = line[toks[far].start:] if far < len(toks) else ""
-    msg = st.far_msg or "unknown input `%s'"
-    raise ParseFailure(msg % unformat_error(rest))
+    raise ParseFailure(msg % unformat_error(rest) if "%s" in msg else msg)
 
 
 def expected_next(items: list, toks: list[Token], line: str, ctx) -> list:
@@ -382,6 +447,7 @@ class Command:
     items: list
     handler_name: str
     help: str
+    error: str = UNKNOWN_INPUT  # the handler's wording for input it cannot parse
     _handler: Callable | None = None
 
     @property
@@ -423,7 +489,8 @@ class CmdNode:
             yield from c.walk()
 
 
-_LINE = re.compile(r'^(?P<syntax>.*?)\s*(?:=>\s*(?P<handler>[\w.]+:\w+))?\s*(?:"(?P<help>[^"]*)")?\s*$')
+_LINE = re.compile(r'^(?P<syntax>.*?)\s*(?:=>\s*(?P<handler>[\w.]+:\w+))?\s*(?:"(?P<help>[^"]*)")?'
+                   r'\s*(?:!"(?P<error>[^"]*)")?\s*$')
 
 
 def _split_path(syntax: str) -> tuple[tuple[str, ...], str]:
@@ -458,7 +525,7 @@ class CommandTree:
         if not path:
             raise GrammarError(f"{where}: no command path in `{line}'")
         if m.group("handler") is None:
-            if args:
+            if args or m.group("error"):
                 # A handler-less line names a path with a prose help, nothing else.
                 raise GrammarError(f"{where}: arguments without a handler in `{line}'")
             self.node(path).help = m.group("help") or ""
@@ -470,7 +537,10 @@ class CommandTree:
         node = self.node(path)
         if node.cmd is not None:
             raise GrammarError(f"{where}: duplicate command `{' '.join(path)}'")
-        node.cmd = Command(path, args, items, m.group("handler"), m.group("help") or "")
+        error = m.group("error") or UNKNOWN_INPUT
+        if error.count("%s") > 1 or "%" in error.replace("%s", ""):
+            raise GrammarError(f"{where}: the error wording takes one `%s' (the rest of the line)")
+        node.cmd = Command(path, args, items, m.group("handler"), m.group("help") or "", error)
 
     def load_text(self, text: str, where: str = "") -> None:
         for no, raw in enumerate(text.splitlines(), 1):

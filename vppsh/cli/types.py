@@ -2,7 +2,9 @@
 
 A type's `error` is used only when the placeholder was committed to (required, or after its
 keyword), matching how VPP handlers word a bad value (`unknown interface `tap9 up'`); an
-optional bare placeholder that fails falls back to `unknown input `...'`.
+optional bare placeholder that fails falls back to `unknown input `...'`. Numeric types have
+no error of their own: a bad number is reported the way VPP's `unformat` loop reports it (see
+the grammar compiler), and each numeric placeholder carries its range in the grammar.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class ArgType:
     error: str = "unknown input `%s'"
     complete: Callable = _no_completion
     rest: bool = False
+    numeric: bool = False  # placeholders of this type must carry a range (`<n 1-64>`)
 
 
 def _vm(ctx):
@@ -76,27 +79,25 @@ def _files(ctx, prefix):
     return out
 
 
+# ASCII only: Python's int()/float() also take `1_000`, ` 5`, `nan` and non-ASCII digits
+_UINT = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_MAX_DIGITS = 64  # a longer number is out of every range: not worth converting
+
+
 def _uint(text, ctx):
-    try:
-        v = int(text, 0) if text.lower().startswith("0x") else int(text, 10)
-    except ValueError:
-        raise TypeMismatch(text) from None
-    if v < 0:
+    if len(text) > _MAX_DIGITS or not _UINT.fullmatch(text):
         raise TypeMismatch(text)
-    return v
+    return int(text, 16 if text[:2] in ("0x", "0X") else 10)
 
 
 def _float(text, ctx):
-    try:
-        v = float(text)
-    except ValueError:
-        raise TypeMismatch(text) from None
-    if v != v or v in (float("inf"), float("-inf")):
+    if len(text) > _MAX_DIGITS or not _FLOAT.fullmatch(text):
         raise TypeMismatch(text)
-    return v
+    return float(text)  # may be inf (1e999): every range rejects it
 
 
-_DOTTED = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+_DOTTED = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 
 
 def _ip4(text, ctx):
@@ -144,8 +145,8 @@ TYPES: dict[str, ArgType] = {
         ArgType("node", _node, "unknown node `%s'", _node_names),
         ArgType("node-name", _word, complete=_node_names),
         ArgType("stream", _word, complete=_stream_names),
-        ArgType("n", _uint, "expected number `%s'"),
-        ArgType("float", _float, "expected number `%s'"),
+        ArgType("n", _uint, numeric=True),
+        ArgType("float", _float, numeric=True),
         ArgType("ip4-address", _ip4, "expected IP4 address `%s'"),
         ArgType("ip4-prefix", _ip4_prefix, "expected IP4/IP6 address/length `%s'"),
         ArgType("mac-address", _mac, "expected MAC address `%s'"),

@@ -352,8 +352,5 @@ def set_reass(ctx, a):
     if a.get("ip6"):
         raise CliError("ip6 reassembly is not supported")
     vals = {k: a.get(k) for k in ("timeout", "max_reassemblies", "max_reassembly_length", "expire_walk_interval")}
-    for k, v in vals.items():
-        if v is not None and v < (0 if k == "max_reassemblies" else 1):
-            raise CliError(f"invalid {k.replace('_', '-')} {v}")
     ctx.vm.node("ip4-local-full-reassembly").configure(vals["timeout"], vals["max_reassemblies"],
                                                         vals["max_reassembly_length"], vals["expire_walk_interval"])
