@@ -18,6 +18,47 @@ def test_error_wording(shell):
         "exec: failed to open `/nonexistent.cli': No such file or directory"
 
 
+def test_numbers_out_of_range_in_vpp_wording(shell):
+    """The grammar's ranges answer as each VPP handler words input its unformat cannot take
+    (quoting from the unformat call that failed); handlers keep VPP's own checks inside them."""
+    shell.run("create loopback interface")
+    e = shell.error
+    assert e("set interface mtu ip4 99999999999999999999 loop0") == \
+        "set interface mtu: unknown input `ip4 99999999999999999999 loop0'"
+    assert e("set interface mtu 9217 loop0") == "set interface mtu: unknown input `9217 loop0'"
+    assert e("set interface mtu packet 67 loop0") == "set interface mtu: unknown input `packet 67 loop0'"
+    shell.run("set interface mtu ip4 1400 loop0")
+    shell.run("set interface ip address loop0 10.9.0.1/24")  # the issue: OverflowError here
+    assert e("create loopback interface instance 16384") == \
+        "create loopback interface: unknown input `instance 16384'"
+    assert e("show trace max 2147483648") == "show trace: expected 'max COUNT', got `max 2147483648'"
+    assert e("trace add pg-input 1e3") == "trace add: expected NODE COUNT, got `pg-input 1e3'"
+    assert e("ip route add 10.0.0.0/8 table 4294967296 via drop") == \
+        "ip route: parse error `table 4294967296 via drop'"
+    assert e("ip route add 10.0.0.0/8 via 10.9.0.2 loop0 weight 256") == "ip route: parse error `weight 256'"
+    assert e("ip route add count 1048577 10.0.0.0/32 via drop") == \
+        "ip route: parse error `count 1048577 10.0.0.0/32 via ...'"
+    assert e("set interface nsim loop0 delay 5 loss 100.5") == "set interface nsim: unknown input `loss 100.5'"
+    assert e("show session verbose 2147483648") == "show session: unknown input `2147483648'"
+    assert e("set ip reassembly timeout 0") == "set ip reassembly: unknown input `timeout 0'"
+    # VPP's own checks inside the C type's range, in VPP's words
+    assert e("wait 86401") == e("wait 0.0005") == ("wait: <sec> must be a positive value and less than 86400 "
+                                                     "(one day) with no more than msec precision.")
+    assert e("show udp ports 65536") == "show udp ports: wrong port 65536"
+    assert e("show udp ports 2147483648") == "show udp ports: unknown input `2147483648'"
+    assert e("ping 10.9.0.2 burst 257") == "ping: burst size must be between 1 and 256"
+    assert e("ping 10.9.0.2 size 40000").startswith("ping: 40000 is bigger than maximum allowed payload size ")
+    assert e("ping 10.9.0.2 repeat 4294967296") == "ping: unknown input `repeat 4294967296'"
+    assert e("pcap trace rx max-bytes-per-pkt 9001") == "pcap trace: Max bytes per pkt must be > 32, < 9000..."
+    assert e("create tap rx-ring-size 40000") == "create tap: ring size must be power of 2"
+    assert e("create tap rx-ring-size 65536") == "create tap: unknown input `rx-ring-size 65536'"
+    shell.run("session enable")
+    assert e("set tcp mtu 70000") == "set tcp: mtu must not exceed 65535"
+    assert e("set tcp probes 128") == "set tcp: unknown input `probes 128'"
+    assert e("test echo clients nclients 65536") == "test echo clients: failed: unknown input `nclients 65536'"
+    assert e("test echo server fifo-size 2097153") == "test echo server: failed: unknown input `fifo-size 2097153'"
+
+
 def test_abbreviations(shell):
     assert shell.run("sh ver").startswith("vppsh v")
     assert "Name" in shell.run("sh int")

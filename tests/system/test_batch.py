@@ -36,6 +36,18 @@ def test_batch_stops_at_first_failing_line(tmp_path):
     assert r.stderr.strip() == f"{f}:3: show: unknown input `bogus'"
 
 
+def test_batch_out_of_range_mtu_is_a_cli_error(tmp_path):
+    """Issue 14: an MTU beyond any range was taken, and the next command failed with a
+    traceback on the terminal. Now the MTU line fails, in VPP's words, and nothing else shows."""
+    f = tmp_path / "mtu.cli"
+    f.write_text("create loopback interface\nset interface mtu ip4 99999999999999999999 loop0\n"
+                 "set interface ip address loop0 10.9.0.1/24\n")
+    r = run("-f", str(f))
+    assert r.returncode == 1
+    assert r.stdout == "loop0\n"
+    assert r.stderr == f"{f}:2: set interface mtu: unknown input `ip4 99999999999999999999 loop0'\n"
+
+
 def test_missing_script(tmp_path):
     r = run("-f", str(tmp_path / "nope.cli"))
     assert r.returncode == 1 and "No such file or directory" in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from ..vlib.process import Wait
@@ -13,7 +14,10 @@ def echo(ctx, a):
 
 
 def wait(ctx, a):
-    yield Wait(a["seconds"])
+    sec = a["seconds"]  # the grammar holds the range; VPP also wants no more than ms precision
+    if math.floor(sec * 1000) / 1000 != sec:
+        raise CliError("<sec> must be a positive value and less than 86400 (one day) with no more than msec precision.")
+    yield Wait(sec)
 
 
 def quit_(ctx, a):

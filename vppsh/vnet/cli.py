@@ -121,6 +121,8 @@ def set_rx_mode(ctx, a):
         raise CliError("please specify valid rx-mode [polling|interrupt|adaptive]")
     if not getattr(sw.hw.device, "rx_queues", False):
         raise CliError(f"{sw.name} has no rx queues")
+    if a.get("queue", 0) != 0:  # one rx queue per device, queue 0
+        raise CliError(f"unknown queue {a['queue']} on interface {sw.hw.name}")
     sw.hw.rx_mode = mode  # the tap is always read from epoll; the mode is recorded and shown
 
 
@@ -190,6 +192,8 @@ def pcap_trace(ctx, a):
         raise CliError("choose at least one of rx, tx, drop")
     if p.active:
         raise CliError("pcap capture already enabled, turn it off first")
+    if not 32 <= a.get("max_bytes_per_pkt", 512) <= 9000:  # VPP's sanity check, and its wording
+        raise CliError("Max bytes per pkt must be > 32, < 9000...")
     intfc = a.get("intfc")
     try:
         p.start(rx, tx, drop, a.get("max", 100), None if intfc is None or isinstance(intfc, bool) else intfc,

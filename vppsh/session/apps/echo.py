@@ -30,8 +30,8 @@ UDP_CHUNK = 1460  # the echo client's datagram size (VPP: min(chunk, 1460))
 CONNECTS_IN_FLIGHT = 128  # crude pacing of call setups, as VPP's client
 MISMATCH_LOG = 8  # test-bytes errors logged per session (VPP logs every byte)
 BUILTIN_FLAGS = ("builtin", "global-scope", "local-scope")
-_URI = re.compile(r"(tcp|udp)://(\d{1,3}(?:\.\d{1,3}){3})/(\d+)", re.I)
-_SIZE = re.compile(r"(0x[0-9a-f]+|\d+)([kmg]?)", re.I)
+_URI = re.compile(r"(tcp|udp)://([0-9]{1,3}(?:\.[0-9]{1,3}){3})/([0-9]{1,10})", re.I)
+_SIZE = re.compile(r"(0x[0-9a-f]+|[0-9]+)([kmg]?)", re.I)
 
 
 # ------------------------------------------------------------ argument helpers
@@ -54,20 +54,22 @@ def parse_uri(uri: str) -> tuple[str, int, int]:
     return ("T" if m.group(1).lower() == "tcp" else "U"), ip, port
 
 
-def memory_size(word: str, what: str) -> int:
-    """unformat_memory_size: `64k`, `1m`, `2g`, plain bytes."""
-    m = _SIZE.fullmatch(word)
-    if m is None:
+def memory_size(word: str, what: str, most: int = (1 << 64) - 1, unit: str = "") -> int:
+    """unformat_memory_size: `64k`, `1m`, `2g`, plain numbers in `unit`; at most `most` (a u64)."""
+    m = _SIZE.fullmatch(word) if len(word) <= 24 else None
+    v = -1
+    if m is not None:
+        n, shift = m.group(1), {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower() or unit]
+        v = int(n, 16 if n[:2].lower() == "0x" else 10) << shift
+    if not 0 <= v <= most:
         raise CliError(f"failed: unknown input `{unformat_error(what + ' ' + word)}'")
-    v = int(m.group(1), 0)
-    return v << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+    return v
 
 
 def fifo_size(word: str) -> int:
-    """`fifo-size <n>` counts KB, as VPP's builtin echo apps do; `4m`-style sizes work too."""
-    if word.isascii() and word.isdigit():
-        return int(word) << 10
-    return memory_size(word, "fifo-size")
+    """`fifo-size <n>` counts KB, as VPP's builtin echo apps do; `4m`-style sizes work too.
+    At most VPP's FIFO_SEGMENT_MAX_FIFO_SIZE, 2 GB."""
+    return memory_size(word, "fifo-size", 2 << 30, unit="k")
 
 
 def _junk(a) -> None:

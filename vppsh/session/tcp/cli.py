@@ -5,6 +5,8 @@ from __future__ import annotations
 from ...cli.dispatch import CliError
 from .main import STAT_NAMES
 
+MIN_MTU = 1280  # VPP's `set tcp mtu` minimum
+
 
 def _tm(ctx):
     return ctx.vm.session.transports["T"]
@@ -29,7 +31,11 @@ def set_tcp(ctx, a):
         if a["cc_algo"] not in ("cubic", "newreno"):
             raise CliError(f"unknown cc algo `{a['cc_algo']}'")
         cfg.cc_algo = a["cc_algo"]
-    if "mtu" in a:
+    if "mtu" in a:  # VPP's checks and wording (the segment size must stay positive)
+        if a["mtu"] < MIN_MTU:
+            raise CliError(f"mtu must be at least {MIN_MTU}")
+        if a["mtu"] > 0xFFFF:
+            raise CliError("mtu must not exceed 65535")
         cfg.mtu = a["mtu"]
     for flag in ("tso", "sack", "timestamps"):
         v = a.get(flag)

@@ -41,8 +41,6 @@ def route(ctx, a):
     if int(pfx.ip) != addr:
         addr = int(pfx.ip) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
     count = a.get("count", 1)
-    if count < 1:
-        raise CliError("count must be at least 1")
     t0 = time.perf_counter()
     try:
         if a.get("del"):
@@ -145,7 +143,8 @@ def set_neighbor(ctx, a):
     ip4 = ctx.vm.ip4
     sw, ip, mac = a["interface"], a2i(a["ip4_address"]), a["mac_address"]
     for k in range(a.get("count", 1)):
+        nip = (ip + k) & 0xFFFFFFFF  # VPP's ip_address_increment wraps
         if a.get("del"):
-            ip4.neighbor_del(sw, ip + k)
+            ip4.neighbor_del(sw, nip)
         else:
-            ip4.neighbor_learn(sw, ip + k, mac, static=bool(a.get("static")))
+            ip4.neighbor_learn(sw, nip, mac, static=bool(a.get("static")))

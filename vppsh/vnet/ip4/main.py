@@ -298,7 +298,6 @@ class Path:
 
 def _prefixes(addr: int, plen: int, count: int) -> np.ndarray:
     step = 1 << (32 - plen) if plen else 0
-    keys = addr + np.arange(count, dtype=np.uint64) * np.uint64(step)
-    if count and int(keys[-1]) > 0xFFFFFFFF:
+    if count and addr + (count - 1) * step > 0xFFFFFFFF:  # before allocating the keys
         raise Ip4Error(f"count {count} runs past the end of the address space")
-    return keys
+    return addr + np.arange(count, dtype=np.uint64) * np.uint64(step)

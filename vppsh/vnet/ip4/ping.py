@@ -16,6 +16,9 @@ from ...wire.checksum import csum
 from . import dpo as D
 from .main import a2i, i2a
 
+PING_MAXIMUM_DATA_SIZE = 32768  # VPP's ping plugin limits
+MAX_PING_BURST = 256  # VLIB_FRAME_SIZE
+
 
 def _echo(src: int, dst: int, ident: int, seq: int, size: int, ttl: int = 64) -> bytes:
     body = struct.pack("!Q", seq) + bytes((i & 0xFF) for i in range(size))
@@ -58,10 +61,12 @@ def ping(ctx, a):
         raise CliError("expecting IP4/IP6 address `'. Possible usage: ping <addr>")
     dst = a2i(target)
     repeat, interval, size = a.get("repeat", 5), a.get("interval", 1.0), a.get("size", 60)
-    burst = max(1, a.get("burst", 1))
-    limit = vm.buffers.data_size - 36  # IP + ICMP + timestamp must fit one buffer
+    burst = a.get("burst", 1)
+    limit = min(PING_MAXIMUM_DATA_SIZE, vm.buffers.data_size - 36)  # IP + ICMP + timestamp: one buffer
     if size > limit:
-        raise CliError(f"max ping packet size is {limit}, got {size}")
+        raise CliError(f"{size} is bigger than maximum allowed payload size {limit}")
+    if not 1 <= burst <= MAX_PING_BURST:
+        raise CliError(f"burst size must be between 1 and {MAX_PING_BURST}")
     if ctx.session is None:
         raise CliError("ping needs a CLI session")
     waiters = vm.ip4.ping_waiters
@@ -85,12 +90,12 @@ def ping(ctx, a):
                     if not len(bi):
                         ctx.out("Failed: could not allocate a new buffer")
                     else:
-                        pkt = _echo(src, dst, ident, seq, size)
+                        pkt = _echo(src, dst, ident, seq & 0xFFFF, size)  # a u16 on the wire
                         vm.buffers.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
                         vm.buffers.flags[bi] |= F_LOCALLY_ORIGINATED
                         vm.buffers.sw_if_index[RX, bi] = sw
                         vm.stage("ip4-lookup", bi)
-                        sent_at[seq] = vm.now()
+                        sent_at[seq & 0xFFFF] = vm.now()
                         sent += 1
             deadline = vm.now() + interval
             while True:

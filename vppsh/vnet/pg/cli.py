@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from ...cli.dispatch import CliError
-from ...cli.fmt import j
+from ...cli.fmt import j, unformat_error
 from ..pcap import PcapWriter
-from .spec import PgSpecError, parse_stream
+from .spec import PgSpecError, parse_stream, validate
 from .stream import PgDevice, PgError
 
 
@@ -40,17 +41,24 @@ def delete(ctx, a):
 
 
 def configure(ctx, a):
+    """VPP's change_stream_parameters: the new parameters are validated as a new stream's."""
     s = ctx.vm.pg.streams.get(_stream(ctx, a["stream"]))
+    spec = dataclasses.replace(s.spec)
     if "limit" in a:
-        s.spec.limit = a["limit"]
+        spec.limit = a["limit"]
     if "rate" in a:
-        s.spec.rate = a["rate"]
+        spec.rate = a["rate"]
     if "size" in a:
-        m = re.fullmatch(r"(\d+)([-+])(\d+)", a["size"])
-        if not m or int(m.group(1)) > int(m.group(3)):
-            raise CliError(f"unknown input `{a['size']}'")
-        s.spec.size_min, s.spec.size_max = int(m.group(1)), int(m.group(3))
-        s.spec.size_mode = "random" if m.group(2) == "+" else "increment"
+        m = re.fullmatch(r"([0-9]{1,9})([-+])([0-9]{1,9})", a["size"])  # `size %d-%d` or `%d+%d`
+        if not m:
+            raise CliError(f"unknown input `{unformat_error('size ' + a['size'])}'")
+        spec.size_min, spec.size_max = int(m.group(1)), int(m.group(3))
+        spec.size_mode = "fixed" if spec.size_min == spec.size_max else "random" if m.group(2) == "+" else "increment"
+    try:
+        validate(spec)
+    except PgSpecError as e:
+        raise CliError(str(e)) from None
+    s.reconfigure(spec)
 
 
 def show(ctx, a):
@@ -65,8 +73,8 @@ def show(ctx, a):
 
 
 def create_interface(ctx, a):
-    m = re.fullmatch(r"pg(\d+)", a["name"])
-    if not m:
+    m = re.fullmatch(r"pg([0-9]{1,10})", a["name"])  # VPP: `interface pg%u`
+    if not m or int(m.group(1)) > 0xFFFFFFFF:
         raise CliError(f"unknown input `{a['name']}'")
     ctx.vm.pg.create_interface(int(m.group(1)), a.get("hw_addr"))
 

@@ -184,11 +184,11 @@ def parse_stream(text: str) -> StreamSpec:
             s.node = "ethernet-input"  # else: the pg interface's own input node (engine)
     if s.pcap is None:
         s.data = parse_data(s.data_text, s.node)
-    _validate(s)
+    validate(s)
     return s
 
 
-def _validate(s: StreamSpec) -> None:
+def validate(s: StreamSpec) -> None:
     """VPP's validate_stream checks, in its order and wording."""
     if s.size_min is not None:
         if s.size_max < s.size_min:

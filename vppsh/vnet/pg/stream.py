@@ -60,6 +60,11 @@ class Stream:
         self._cycle = None  # (rows, lengths) for one period of a deterministic stream
         self._ext = None  # the period unrolled for fill(), see _extended
 
+    def reconfigure(self, spec) -> None:
+        """New parameters (`packet-generator configure`): the cached period no longer holds."""
+        self.spec = spec
+        self._cycle = self._ext = None
+
     def _period(self) -> int | None:
         """Packets after which a stream repeats: increments wrap in their ranges, sizes too."""
         edits = getattr(self.template, "edits", None)
