@@ -59,6 +59,18 @@ def test_numbers_out_of_range_in_vpp_wording(shell):
     assert e("test echo server fifo-size 2097153") == "test echo server: failed: unknown input `fifo-size 2097153'"
 
 
+def test_input_that_used_to_raise_is_refused(shell, tmp_path):
+    """User input that reached Python's own limits (a NUL in a file name, a 5000-digit number)."""
+    assert shell.error("exec /tmp/a\0b") == "exec: failed to open `/tmp/a\0b': Invalid argument"
+    assert shell.error("show ip fib 1.2.3.4/" + "9" * 5000).startswith("show ip fib: unknown input `1.2.3.4/999")
+    assert shell.error("test echo clients bytes 010x") == "test echo clients: failed: unknown input `bytes 010x'"
+    shell.run("create packet-generator interface pg0")
+    assert shell.error(f"packet-generator capture pg0 pcap {tmp_path}/a\0b") == \
+        f"packet-generator capture: failed to open `{tmp_path}/a\0b': Invalid argument"
+    assert shell.error("create packet-generator interface pg4294967296") == \
+        "create packet-generator interface: unknown input `pg4294967296'"
+
+
 def test_abbreviations(shell):
     assert shell.run("sh ver").startswith("vppsh v")
     assert "Name" in shell.run("sh int")

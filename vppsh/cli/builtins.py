@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 
@@ -32,6 +33,8 @@ def exec_(ctx, a):
         st = os.stat(path)
     except OSError as e:
         raise CliError(f"failed to open `{path}': {os.strerror(e.errno)}") from None
+    except ValueError:  # a NUL in the name: no such file can exist
+        raise CliError(f"failed to open `{path}': {os.strerror(errno.EINVAL)}") from None
     if not os.path.isfile(path):
         raise CliError(f"not a regular file `{path}'")
     try:

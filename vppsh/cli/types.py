@@ -111,7 +111,7 @@ def _ip4(text, ctx):
 
 def _ip4_prefix(text, ctx):
     addr, sep, plen = text.partition("/")
-    if not sep or not (plen.isascii() and plen.isdigit()) or int(plen) > 32:
+    if not sep or not (plen.isascii() and plen.isdigit()) or len(plen) > 2 or int(plen) > 32:
         raise TypeMismatch(text)
     return ipaddress.IPv4Interface(f"{_ip4(addr, ctx)}/{int(plen)}")
 

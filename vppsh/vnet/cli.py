@@ -198,8 +198,8 @@ def pcap_trace(ctx, a):
     try:
         p.start(rx, tx, drop, a.get("max", 100), None if intfc is None or isinstance(intfc, bool) else intfc,
                 a.get("file"))
-    except OSError as e:
-        raise CliError(f"failed to open `{a.get('file')}': {e.strerror}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise CliError(f"failed to open `{a.get('file')}': {getattr(e, 'strerror', None) or 'Invalid argument'}") from None
 
 
 def set_nsim(ctx, a):

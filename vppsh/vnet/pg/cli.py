@@ -92,7 +92,7 @@ def capture(ctx, a):
     dev.stop_capture()
     try:
         dev.capture = PcapWriter(a["pcap"])
-    except OSError as e:
-        raise CliError(f"failed to open `{a['pcap']}': {e.strerror}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise CliError(f"failed to open `{a['pcap']}': {getattr(e, 'strerror', None) or 'Invalid argument'}") from None
     dev.capture_left = a.get("count", 0)
     dev.capture_path = a["pcap"]
