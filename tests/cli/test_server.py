@@ -13,7 +13,7 @@ import time
 import pytest
 
 from vppsh.cli import server as server_mod
-from vppsh.cli.client import run_client, ttype_is
+from vppsh.cli.client import TelnetParser, run_client, ttype_is
 from vppsh.cli.grammar import load_tree
 from vppsh.cli.server import NEGOTIATION, CliServer, ServerError
 from vppsh.vlib.main import VlibMain
@@ -128,6 +128,38 @@ def test_lines_run_in_order_one_ack_each(served):
     c.close()
 
 
+def test_bytes_that_are_not_utf8(served, tmp_path):
+    """Raw clients (socat, vppctl) send any bytes, 0xff unescaped included: each line gets VPP's
+    answer, undecodable bytes shown as U+FFFD, and output never holds a NUL but the ack."""
+    _vm, _srv, path = served
+    c = Raw(path)
+    bad = "`\ufffd'\r\n".encode()
+    c.s.sendall(b"show \xff\n")  # IAC then LF: not a telnet command, so data
+    assert c.read_until(b"\0") == b"show: unknown input " + bad + b"\0"
+    c.s.sendall(b"show \xff\xff\xc3\n")  # escaped 0xff, then a cut UTF-8 sequence
+    assert c.read_until(b"\0") == b"show: unknown input `\xef\xbf\xbd\xef\xbf\xbd'\r\n\0"
+    c.s.sendall("echo caf\xe9\n".encode())
+    assert c.read_until(b"\0") == "caf\xe9\r\n\0".encode()
+    script = tmp_path / "nul.cli"
+    script.write_bytes(b"echo a\0b\n")  # output with a NUL would end the command early for vppctl
+    assert c.cmd(f"exec {script}") == b"ab\r\n"
+    assert c.cmd("echo still here") == b"still here\r\n"
+    c.close()
+
+
+def test_telnet_parser_keeps_a_stray_iac_as_data():
+    p = TelnetParser()
+    assert p.feed(b"a\xff\nb\xff\xffc") == [b"a\xff\nb\xffc"]
+    assert p.feed(b"\xff\xf4x\xff") == [(244, None), b"x"]  # IAC IP; a trailing IAC waits
+    assert p.feed(b"\xfb\x01") == [(251, 1)]
+
+
+def test_run_client_escapes_0xff(served, capsys):
+    _vm, _srv, path = served
+    assert run_client(path, ["echo", "\udcff\udcfe", "ok"], None, False) == 0
+    assert capsys.readouterr().out == "\ufffd\ufffd ok\n"
+
+
 def test_line_before_ttype_is_non_interactive(served):
     """socat/nc users never answer TTYPE: no banner, no prompt, no echo."""
     _vm, _srv, path = served
@@ -161,7 +193,8 @@ def test_run_client_script_uses_exec(served, capsys, tmp_path):
 
 def test_run_client_stdin(served, capsys, monkeypatch):
     _vm, _srv, path = served
-    monkeypatch.setattr("sys.stdin", io.StringIO("echo x\n# nothing\n\nshow bogus\necho y\nquit\necho z\n"))
+    stdin = io.TextIOWrapper(io.BytesIO(b"echo x\n# nothing\n\nshow bogus\necho y\nquit\necho z\n"))
+    monkeypatch.setattr("sys.stdin", stdin)
     assert run_client(path, None, None, False) == 0
     assert capsys.readouterr().out == "x\nshow: unknown input `bogus'\ny\n"
 

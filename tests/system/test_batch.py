@@ -104,6 +104,32 @@ def test_daemon_idles_at_zero_cpu(daemon):
     assert used < 0.02, f"idle daemon used {used:.1%} CPU"
 
 
+@pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"])
+def test_client_sends_bytes_as_given(daemon, io_encoding):
+    """`vppsh -s` with words and stdin that are not UTF-8: sent as given, answered in VPP's
+    wording, printed as received; exit 0 as vppctl's; the server keeps serving."""
+    p, sock = daemon
+    env = dict(os.environ)
+    if io_encoding:
+        env["PYTHONIOENCODING"] = io_encoding  # a locale whose streams refuse what is not UTF-8
+
+    def client(*words, stdin=None):
+        return subprocess.run(VPPSH + ["-s", str(sock)] + list(words), input=stdin, capture_output=True,
+                              timeout=60, env=env)
+
+    bad = "`\ufffd'".encode()
+    r = client(b"show", b"\xff")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"show: unknown input " + bad + b"\n", b"")
+    r = client(b"echo", b"caf\xe9", b"\xff\xfe")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "caf\ufffd \ufffd\ufffd\n".encode(), b"")
+    r = client(stdin=b"show \xff\necho caf\xc3\xa9 \xe9\nshow int\n")
+    assert r.returncode == 0 and r.stderr == b""
+    lines = r.stdout.split(b"\n")
+    assert lines[0] == b"show: unknown input " + bad and lines[1] == "café \ufffd".encode()
+    assert b"loop0" in r.stdout
+    assert p.poll() is None
+
+
 def test_client_without_server(tmp_path):
     r = run("-s", str(tmp_path / "absent.sock"), "show", "version")
     assert r.returncode == 1 and "No such file or directory" in r.stderr

@@ -5,6 +5,10 @@ It speaks vppctl's protocol (minimal telnet, see CliServer): answer the server's
 byte the server sends when a line is done. Output is printed as it arrives (a `ping` shows its
 replies live) with telnet sequences and NULs removed and CR LF turned into LF.
 
+Bytes go through unchanged, as with vppctl: command words and stdin lines are sent as given
+(UTF-8 or not: Python hands non-UTF-8 argv bytes over as surrogate escapes, which are turned
+back into the same bytes), and the server's output is written to stdout as received.
+
 Modes:
   * command words: run the one line, then `quit` (exit 0 even if the command failed, like vppctl:
     the protocol does not tell errors from output).
@@ -23,7 +27,6 @@ client starts fast. The telnet constants and parser here are shared with the ser
 
 from __future__ import annotations
 
-import codecs
 import os
 import socket
 import sys
@@ -47,7 +50,9 @@ class TelnetParser:
     `feed(data)` returns a list whose items are `bytes` (plain data, `IAC IAC` unescaped) or
     `(cmd, arg)` tuples: `(WILL|WONT|DO|DONT, option)`, `(SB, payload)` with the option as the
     payload's first byte, `(other_cmd, None)` for two-byte commands such as IP. A sequence cut by
-    a read boundary is kept until the next feed.
+    a read boundary is kept until the next feed. IAC before a byte that is no telnet command
+    (below SE) is data: a raw client's 0xff (Latin-1 `ÿ`, broken UTF-8) must not eat the
+    newline after it and leave the line hanging.
     """
 
     def __init__(self) -> None:
@@ -77,6 +82,9 @@ class TelnetParser:
             if cmd == IAC:  # escaped 0xff data byte
                 plain.append(IAC)
                 i = j + 2
+            elif cmd < SE:  # not a command: an unescaped 0xff, data like what follows
+                plain.append(IAC)
+                i = j + 1
             elif WILL <= cmd <= DONT:
                 if j + 2 >= n:
                     self._rest = buf[j:]
@@ -134,7 +142,6 @@ class CliConnection:
         self.eof = False
         self._data = bytearray()  # received plain data not consumed yet
         self._cr = False  # a CR held back until we know whether LF follows
-        self._dec = codecs.getincrementaldecoder("utf-8")("replace")
         self._negotiate(timeout)
 
     def _recv(self, timeout: float | None = None) -> bool:
@@ -169,15 +176,15 @@ class CliConnection:
         self._data.clear()  # nothing meaningful precedes our first command
 
     def _emit(self, raw: bytes, out, final: bool = False) -> None:
-        """Print output; a trailing CR waits for the next bytes (CR LF becomes LF) unless final."""
+        """Print output (`out` takes bytes); a trailing CR waits for the next bytes (CR LF
+        becomes LF) unless final."""
         if self._cr:
             raw = b"\r" + raw
             self._cr = False
         if raw.endswith(b"\r") and not final:
             raw, self._cr = raw[:-1], True
-        text = self._dec.decode(raw.replace(b"\r\n", b"\n"))
-        if text:
-            out.write(text)
+        if raw:
+            out.write(raw.replace(b"\r\n", b"\n"))
             out.flush()
 
     def wait_ack(self, out) -> None:
@@ -196,7 +203,7 @@ class CliConnection:
                 raise ConnectionClosed("connection closed by the server")
 
     def command(self, line: str, out) -> None:
-        self.sock.sendall(line.encode("utf-8") + b"\n")
+        self.sock.sendall(_wire(line))
         self.wait_ack(out)
 
     def interrupt(self) -> None:
@@ -221,6 +228,12 @@ class CliConnection:
 
 # ------------------------------------------------------------------ modes
 
+def _wire(line: str) -> bytes:
+    """A command line as the bytes the user gave (surrogate escapes are undecodable input),
+    a 0xff data byte escaped as telnet wants it (IAC IAC)."""
+    return line.encode("utf-8", "surrogateescape").replace(b"\xff", b"\xff\xff") + b"\n"
+
+
 def _is_quit(line: str) -> bool:
     """`quit`, `q`, `exit` or an unambiguous abbreviation: the server hangs up after the ack."""
     w = line.split()[0] if line.split() else ""
@@ -230,7 +243,7 @@ def _is_quit(line: str) -> bool:
 def _run_one(conn: CliConnection, line: str, out) -> bool:
     """Run a line (Ctrl-C aborts it on the server). False when the connection is gone after it."""
     try:
-        conn.sock.sendall(line.encode("utf-8") + b"\n")
+        conn.sock.sendall(_wire(line))
     except OSError:
         return False
     while True:
@@ -296,7 +309,7 @@ def _interactive(conn: CliConnection) -> int:
             return 0
         if not line.strip():
             continue
-        if not _run_one(conn, line, sys.stdout):
+        if not _run_one(conn, line, sys.stdout.buffer):
             if _is_quit(line):
                 return 0
             print("vppsh: connection closed by the server", file=sys.stderr)
@@ -311,7 +324,7 @@ def run_client(path: str, words: list[str] | None, script: str | None, interacti
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         print(f"vppsh: cannot connect to {path}: {why}", file=sys.stderr)
         return 1
-    out = sys.stdout
+    out = sys.stdout.buffer
     try:
         lines: list[str] | None = None
         if script:
@@ -322,7 +335,8 @@ def run_client(path: str, words: list[str] | None, script: str | None, interacti
             return _run_lines(conn, lines, out)
         if interactive:
             return _interactive(conn)
-        return _run_lines(conn, _logical_stream(sys.stdin), out)
+        stdin = (raw.decode("utf-8", "surrogateescape") for raw in sys.stdin.buffer)
+        return _run_lines(conn, _logical_stream(stdin), out)
     finally:
         conn.close()
         out.flush()

@@ -70,7 +70,8 @@ class ServerError(Exception):
 
 
 def _crlf(text: str) -> bytes:
-    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "replace")
+    """Output as sent: CR LF line ends, and no NUL (the protocol's acknowledgement) inside."""
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").replace("\0", "").encode("utf-8", "replace")
 
 
 def _cols(s: str) -> int:
