@@ -55,6 +55,12 @@ def _batch(engine, path: str) -> int:
     return 0
 
 
+def _line(words: list[str]) -> str:
+    """Command words as one line; bytes that are not UTF-8 (surrogate escapes in argv) become
+    U+FFFD, as they do on the CLI socket."""
+    return " ".join(words).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _serve(engine, args):
     from .cli.server import CliServer, ServerError
     from .vcl.server import ApiError, ApiServer
@@ -116,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             if rc and not args.daemon:
                 return rc
         if args.words and not engine.quit_requested:
-            err = engine.run(" ".join(args.words))
+            err = engine.run(_line(args.words))
             if err:
                 print(err, file=sys.stderr)
                 return 1

@@ -48,6 +48,16 @@ def test_batch_out_of_range_mtu_is_a_cli_error(tmp_path):
     assert r.stderr == f"{f}:2: set interface mtu: unknown input `ip4 99999999999999999999 loop0'\n"
 
 
+def test_words_that_are_not_utf8(tmp_path):
+    """Command words are bytes to a shell: undecodable ones are U+FFFD, never a traceback,
+    even with a strict stdout."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")
+    r = subprocess.run(VPPSH + [b"echo", b"caf\xe9"], capture_output=True, timeout=60, env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "caf\ufffd\n".encode(), b"")
+    r = subprocess.run(VPPSH + [b"show", b"\xff"], capture_output=True, timeout=60, env=env)
+    assert (r.returncode, r.stderr) == (1, "show: unknown input `\ufffd'\n".encode())
+
+
 def test_missing_script(tmp_path):
     r = run("-f", str(tmp_path / "nope.cli"))
     assert r.returncode == 1 and "No such file or directory" in r.stderr
