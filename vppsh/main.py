@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-s", dest="socket", metavar="SOCKET", help="be a client of the vppsh serving SOCKET")
     p.add_argument("--cli-socket", default=DEFAULT_CLI_SOCKET, metavar="PATH", help=f"CLI socket (default {DEFAULT_CLI_SOCKET})")
     p.add_argument("--api-socket", default=DEFAULT_API_SOCKET, metavar="PATH", help=f"API socket for the preload shim (default {DEFAULT_API_SOCKET})")
-    p.add_argument("--log", metavar="FILE", help="log to FILE instead of stderr")
+    p.add_argument("--log", metavar="FILE",
+                   help="also log to FILE (the log is always in `show logging`; -d logs to stderr without it)")
     p.add_argument("--frame-size", type=int, default=None, metavar="N",
                    help="max packets per node call (default 4096; VPP uses 256)")
     p.add_argument("--buffers", type=int, default=None, metavar="N", help="packet buffers (default 32768)")
@@ -53,6 +54,22 @@ def _batch(engine, path: str) -> int:
         if engine.quit_requested:
             break
     return 0
+
+
+def _logging(args) -> None:
+    """Engine log records are always in `show logging`. Beyond that they go to `--log FILE`;
+    without it, a daemon (-d) writes them to stderr, its service log, and a terminal session
+    (interactive, -f, a command) never shows them: VPP logs to syslog, not to the CLI."""
+    if args.log:
+        try:
+            handler = logging.FileHandler(args.log, encoding="utf-8", errors="backslashreplace")
+        except OSError as e:
+            raise SystemExit(f"vppsh: --log {args.log}: {e.strerror}") from None
+    elif args.daemon:
+        handler = logging.StreamHandler()
+    else:
+        handler = logging.NullHandler()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=[handler])
 
 
 def _line(words: list[str]) -> str:
@@ -82,12 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return exec_main(argv[1:])
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        filename=args.log)
     if args.socket:
         from .cli.client import run_client
 
         return run_client(args.socket, args.words or None, args.file, sys.stdin.isatty())
+    _logging(args)
 
     from .engine import Engine
 

@@ -48,6 +48,22 @@ def test_batch_out_of_range_mtu_is_a_cli_error(tmp_path):
     assert r.stderr == f"{f}:2: set interface mtu: unknown input `ip4 99999999999999999999 loop0'\n"
 
 
+def test_log_records_go_to_the_log_not_the_terminal(tmp_path):
+    """An engine log line (the echo server's `No uri provided') is in `show logging` and in
+    --log FILE; the terminal of a -f run gets command output and error lines only."""
+    f = tmp_path / "log.cli"
+    f.write_text("test echo server\nshow logging\n")
+    r = run("-f", str(f))
+    assert r.returncode == 0 and r.stderr == ""
+    assert "echo_server" in r.stdout and "No uri provided! Using default: tcp://0.0.0.0/1234" in r.stdout
+    log = tmp_path / "vppsh.log"
+    r = run("--log", str(log), "-f", str(f))
+    assert r.returncode == 0 and r.stderr == ""
+    assert "No uri provided! Using default: tcp://0.0.0.0/1234" in log.read_text()
+    r = run("--log", str(tmp_path / "no" / "such" / "dir.log"), "show", "version")
+    assert r.returncode == 1 and r.stderr.startswith("vppsh: --log ") and "Traceback" not in r.stderr
+
+
 def test_words_that_are_not_utf8(tmp_path):
     """Command words are bytes to a shell: undecodable ones are U+FFFD, never a traceback,
     even with a strict stdout."""
