@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return exec_main(argv[1:])
     args = _parser().parse_args(argv)
+    sys.stdout.reconfigure(errors="replace")  # output a terminal cannot show is `?', not a traceback
     if args.socket:
         from .cli.client import run_client
 

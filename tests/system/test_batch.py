@@ -74,6 +74,12 @@ def test_words_that_are_not_utf8(tmp_path):
     assert (r.returncode, r.stderr) == (1, "show: unknown input `\ufffd'\n".encode())
 
 
+def test_output_the_terminal_cannot_show(tmp_path):
+    r = subprocess.run(VPPSH + ["echo", "caf\u00e9"], capture_output=True, timeout=60,
+                       env=dict(os.environ, PYTHONIOENCODING="ascii"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"caf?\n", b"")
+
+
 def test_missing_script(tmp_path):
     r = run("-f", str(tmp_path / "nope.cli"))
     assert r.returncode == 1 and "No such file or directory" in r.stderr
