@@ -318,6 +318,22 @@ def test_interactive_session(served):
     assert sessions(vm) == []
 
 
+def test_interactive_bytes_that_are_not_utf8(served, tmp_path):
+    """Typed bytes that are not UTF-8, and a file name that is not, completed by TAB."""
+    vm, _srv, path = served
+    open(tmp_path.as_posix().encode() + b"/n\xffme.cli", "w").close()
+    c = Raw(path, term="xterm")
+    c.read_until(b"vpp# ")
+    c.s.sendall(b"show \xff\xff\r")  # an escaped 0xff typed
+    assert c.read_until(b"vpp# ").endswith("show: unknown input `\ufffd'\r\nvpp# ".encode())
+    c.s.sendall(f"exec {tmp_path}/n".encode() + b"\t")
+    assert c.read_until(b"me.cli ") == f"exec {tmp_path}/n".encode() + b"\xffme.cli "
+    c.s.sendall(b"\r")
+    assert c.read_until(b"vpp# ").endswith(b"vpp# ")
+    assert not [m for _t, _l, _c, m in vm.logs.entries if "failed" in m]
+    c.close()
+
+
 def test_interactive_quit_and_typeahead(served):
     _vm, _srv, path = served
     c = Raw(path, term="xterm-256color")

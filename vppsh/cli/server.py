@@ -522,6 +522,6 @@ class _Client:
         else:
             add = os.path.commonprefix(cands)[len(partial):]
             o += _crlf("\n" + _columns(cands, self.width)) + self.srv.prompt.encode() + self.line.encode("latin-1")
-        raw = add.encode("utf-8")
+        raw = add.encode("utf-8", "surrogateescape")  # a file name may be any bytes
         self.line += raw.decode("latin-1")
         o += raw
