@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from vppsh.vnet.fib.mtrie import Mtrie16_8_8, format_memory_size  # noqa: E402
+from vppsh.vnet.fib.mtrie import Mtrie16_8_8  # noqa: E402
+from vppsh.wire.format import format_memory_size  # noqa: E402
 from vppsh.vnet.fib.table import FibTable  # noqa: E402
 
 BASE = 0x01000000  # 1.0.0.0

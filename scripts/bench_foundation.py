@@ -84,10 +84,10 @@ def bench_completion(n_if: int, n: int) -> None:
 
 
 def bench_pg(n_pkts: int) -> None:
-    from vppsh.vlib.main import VlibMain
+    from vppsh.engine import make_vm
     from vppsh.vnet.pg.spec import parse_stream
 
-    vm = VlibMain()
+    vm = make_vm()
     vm.pg.create_interface(0, None)
     spec = parse_stream(f"name b limit {n_pkts} size 64-64 interface pg0 node null-node "
                         "data { IP4: 1.2.3 -> 4.5.6 UDP: 192.168.1.10 - 192.168.1.254 -> 192.168.2.10 "

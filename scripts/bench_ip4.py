@@ -44,9 +44,9 @@ def engine_rate(n: int, routes: int) -> tuple[float, float]:
     """(packets/s through the forwarding path, seconds to add the routes)."""
     from vppsh.cli.grammar import load_tree
     from vppsh.cli.session import CliSession
-    from vppsh.vlib.main import VlibMain
+    from vppsh.engine import make_vm
 
-    vm = VlibMain()
+    vm = make_vm()
     out: list[str] = []
     sess = CliSession(vm, load_tree(), out.append)
 

@@ -1,13 +1,25 @@
-"""One running vppsh: the engine thread, the command tree and the console's CLI session."""
+"""One running vppsh: the layers composed into an engine, the command tree and the console's
+CLI session. The one module that knows every layer: each layer only knows the ones below it
+(wire <- vlib <- vnet <- session <- vcl <- cli), and is attached here."""
 
 from __future__ import annotations
 
 import sys
 import threading
 
+from . import session, vnet
 from .cli.grammar import load_tree
 from .cli.session import CliSession
 from .vlib.main import FRAME_SIZE, N_BUFFERS, VlibMain
+
+
+def make_vm(n_buffers: int = N_BUFFERS, frame_size: int = FRAME_SIZE) -> VlibMain:
+    """The engine: vlib's graph and loop, vnet's interfaces and IP, the host stack (disabled
+    until `session enable`). Not started."""
+    vm = VlibMain(n_buffers=n_buffers, frame_size=frame_size)
+    vnet.attach(vm)
+    session.attach(vm)
+    return vm
 
 
 def _stdout(text: str) -> None:
@@ -17,7 +29,7 @@ def _stdout(text: str) -> None:
 
 class Engine:
     def __init__(self, write=_stdout, n_buffers: int = N_BUFFERS, frame_size: int = FRAME_SIZE) -> None:
-        self.vm = VlibMain(n_buffers=n_buffers, frame_size=frame_size)
+        self.vm = make_vm(n_buffers=n_buffers, frame_size=frame_size)
         self.tree = load_tree()
         self.quit_requested = False
         self.vm.start()

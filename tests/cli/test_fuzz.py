@@ -64,12 +64,11 @@ def test_live_engine_answers_everything(shell, line):
 # out of range, the parse fails with the command's own wording. Lines are built from the grammar
 # (the other placeholders get valid values), so each reaches the placeholder under test.
 
-import math
 import random
 
 import pytest
 
-from vppsh.cli.grammar import UNKNOWN_INPUT, Alt, Kw, Opt, Ph, Rep, Seq
+from vppsh.cli.grammar import Alt, Kw, Opt, Ph, Rep, Seq
 
 VALID = {"interface": "loop0", "node": "pg-input", "node-name": "pg-input", "stream": "s0",
          "ip4-address": "10.9.0.1", "ip4-prefix": "10.9.0.0/24", "mac-address": "de:ad:00:00:00:01",

@@ -16,7 +16,7 @@ from vppsh.cli import server as server_mod
 from vppsh.cli.client import TelnetParser, run_client, ttype_is
 from vppsh.cli.grammar import load_tree
 from vppsh.cli.server import NEGOTIATION, CliServer, ServerError
-from vppsh.vlib.main import VlibMain
+from vppsh.engine import make_vm
 
 IAC, SB, SE, DO = 255, 250, 240, 253
 
@@ -30,7 +30,7 @@ def sockdir():
 
 @pytest.fixture
 def served(sockdir):
-    vm = VlibMain()
+    vm = make_vm()
     vm.start()
     tree = load_tree()
     path = os.path.join(sockdir, "run", "cli.sock")
@@ -360,7 +360,7 @@ def test_stale_socket_replaced_and_stop_removes_files(sockdir):
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(path)  # a crashed server's leftover: nobody listens, nobody holds the lock
     dead.close()
-    vm = VlibMain()
+    vm = make_vm()
     vm.start()
     try:
         srv = CliServer(vm, load_tree(), path)
@@ -381,7 +381,7 @@ def test_stale_socket_replaced_and_stop_removes_files(sockdir):
 def test_path_that_is_not_a_socket(sockdir):
     path = os.path.join(sockdir, "cli.sock")
     open(path, "w").close()
-    vm = VlibMain()
+    vm = make_vm()
     vm.start()
     try:
         srv = CliServer(vm, load_tree(), path)

@@ -193,8 +193,8 @@ def test_a_writer_held_back_by_the_budget_resumes_when_memory_is_freed(shell):
     assert sent == 42 * K and s in sm.mem_waiters and s.want_tx_space
     shell.run("wait 0.05")
     assert w.woken == 0
-    shell.call(lambda: sm.free(hog))
-    del hog
-    shell.call(lambda: gc.collect())
+    held = [hog]
+    del hog  # freed, nothing holds the session and its fifos any more
+    shell.call(lambda: (sm.free(held[0]), held.clear(), gc.collect()))
     shell.run("wait 0.05")
     assert w.woken == 1 and s not in sm.mem_waiters

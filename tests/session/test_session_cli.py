@@ -163,6 +163,6 @@ def test_echo_client_failures(shell):
 @pytest.mark.parametrize("size,text", [(0, "0"), (1000, "1000"), (1024, "1k"), (65536, "64k"), (1 << 20, "1m"),
                                        (1536 << 10, "1.50m"), (256 << 20, "256m"), (1 << 30, "1g")])
 def test_format_memory_size(size, text):
-    from vppsh.session.cli import format_memory_size
+    from vppsh.wire.format import format_memory_size
 
     assert format_memory_size(size) == text

@@ -12,7 +12,7 @@ from scapy.all import ICMP, IP, UDP, Ether, Raw
 from vppsh.cli.grammar import load_tree
 from vppsh.cli.session import CliSession
 from vppsh.vlib.buffer import RX
-from vppsh.vlib.main import VlibMain
+from vppsh.engine import make_vm
 
 SETUP = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
          "create packet-generator interface pg1 hw-addr 02:00:00:00:01:01",
@@ -26,7 +26,7 @@ SETUP = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
 
 class Rig:
     def __init__(self):
-        self.vm = VlibMain(n_buffers=4096)
+        self.vm = make_vm(n_buffers=4096)
         self.sess = CliSession(self.vm, load_tree(), lambda s: None)
         for line in SETUP:
             self.cli(line)

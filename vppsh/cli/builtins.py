@@ -7,7 +7,8 @@ import math
 import os
 
 from ..vlib.process import Wait
-from .dispatch import CliError, CliFailure, Quit, expand_macros, logical_lines, run_line
+from ..vlib.errors import CliError
+from .dispatch import CliFailure, Quit, expand_macros, logical_lines, run_line
 
 
 def echo(ctx, a):

@@ -12,12 +12,9 @@ import inspect
 import re
 import traceback
 
-from .fmt import j, unformat_error
+from ..vlib.errors import CliError
+from ..wire.format import format_unformat_error, j
 from .grammar import CmdNode, CommandTree, ParseFailure, match_args, tokenize
-
-
-class CliError(Exception):
-    """A handler's error; the dispatcher prefixes the command path."""
 
 
 class CliFailure(Exception):
@@ -89,7 +86,7 @@ def run_line(ctx: Ctx, line: str):
         chain, i = _resolve(ctx.tree, toks[1:])
         node = chain[-1][0]
         if i + 1 < len(toks):
-            raise CliFailure(f"help: unknown input `{unformat_error(line[toks[i + 1].start:])}'")
+            raise CliFailure(f"help: unknown input `{format_unformat_error(line[toks[i + 1].start:])}'")
         if node.children:
             ctx.out("\n".join(_help_lines(node, 30, False)))
         elif node.cmd is not None:
@@ -101,7 +98,7 @@ def run_line(ctx: Ctx, line: str):
         ctx.out("\n".join(_help_lines(node, 40, True)))
         return
     if node is ctx.tree.root:
-        raise CliFailure(f"unknown input `{unformat_error(line)}'")
+        raise CliFailure(f"unknown input `{format_unformat_error(line)}'")
     # The deepest node with a handler parses the rest; if it rejects it, a shallower handler
     # may still take the input (VPP's dispatcher falls back the same way).
     failure = None
@@ -118,7 +115,7 @@ def run_line(ctx: Ctx, line: str):
     if failure is not None:
         raise CliFailure(f"{' '.join(failure[0].path)}: {failure[1]}")
     rest = line[toks[i].start:] if i < len(toks) else ""
-    raise CliFailure(f"{' '.join(node.path)}: unknown input `{unformat_error(rest)}'")
+    raise CliFailure(f"{' '.join(node.path)}: unknown input `{format_unformat_error(rest)}'")
 
 
 def _call(ctx: Ctx, node: CmdNode, args: dict):

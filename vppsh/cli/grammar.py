@@ -36,7 +36,7 @@ from typing import Callable, Iterator
 
 import pyparsing as pp
 
-from .fmt import unformat_error
+from ..wire.format import format_unformat_error
 from .types import TYPES, ArgType, TypeMismatch
 
 
@@ -421,7 +421,7 @@ def match_args(items: list, toks: list[Token], line: str, ctx, error: str = UNKN
     if st.bad_number >= 0:
         far, msg = st.bad_number, error
     rest = line[toks[far].start:] if far < len(toks) else ""
-    raise ParseFailure(msg % unformat_error(rest) if "%s" in msg else msg)
+    raise ParseFailure(msg % format_unformat_error(rest) if "%s" in msg else msg)
 
 
 def expected_next(items: list, toks: list[Token], line: str, ctx) -> list:

@@ -14,18 +14,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..wire.format import format_memory_size
+
 MAX_FIFO_SIZE = 32 << 20  # bytes per fifo: VPP's TCP max-rx-fifo, Linux's tcp_rmem maximum
 DEFAULT_SEGMENT_SIZE = 256 << 20  # bytes per app: VPP's default segment-size
 PAGE = 4096
-
-
-def format_memory_size(size: int) -> str:
-    """vppinfra format_memory_size: `64k`, `1m`, `1.50m`."""
-    lg = size.bit_length() - 1 if size > 0 else 0
-    unit = 0 if lg < 10 else 10 if lg < 20 else 20 if lg < 30 else 30
-    u = 1 << unit
-    s = f"{size / u:.2f}" if size & (u - 1) else str(size >> unit)
-    return s + (" kmg"[unit // 10] if unit else "")
 
 
 def engine_limit() -> int:

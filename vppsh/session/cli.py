@@ -7,9 +7,9 @@ fifo fill `%-10u%-10u`; the transports render their own id, state name and detai
 
 from __future__ import annotations
 
-from ..cli.dispatch import CliError
-from ..cli.fmt import j
-from .budget import MAX_FIFO_SIZE, format_memory_size
+from ..vlib.errors import CliError
+from ..wire.format import format_memory_size, j
+from .budget import MAX_FIFO_SIZE
 from .main import SessionError
 from .session import CLOSED_FROM, STATES
 

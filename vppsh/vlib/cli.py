@@ -11,8 +11,8 @@ import threading
 import time
 
 from .. import __version__
-from ..cli.dispatch import CliError
-from ..cli.fmt import fe, j
+from ..vlib.errors import CliError
+from ..wire.format import fe, j
 from .node import NodeType
 
 

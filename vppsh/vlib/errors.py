@@ -1,4 +1,5 @@
-"""Error counters (`show errors`): one global numpy counter array, an index per (node, reason).
+"""Error counters (`show errors`): one global numpy counter array, an index per (node, reason);
+and the error a command handler raises.
 
 A dropped buffer carries its error index in `buffers.error`, so error-drop counts a whole frame
 with one bincount; nodes count non-drop events (`ARP replies sent`) directly.
@@ -7,6 +8,11 @@ with one bincount; nodes count non-drop events (`ARP replies sent`) directly.
 from __future__ import annotations
 
 import numpy as np
+
+
+class CliError(Exception):
+    """A command handler's error (VPP's clib_error_t), in VPP's wording; the dispatcher
+    prefixes the command path. Handlers of every layer raise it, so it lives down here."""
 
 
 class ErrorCounters:

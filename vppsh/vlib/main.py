@@ -94,11 +94,9 @@ class VlibMain:
         self.at_exit: list = []  # cleanups, run on the engine thread at stop (taps, namespaces...)
         self.memory_users: list = []  # `show memory` lines of the layers above (fifo budgets...)
         self.clear_runtime()
+        self.drop_hooks: list = []  # what the layers above do with dropped frames (pcap, counters)
         for cls in (NullNode, ErrorDrop, ErrorPunt):
             self.register(cls(self))
-        from ..vnet import attach  # interfaces, ethernet, ARP, IPv4, pg: their state and nodes
-
-        attach(self)
 
     # ------------------------------------------------------------ graph
     def register(self, node: Node) -> Node:
@@ -242,9 +240,7 @@ class VlibMain:
 
     def resize_buffers(self, data_size: int) -> None:
         """Give every buffer `data_size` bytes (e.g. 64 KB GSO frames). Only between dispatch
-        rounds, with no packet in flight: devices hand back the buffers they keep for rx."""
-        for sw in self.interfaces.all():
-            sw.hw.device.release_buffers()
+        rounds, with no packet in flight (whoever keeps buffers hands them back first)."""
         if self.buffers.n_used:
             raise RuntimeError(f"{self.buffers.n_used} buffers still in use")
         self.buffers = BufferPool(self.buffers.n, data_size)

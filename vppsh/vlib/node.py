@@ -115,17 +115,16 @@ class NullNode(Node):
 
 
 class ErrorDrop(Node):
-    """error-drop: counts each buffer's error code and the interface drop counter, then frees."""
+    """error-drop: counts each buffer's error code, shows the frame to vm.drop_hooks (vnet's
+    interface drop counters and pcap), then frees."""
 
     name = "error-drop"
 
     def process(self, frame):
         vm = self.vm
-        pcap = getattr(vm, "pcap", None)
-        if pcap is not None and pcap.active:
-            pcap.capture("drop", frame)
         vm.errors.count_buffers(vm.buffers.error[frame])
-        vm.interfaces.count_drops(vm.buffers.sw_if_index[0, frame])
+        for hook in vm.drop_hooks:
+            hook(frame)
         vm.buffers.free(frame)
 
     def format_trace(self, b):

@@ -33,8 +33,7 @@ def attach(vm) -> None:
     vm.pg = PacketGenerator(vm)
     vm.register(DeviceInput(vm, "virtio-input"))
     vm.register(DeviceInput(vm, "af-packet-input"))
+    vm.drop_hooks.append(lambda frame: vm.interfaces.count_drops(vm.buffers.sw_if_index[0, frame]))
+    vm.drop_hooks.append(vm.pcap.capture_drops)
     vm.at_exit.append(vm.pcap.stop)
     vm.at_exit.append(vm.interfaces.destroy_all)  # taps, their namespaces: gone when we stop
-    from ..session import attach as session_attach
-
-    session_attach(vm)  # the host stack: disabled until `session enable`

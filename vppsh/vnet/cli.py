@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cli.dispatch import CliError
+from ..vlib.errors import CliError
 from ..vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD
-from ..cli.fmt import j
+from ..wire.format import j
 from .devices.offload import finish_in_place
 from .interface import Device
 from .ip4.cli import address_lines

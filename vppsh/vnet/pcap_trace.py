@@ -41,6 +41,11 @@ class PcapTrace:
         self.active = False
         return n
 
+    def capture_drops(self, bi: np.ndarray) -> None:
+        """error-drop's hook."""
+        if self.active:
+            self.capture("drop", bi)
+
     def capture(self, kind: str, bi: np.ndarray) -> None:
         """Record buffers (device rx/tx, or drops: those from their layer-2 start)."""
         if not self.on[kind] or self.count >= self.max:

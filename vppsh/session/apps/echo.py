@@ -15,8 +15,8 @@ from collections import deque
 
 import numpy as np
 
-from ...cli.dispatch import CliError
-from ...cli.fmt import ff, unformat_error
+from ...vlib.errors import CliError
+from ...wire.format import ff, format_unformat_error, unformat_memory_size
 from ...vlib.process import WaitEvent
 from ..app import App
 from ..main import SessionError
@@ -31,7 +31,6 @@ CONNECTS_IN_FLIGHT = 128  # crude pacing of call setups, as VPP's client
 MISMATCH_LOG = 8  # test-bytes errors logged per session (VPP logs every byte)
 BUILTIN_FLAGS = ("builtin", "global-scope", "local-scope")
 _URI = re.compile(r"(tcp|udp)://([0-9]{1,3}(?:\.[0-9]{1,3}){3})/([0-9]{1,10})", re.I)
-_SIZE = re.compile(r"(0x[0-9a-f]+|[0-9]+)([kmg]?)", re.I)
 
 
 # ------------------------------------------------------------ argument helpers
@@ -55,14 +54,13 @@ def parse_uri(uri: str) -> tuple[str, int, int]:
 
 
 def memory_size(word: str, what: str, most: int = (1 << 64) - 1, unit: str = "") -> int:
-    """unformat_memory_size: `64k`, `1m`, `2g`, plain numbers in `unit`; at most `most` (a u64)."""
-    m = _SIZE.fullmatch(word) if len(word) <= 24 else None
-    v = -1
-    if m is not None:
-        n, shift = m.group(1), {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower() or unit]
-        v = int(n, 16 if n[:2].lower() == "0x" else 10) << shift
+    """`what <size>`: unformat_memory_size, at most `most` (a u64), else VPP's error."""
+    try:
+        v = unformat_memory_size(word, unit)
+    except ValueError:
+        v = -1
     if not 0 <= v <= most:
-        raise CliError(f"failed: unknown input `{unformat_error(what + ' ' + word)}'")
+        raise CliError(f"failed: unknown input `{format_unformat_error(what + ' ' + word)}'")
     return v
 
 
@@ -74,7 +72,7 @@ def fifo_size(word: str) -> int:
 
 def _junk(a) -> None:
     if a.get("junk"):
-        raise CliError(f"failed: unknown input `{unformat_error(a['junk'])}'")
+        raise CliError(f"failed: unknown input `{format_unformat_error(a['junk'])}'")
 
 
 def _log(vm, cls: str, msg: str) -> None:

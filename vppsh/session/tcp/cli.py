@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...cli.dispatch import CliError
+from ...vlib.errors import CliError
 from .main import STAT_NAMES
 
 MIN_MTU = 1280  # VPP's `set tcp mtu` minimum

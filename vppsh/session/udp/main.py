@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from ...cli.fmt import ff
+from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
 from ...wire.checksum import ones_sum, sum_rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...cli.dispatch import CliError
+from ...vlib.errors import CliError
 from .af_packet import AfPacketDevice, AfPacketError
 from .cli import ensure_gso_buffers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ...cli.dispatch import CliError
+from ...vlib.errors import CliError
 from .tap import TapDevice, TapError, TapOptions
 
 GSO_BUFFER_SIZE = 65536 + 512  # a 64 KB IP packet, its ethernet header, with room to spare
@@ -28,6 +28,8 @@ def ensure_gso_buffers(vm) -> None:
     if vm.buffers.data_size >= GSO_BUFFER_SIZE:
         return
     vm.ip4.held.drop_all()  # packets waiting for ARP hold buffers of the old pool
+    for sw in vm.interfaces.all():  # and devices keep buffers for rx
+        sw.hw.device.release_buffers()
     try:
         vm.resize_buffers(GSO_BUFFER_SIZE)
     except RuntimeError as e:

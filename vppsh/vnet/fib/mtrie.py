@@ -21,6 +21,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ...wire.format import format_memory_size
+
 PLY = 0x80000000  # leaf flag: the rest is a ply index
 MASK = 0x7FFFFFFF
 _AR256 = np.arange(256, dtype=np.int64)
@@ -41,14 +43,6 @@ def _uniq(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(x) == 1:
         return x, np.zeros(1, np.intp)
     return np.unique(x, return_inverse=True)
-
-
-def format_memory_size(n: int) -> str:
-    """vppinfra's format_memory_size: 1023, 1k, 1.50k, 2m ..."""
-    lg = n.bit_length() - 1 if n > 0 else 0
-    u = 0 if lg < 10 else 10 if lg < 20 else 20 if lg < 30 else 30
-    s = f"{n / (1 << u):.2f}" if n & ((1 << u) - 1) else str(n >> u)
-    return s + (" kmg"[u // 10] if u else "")
 
 
 class Mtrie16_8_8:

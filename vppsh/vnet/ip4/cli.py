@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ...cli.dispatch import CliError
-from ...cli.fmt import j
+from ...vlib.errors import CliError
+from ...wire.format import fe, j
 from . import dpo as D
 from .main import Ip4Error, a2i, i2a
 
@@ -56,7 +56,6 @@ def route(ctx, a):
     except Ip4Error as e:
         raise CliError(str(e)) from None
     if count > 1:
-        from ...cli.fmt import fe
 
         ctx.out(f"{fe(count / max(time.perf_counter() - t0, 1e-9), 6)} routes/sec")
 
@@ -148,3 +147,40 @@ def set_neighbor(ctx, a):
             ip4.neighbor_del(sw, nip)
         else:
             ip4.neighbor_learn(sw, nip, mac, static=bool(a.get("static")))
+
+
+# ------------------------------------------------------------ reassembly
+def show_reass(ctx, a):
+    """show ip4-full-reassembly [details]: VPP's show_ip4_reass output."""
+    node = ctx.vm.node("ip4-local-full-reassembly")
+    ctx.out("---------------------")
+    ctx.out("IP4 reassembly status")
+    ctx.out("---------------------")
+    if a.get("details"):
+        for r in list(node.table.values()):
+            fib, src, dst, ident, proto = r.key
+            lines = [f"ID: {r.id}, key: fib_index: {fib}, src: {i2a(int.from_bytes(src, 'big'))}, "
+                     f"dst: {i2a(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}",
+                     f"  first_bi: {r.first_bi}, data_len: {r.data_len}, "
+                     f"last_packet_octet: {r.last_octet if r.last_octet >= 0 else 0xFFFFFFFF}, "
+                     f"trace_op_counter: {r.ops}"]
+            for k, (first, last, _data, bi) in enumerate(r.ranges):
+                lines.append(f"  #{k:03d}: range: [{first}, {last}], bi: {bi}, off: 0, len: {last - first + 1}, "
+                             f"fragment[{first}, {last}]")
+            ctx.out("\n".join(lines) + "\n")
+    ctx.out("---------------------")
+    ctx.out(f"Current full IP4 reassemblies count: {len(node.table)}\n")
+    ctx.out(f"Maximum configured concurrent full IP4 reassemblies per worker-thread: {node.max_reassemblies}\n")
+    ctx.out(f"Maximum configured amount of fragments per full IP4 reassembly: {node.max_reassembly_length}\n")
+    ctx.out(f"Maximum configured full IP4 reassembly timeout: {node.timeout_ms}ms\n")
+    ctx.out(f"Maximum configured full IP4 reassembly expire walk interval: {node.expire_walk_interval_ms}ms\n")
+
+
+def set_reass(ctx, a):
+    """set ip reassembly [timeout <msec>] [max-reassemblies <n>] [max-reassembly-length <n>]
+    [expire-walk-interval <msec>] (VPP sets these through its ip_reassembly_set API)."""
+    if a.get("ip6"):
+        raise CliError("ip6 reassembly is not supported")
+    vals = {k: a.get(k) for k in ("timeout", "max_reassemblies", "max_reassembly_length", "expire_walk_interval")}
+    ctx.vm.node("ip4-local-full-reassembly").configure(vals["timeout"], vals["max_reassemblies"],
+                                                        vals["max_reassembly_length"], vals["expire_walk_interval"])

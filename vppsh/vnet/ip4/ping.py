@@ -8,8 +8,8 @@ import struct
 
 import numpy as np
 
-from ...cli.dispatch import CliError
-from ...cli.fmt import ff
+from ...vlib.errors import CliError
+from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
 from ...vlib.process import WaitEvent
 from ...wire.checksum import csum

@@ -28,12 +28,10 @@ import struct
 
 import numpy as np
 
-from ...cli.dispatch import CliError
 from ...vlib.buffer import F_GSO, F_OFFLOAD, F_TRACED, PRE_DATA, RX
 from ...vlib.node import Node
 from ...wire.checksum import csum
 from .frag import MF, OFFSET_MASK, FragError, fragment, to_buffers
-from .main import i2a
 
 # VPP's defaults (ip4_full_reass.c) but the fragment count: VPP's 3 would refuse anything
 # bigger than ~4 KB from a 1500-byte MTU peer; 256 fragments carry 64 KB at an MTU of ~280.
@@ -317,40 +315,3 @@ def egress_mtu(vm, dst: int) -> int:
         return ip4.mtu(int(ip4.dpo.sw_if_index[d]))
     except (IndexError, KeyError, AttributeError):
         return 1500
-
-
-# ------------------------------------------------------------------ CLI
-def show_reass(ctx, a):
-    """show ip4-full-reassembly [details]: VPP's show_ip4_reass output."""
-    node = ctx.vm.node("ip4-local-full-reassembly")
-    ctx.out("---------------------")
-    ctx.out("IP4 reassembly status")
-    ctx.out("---------------------")
-    if a.get("details"):
-        for r in list(node.table.values()):
-            fib, src, dst, ident, proto = r.key
-            lines = [f"ID: {r.id}, key: fib_index: {fib}, src: {i2a(int.from_bytes(src, 'big'))}, "
-                     f"dst: {i2a(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}",
-                     f"  first_bi: {r.first_bi}, data_len: {r.data_len}, "
-                     f"last_packet_octet: {r.last_octet if r.last_octet >= 0 else 0xFFFFFFFF}, "
-                     f"trace_op_counter: {r.ops}"]
-            for k, (first, last, _data, bi) in enumerate(r.ranges):
-                lines.append(f"  #{k:03d}: range: [{first}, {last}], bi: {bi}, off: 0, len: {last - first + 1}, "
-                             f"fragment[{first}, {last}]")
-            ctx.out("\n".join(lines) + "\n")
-    ctx.out("---------------------")
-    ctx.out(f"Current full IP4 reassemblies count: {len(node.table)}\n")
-    ctx.out(f"Maximum configured concurrent full IP4 reassemblies per worker-thread: {node.max_reassemblies}\n")
-    ctx.out(f"Maximum configured amount of fragments per full IP4 reassembly: {node.max_reassembly_length}\n")
-    ctx.out(f"Maximum configured full IP4 reassembly timeout: {node.timeout_ms}ms\n")
-    ctx.out(f"Maximum configured full IP4 reassembly expire walk interval: {node.expire_walk_interval_ms}ms\n")
-
-
-def set_reass(ctx, a):
-    """set ip reassembly [timeout <msec>] [max-reassemblies <n>] [max-reassembly-length <n>]
-    [expire-walk-interval <msec>] (VPP sets these through its ip_reassembly_set API)."""
-    if a.get("ip6"):
-        raise CliError("ip6 reassembly is not supported")
-    vals = {k: a.get(k) for k in ("timeout", "max_reassemblies", "max_reassembly_length", "expire_walk_interval")}
-    ctx.vm.node("ip4-local-full-reassembly").configure(vals["timeout"], vals["max_reassemblies"],
-                                                        vals["max_reassembly_length"], vals["expire_walk_interval"])

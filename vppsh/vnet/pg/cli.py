@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ...cli.dispatch import CliError
-from ...cli.fmt import j, unformat_error
+from ...vlib.errors import CliError
+from ...wire.format import format_unformat_error, j
 from ..pcap import PcapWriter
 from .spec import PgSpecError, parse_stream, validate
 from .stream import PgDevice, PgError
@@ -51,7 +51,7 @@ def configure(ctx, a):
     if "size" in a:
         m = re.fullmatch(r"([0-9]{1,9})([-+])([0-9]{1,9})", a["size"])  # `size %d-%d` or `%d+%d`
         if not m:
-            raise CliError(f"unknown input `{unformat_error('size ' + a['size'])}'")
+            raise CliError(f"unknown input `{format_unformat_error('size ' + a['size'])}'")
         spec.size_min, spec.size_max = int(m.group(1)), int(m.group(3))
         spec.size_mode = "fixed" if spec.size_min == spec.size_max else "random" if m.group(2) == "+" else "increment"
     try:

@@ -17,6 +17,7 @@ import numpy as np
 from ...wire import icmp as icmp_wire
 from ...wire import tcp as tcp_wire
 from ...wire.checksum import csum_rows, fold
+from ...wire.format import format_unformat_error
 from ...wire.ethernet import ETHERTYPE_ARP, ETHERTYPE_BY_NAME, ETHERTYPE_IP4, ETHERTYPE_VLAN
 from ...wire.ip4 import PROTO_BY_NAME, PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
@@ -25,16 +26,6 @@ MAX_PAYLOAD = 65535
 
 class PgSpecError(Exception):
     """A `packet-generator new` spec that VPP would refuse; the message is VPP's wording."""
-
-
-def format_unformat_error(text: str, pos: int) -> str:
-    """VPP's format_unformat_error: the unparsed rest, at most 30 chars then `...`."""
-    rest = text[pos:]
-    if len(rest) > 30:
-        shown, more = rest[:30], "..."
-    else:
-        shown, more = rest.rstrip(" \t\r\n"), ""
-    return shown.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t") + more
 
 
 # ---------------------------------------------------------------------------- scanning
@@ -678,7 +669,7 @@ def parse_data(text: str, node: str | None = None, seed: int = 0) -> PacketTempl
     b = _Builder()
     order = [_ip4_header, _ethernet] if (node or "").startswith("ip4") else [_ethernet, _ip4_header]
     if not any(_attempt(sc, b, fn) for fn in order) and not _attempt(sc, b, _payload):
-        raise PgSpecError(f"failed to parse packet data from `{format_unformat_error(text, 0)}'")
+        raise PgSpecError(f"failed to parse packet data from `{format_unformat_error(text)}'")
     if not sc.at_end():
-        raise PgSpecError(f"failed to parse packet data from `{format_unformat_error(text, sc.i)}'")
+        raise PgSpecError(f"failed to parse packet data from `{format_unformat_error(text[sc.i:])}'")
     return PacketTemplate(bytes(b.hdr), b.payload, b.edits, b.layers, text, seed)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import PacketTemplate, PgSpecError, Scanner, format_unformat_error, parse_data
+from ...wire.format import format_unformat_error
+from .data import PacketTemplate, PgSpecError, Scanner, parse_data
 
 __all__ = ["PgSpecError", "StreamSpec", "parse_stream"]
 
@@ -171,7 +172,7 @@ def parse_stream(text: str) -> StreamSpec:
                 break
         else:
             sc.i = pos
-            raise PgSpecError(f"unknown input `{format_unformat_error(text, pos)}'")
+            raise PgSpecError(f"unknown input `{format_unformat_error(text[pos:])}'")
     if s.maxframe is not None:
         s.maxframe = min(s.maxframe, VLIB_FRAME_SIZE)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...vlib.buffer import F_OFFLOAD, PRE_DATA, RX
 from ...vlib.node import Node, NodeType
+from ...wire.format import fe
 from ..devices.offload import finish_in_place
 from ..interface import Device
 from ..ip4.rows import col_view
@@ -160,7 +161,6 @@ class Stream:
 
     def parameters(self) -> str:
         s = self.spec
-        from ...cli.fmt import fe
 
         lo = s.size_min if s.size_min is not None else self.template_len()
         hi = s.size_max if s.size_max is not None else lo
