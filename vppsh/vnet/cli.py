@@ -1,14 +1,10 @@
-"""CLI handlers for interfaces: show interface / hardware-interfaces, state, loopbacks."""
+"""CLI handlers for interfaces: show interface / hardware-interfaces, state, loopbacks, pcap, nsim."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..vlib.errors import CliError
-from ..vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD
 from ..wire.format import j
-from .devices.offload import finish_in_place
-from .interface import Device
+from .devices.loopback import Loopback
 from .ip4.cli import address_lines
 
 _PAD = 32 + 5 + 10 + 21  # continuation lines of the counter column start here
@@ -124,32 +120,6 @@ def set_rx_mode(ctx, a):
     if a.get("queue", 0) != 0:  # one rx queue per device, queue 0
         raise CliError(f"unknown queue {a['queue']} on interface {sw.hw.name}")
     sw.hw.rx_mode = mode  # the tap is always read from epoll; the mode is recorded and shown
-
-
-# ------------------------------------------------------------ loopback
-
-
-class Loopback(Device):
-    """A loopback: what it transmits comes back in on ethernet-input (VPP's loopN-tx)."""
-
-    dev_class = "loopback"
-    ethernet = True
-
-    def __init__(self, instance: int) -> None:
-        super().__init__()
-        self.instance = instance
-
-    def tx(self, node, frame):
-        vm = node.vm
-        sw_idx = vm.interfaces.by_name[self.hw.name].sw_if_index
-        frame = finish_in_place(self, node, vm.buffers, frame)  # partial checksums: done here
-        vm.buffers.sw_if_index[0, frame] = sw_idx
-        vm.buffers.flags[frame] &= ~np.uint32(F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO)  # TTL applies again
-        vm.interfaces.count_rx(sw_idx, frame)
-        vm.stage("ethernet-input", frame)
-
-    def details(self):
-        return []
 
 
 def loopback_create(ctx, a):
