@@ -16,6 +16,7 @@ from __future__ import annotations
 import mmap
 
 from .budget import PAGE, Budget
+from .intervals import insert
 
 TRIM_MIN = 1 << 16  # bytes read before a fifo under pressure gives pages back (one madvise)
 
@@ -174,20 +175,7 @@ class Fifo:
         self._write(start, memoryview(data)[:end - start])
         if end > self.hi:
             self._grow(end)
-        # merge [start, end) into the sorted range list
-        out, placed = [], False
-        s0, e0 = start, end
-        for s, e in self.ooo:
-            if e < s0 or s > e0:
-                if s > e0 and not placed:
-                    out.append([s0, e0])
-                    placed = True
-                out.append([s, e])
-            else:
-                s0, e0 = min(s, s0), max(e, e0)
-        if not placed:
-            out.append([s0, e0])
-        self.ooo = out
+        self.ooo, s0, e0 = insert(self.ooo, start, end)
         self.newest = (s0, e0)
         return end - start
 

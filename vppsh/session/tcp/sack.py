@@ -1,11 +1,12 @@
 """SACK: the sender's scoreboard (RFC 6675) and the receiver's blocks (RFC 2018).
 
 Sequence numbers are unwrapped ints (see connection.py), so ranges compare directly. The
-scoreboard is a short sorted list of sacked [start, end) ranges above snd_una: real loss leaves
-a handful of holes, so linear scans beat any tree here.
+scoreboard is a short sorted list of sacked [start, end) ranges above snd_una (intervals.py).
 """
 
 from __future__ import annotations
+
+from ..intervals import insert
 
 DUPTHRESH = 3
 
@@ -34,20 +35,8 @@ class Scoreboard:
             if i == 0 and s < snd_una:
                 continue  # D-SACK (RFC 2883): a duplicate, not new information
             s, e = max(s, snd_una), min(e, snd_nxt)
-            if e <= s:
-                continue
-            out, placed = [], False
-            for a, b in rs:
-                if b < s or a > e:
-                    if a > e and not placed:
-                        out.append([s, e])
-                        placed = True
-                    out.append([a, b])
-                else:
-                    s, e = min(a, s), max(b, e)
-            if not placed:
-                out.append([s, e])
-            rs = out
+            if e > s:
+                rs = insert(rs, s, e)[0]
         self.ranges = rs
         self.sacked_bytes = sum(b - a for a, b in rs)
         self.high_sacked = rs[-1][1] if rs else snd_una
