@@ -1,5 +1,5 @@
 /* The control protocol between the preload shim and vppsh's API socket (SOCK_SEQPACKET).
- * Mirrored in vppsh/vcl/proto.py: change both together.
+ * Mirrored in vppsh/vcl/proto.py: change both together (tests/vcl/test_proto.py compares them).
  *
  * Every request about a socket carries that socket's fd (SCM_RIGHTS): the engine identifies
  * the session by the fd's inode, and holding the fd is the proof that the caller may act on it.

@@ -1,4 +1,5 @@
-"""The shim's control protocol, as vppsh/preload/proto.h defines it (change both together)."""
+"""The shim's control protocol, as vppsh/preload/proto.h defines it (change both together:
+tests/vcl/test_proto.py asks the C compiler what proto.h means and compares)."""
 
 from __future__ import annotations
 
