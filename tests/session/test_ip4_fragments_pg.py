@@ -13,7 +13,7 @@ from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i
 from scapy.all import ICMP, IP, UDP, Raw, defragment, fragment
 
 from vppsh.session.app import App
-from vppsh.session.udp import udp_recv_dgram, udp_sendto
+from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.vnet.ip4.frag import FragError
 from vppsh.vnet.ip4.frag import fragment as vfragment
 from vppsh.wire.checksum import csum
@@ -27,7 +27,7 @@ class Recorder(App):
         self.vm, self.got = vm, []
 
     def on_rx(self, s):
-        while (d := udp_recv_dgram(self.vm, s)) is not None:
+        while (d := recv_dgram(s)) is not None:
             self.got.append(d)
 
 
@@ -222,7 +222,7 @@ def sent_fragments(net) -> list[IP]:
 def test_large_udp_send_leaves_in_fragments(shell, net, app, size):
     vm = shell.vm
     data = random.Random(size).randbytes(size)
-    assert shell.call(lambda: udp_sendto(vm, app.ls, data, a2i(PEER_IP), 7777)) == size
+    assert shell.call(lambda: send_dgram(vm.session, app.ls, data, a2i(PEER_IP), 7777)) == size
     shell.run("wait 0.05")
     frags = sent_fragments(net)
     assert len(frags) == -(-(size + 8) // 1480)
@@ -243,7 +243,7 @@ def test_large_udp_send_leaves_in_fragments(shell, net, app, size):
 
 def test_fragment_ids_differ_per_datagram(shell, net, app):
     vm = shell.vm
-    shell.call(lambda: [udp_sendto(vm, app.ls, bytes(3000), a2i(PEER_IP), 7777) for _ in range(3)])
+    shell.call(lambda: [send_dgram(vm.session, app.ls, bytes(3000), a2i(PEER_IP), 7777) for _ in range(3)])
     shell.run("wait 0.05")
     frags = sent_fragments(net)
     assert len(frags) == 9 and len({p.id for p in frags}) == 3
@@ -253,7 +253,7 @@ def test_fragment_ids_differ_per_datagram(shell, net, app):
 def test_small_and_big_datagrams_keep_their_order(shell, net, app):
     vm = shell.vm
     sizes = [10, 5000, 20, 30, 3000, 40]
-    shell.call(lambda: [udp_sendto(vm, app.ls, bytes([i]) * n, a2i(PEER_IP), 7777) for i, n in enumerate(sizes)])
+    shell.call(lambda: [send_dgram(vm.session, app.ls, bytes([i]) * n, a2i(PEER_IP), 7777) for i, n in enumerate(sizes)])
     shell.run("wait 0.05")
     seen = []
     for p in sent_fragments(net):

@@ -8,8 +8,8 @@ import pytest
 from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4, parse_udp, udp
 
 from vppsh.session.app import App
-from vppsh.session.udp import udp_recv_dgram, udp_recvfrom, udp_send, udp_sendto
-from vppsh.session.udp.main import UdpError
+from vppsh.session.dgram import recv_dgram, send_dgram
+from vppsh.session.main import SessionError
 from vppsh.vlib.buffer import F_OFFLOAD
 from vppsh.wire.checksum import csum
 
@@ -32,7 +32,7 @@ class Recorder(App):
     def on_rx(self, s):
         self.rx_calls += 1
         while self.auto_read:
-            d = udp_recv_dgram(self.vm, s)
+            d = recv_dgram(s)
             if d is None:
                 break
             self.got.append(d)
@@ -163,7 +163,7 @@ def test_connected_session_sends_and_receives(shell, net):
     assert err is None and opaque == "ctx" and s.state == "opened"
     lport = conn.lcl_port
     assert 49152 <= lport <= 65535
-    shell.call(lambda: udp_send(vm, s, b"ping"))
+    shell.call(lambda: send_dgram(vm.session, s, b"ping"))
     shell.run("wait 0.05")
     (pkt,) = net.take()
     assert parse_udp(pkt) == (VPP_IP, PEER_IP, lport, 7777, b"ping", True)
@@ -193,12 +193,12 @@ def test_sendto_rules(shell, net):
         return vm.session.listen(app, "U", 0, 4001)
 
     ls = shell.call(setup)
-    with pytest.raises(UdpError, match="destination address required"):
-        shell.call(lambda: udp_send(vm, ls, b"x"))
-    with pytest.raises(UdpError, match="message too long"):
-        shell.call(lambda: udp_sendto(vm, ls, bytes(70000), a2i(PEER_IP), 9))
+    with pytest.raises(SessionError, match="destination address required"):
+        shell.call(lambda: send_dgram(vm.session, ls, b"x"))
+    with pytest.raises(SessionError, match="message too long"):
+        shell.call(lambda: send_dgram(vm.session, ls, bytes(70000), a2i(PEER_IP), 9))
     # a full tx fifo takes nothing (a datagram is never cut) and asks for tx space
-    assert shell.call(lambda: [udp_sendto(vm, ls, bytes(1000), a2i(PEER_IP), 9) for _ in range(5)]) == \
+    assert shell.call(lambda: [send_dgram(vm.session, ls, bytes(1000), a2i(PEER_IP), 9) for _ in range(5)]) == \
         [1000, 1000, 1000, 1000, 0]
     shell.run("wait 0.05")
     assert app.tx_space == 1  # told once the fifo drained
@@ -212,7 +212,7 @@ def test_fifo_full_drops_whole_datagrams(shell, net):
     shell.call(lambda: (vm.session.attach(app), vm.session.listen(app, "U", 0, 4002)))
     net.inject([udp(b"a" * 400, dport=4002), udp(b"b" * 400, dport=4002), udp(b"c" * 400, dport=4002)])
     ls = next(iter(app.sessions))
-    got = shell.call(lambda: [udp_recvfrom(vm, ls) for _ in range(3)])
+    got = shell.call(lambda: [recv_dgram(ls) for _ in range(3)])
     assert [g[0] if g else None for g in got] == [b"a" * 400, b"b" * 400, None]
     assert re.search(r"1\s+udp4-input\s+Fifo full\s+error", shell.run("show errors"))
 

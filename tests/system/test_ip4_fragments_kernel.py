@@ -17,7 +17,7 @@ import pytest
 from conftest import udp_echo_server
 
 from vppsh.session.app import App
-from vppsh.session.udp import udp_recv_dgram, udp_send
+from vppsh.session.dgram import recv_dgram, send_dgram
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
@@ -58,7 +58,7 @@ class Client(App):
         self.sessions_.append(s)
 
     def on_rx(self, s):
-        while (d := udp_recv_dgram(self.vm, s)) is not None:
+        while (d := recv_dgram(s)) is not None:
             self.got.append(d.data)
 
 
@@ -81,7 +81,7 @@ def test_host_stack_udp_datagrams_to_a_kernel_echo_server(shell, ns, mtu):
         rnd = random.Random(1)
         sent = [rnd.randbytes(n) for n in SIZES]
         for d in sent:  # one at a time: each echo is checked before the next goes
-            assert shell.call(lambda d=d: udp_send(vm, s, d)) == len(d)
+            assert shell.call(lambda d=d: send_dgram(vm.session, s, d)) == len(d)
             deadline = time.monotonic() + 30
             while len(app.got) < sent.index(d) + 1 and time.monotonic() < deadline:
                 shell.run("wait 0.05")

@@ -288,9 +288,14 @@ class SessionMain:
 
     def recv(self, s: Session, n: int) -> bytes:
         data = s.rx_fifo.dequeue(n)
-        if data and s.conn is not None:
-            self.transports[s.proto].rx_consumed(s.conn)
+        if data:
+            self.rx_consumed(s)
         return data
+
+    def rx_consumed(self, s: Session) -> None:
+        """The app took data out of the rx fifo itself: the transport may open its window."""
+        if s.conn is not None:
+            self.transports[s.proto].rx_consumed(s.conn)
 
     def close(self, s: Session) -> None:
         """Graceful close: what is in the tx fifo goes first, then FIN (TCP)."""
@@ -306,10 +311,15 @@ class SessionMain:
         if s.conn is not None:
             self.transports[s.proto].shutdown(s.conn)
 
-    def reset(self, s: Session) -> None:
+    def reset(self, s: Session, flush: bool = False) -> None:
+        """Abort the connection; with `flush`, what the tx fifo holds goes out first, as far as
+        the windows allow (SO_LINGER {1, 0}: Linux sent it when it was written)."""
         if s.conn is not None:
             s.app_closed = True
-            self.transports[s.proto].reset(s.conn)
+            t = self.transports[s.proto]
+            if flush and s.tx_fifo is not None and s.tx_fifo.size:
+                t.push(s.conn)
+            t.reset(s.conn)
 
     # ------------------------------------------------------------ transport-facing callbacks
     def accept(self, listener: Session, conn) -> Session:

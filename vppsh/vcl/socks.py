@@ -19,6 +19,7 @@ import os
 import select
 import socket
 
+from ..session.dgram import drop_dgram, recv_dgram, send_dgram
 from ..session.main import SessionError
 from .diag import app_socket
 from .proto import ACCEPT_HDR, DGRAM_ERR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
@@ -334,7 +335,7 @@ class TcpSock(VSock):
         self.app_eof = self.hup = True
         if s is not None and self.state == "connected":
             if self.unread_reset or (s.rx_fifo is not None and s.rx_fifo.size):
-                self._reset(s)
+                self.vm.session.reset(s, flush=True)
             else:
                 self.vm.session.close(s)
             s.opaque = None
@@ -370,7 +371,7 @@ class TcpSock(VSock):
                 self.want_out = True
                 break
         if sent and s.conn is not None:
-            self.vm.session.transports["T"].rx_consumed(s.conn)
+            self.vm.session.rx_consumed(s)
         if self.peer_fin and not f.size and not self.fin_done:
             self._shut_app_side()
         self._rewatch()
@@ -441,14 +442,9 @@ class TcpSock(VSock):
         if s is not None:
             self.pull()
             s.opaque = None
-            self._reset(s)
+            self.vm.session.reset(s, flush=True)
             self.session = None
         self.state = "closed"
-
-    def _reset(self, s) -> None:
-        if s.conn is not None and s.tx_fifo is not None and s.tx_fifo.size:
-            self.vm.session.transports["T"].push(s.conn)
-        self.vm.session.reset(s)
 
     def release(self) -> None:
         if self.a_dup is not None:
@@ -578,8 +574,7 @@ class UdpSock(VSock):
                 s.opaque = self.shared[-1]
         else:
             s.opaque = None
-            if s.conn is not None:
-                self.vm.session.transports["U"].close(s.conn)
+            self.vm.session.close(s)
         self.shared = []
 
     def connect(self, ip: int, port: int) -> int:
@@ -621,8 +616,6 @@ class UdpSock(VSock):
             self.pull(ev)
 
     def pull(self, ev: int = 0) -> None:
-        from ..session.udp.dgram import UdpError, udp_sendto
-
         b = self.b
         while b is not None:
             if self.pending is None:
@@ -646,8 +639,8 @@ class UdpSock(VSock):
                     continue
             s = self.session
             try:
-                n = udp_sendto(self.vm, s, data, ip or None, port or None)
-            except (UdpError, SessionError):
+                n = send_dgram(self.vm.session, s, data, ip or None, port or None)
+            except SessionError:
                 self.pending = None  # undeliverable: dropped, as a kernel's UDP would
                 continue
             if n == 0 and data:
@@ -658,26 +651,22 @@ class UdpSock(VSock):
             self.watch(IN | (OUT if self.mask > 0 and self.mask & OUT else 0))
 
     def push(self) -> None:
-        from ..session.udp.main import DGRAM_HDR as FIFO_HDR, HDR_LEN
-
         s = self.session
         b = self.b
         if s is None or b is None or s.rx_fifo is None:
             return
         f = s.rx_fifo
         want_out = False
-        while f.size >= HDR_LEN:
-            rip, _lip, rport, _lport, n = FIFO_HDR.unpack(f.peek(0, HDR_LEN))
-            data = f.peek(HDR_LEN, n) if n else b""
+        while (d := recv_dgram(s, keep=True)) is not None:
             try:
-                b.send(DGRAM_HDR.pack(rip, rport, 0) + data)
+                b.send(DGRAM_HDR.pack(d.rmt_ip, d.rmt_port, 0) + d.data)
             except BlockingIOError:
                 want_out = True
                 break
             except OSError:
                 f.drop(f.size)
                 break
-            f.drop(HDR_LEN + n)
+            drop_dgram(s)
         self.watch((IN if self.pending is None else 0) | (OUT if want_out else 0))
 
     def on_tx_space(self) -> None:

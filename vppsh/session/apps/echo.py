@@ -20,8 +20,7 @@ from ...wire.format import ff, format_unformat_error, unformat_memory_size
 from ...vlib.process import WaitEvent
 from ..app import App
 from ..main import SessionError
-from ..udp.dgram import HDR_LEN, udp_drop, udp_next_len, udp_recv_dgram, udp_send, udp_sendto
-from ..udp.main import UdpError
+from ..dgram import HDR_LEN, drop_dgram, next_dgram_len, recv_dgram, send_dgram
 
 SESSION_E_INVALID = -19  # parse_uri's error code (session_error_t)
 DEFAULT_SERVER_URI = "tcp://0.0.0.0/1234"
@@ -121,7 +120,7 @@ class EchoServer(App):
             n = rx.size
             if n:
                 rx.drop(n)
-                sm.transports[s.proto].rx_consumed(s.conn)
+                sm.rx_consumed(s)
         else:
             n = min(rx.size, tx.free)
             if n:
@@ -135,19 +134,19 @@ class EchoServer(App):
     def _echo_dgrams(self, s) -> None:
         vm = self.vm
         while True:
-            n = udp_next_len(s)
+            n = next_dgram_len(s)
             if n < 0:
                 return
             if self.no_echo:
-                udp_drop(s)
+                drop_dgram(s)
                 continue
             if s.tx_fifo.free < HDR_LEN + n:
                 vm.session.want_tx(s)
                 return
-            d = udp_recv_dgram(vm, s)
+            d = recv_dgram(s)
             try:
-                udp_sendto(vm, s, d.data, d.rmt_ip, d.rmt_port, d.lcl_ip)
-            except UdpError as e:
+                send_dgram(vm.session, s, d.data, d.rmt_ip, d.rmt_port, d.lcl_ip)
+            except SessionError as e:
                 _log(vm, "echo_server", f"datagram from {d.rmt_ip}:{d.rmt_port} not echoed: {e}")
 
     def on_disconnect(self, s) -> None:
@@ -299,7 +298,7 @@ class EchoClient(App):
                     sm.want_tx(s)
                     break
                 off = es.sent & 0xFF
-                if not udp_send(self.vm, s, mv[off:off + n]):
+                if not send_dgram(sm, s, mv[off:off + n]):
                     break
                 es.sent += n
                 es.to_send -= n
@@ -327,13 +326,13 @@ class EchoClient(App):
         if s.proto == "U":
             while True:
                 if self.test_bytes:
-                    d = udp_recv_dgram(self.vm, s)
+                    d = recv_dgram(s)
                     if d is None:
                         break
                     self._check(es, d.data)
                     n = len(d.data)
                 else:
-                    n = udp_drop(s)
+                    n = drop_dgram(s)
                     if n < 0:
                         break
                 es.received += n
@@ -345,7 +344,7 @@ class EchoClient(App):
                     self._check(es, sm.recv(s, n))
                 else:
                     rx.drop(n)
-                    sm.transports[s.proto].rx_consumed(s.conn)
+                    sm.rx_consumed(s)
                 es.received += n
                 es.to_recv = max(es.to_recv - n, 0)
         self._maybe_done(s, es)

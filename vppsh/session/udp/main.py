@@ -1,11 +1,9 @@
 """UdpMain: the UDP transport — bound (listener) and connected connections, datagram output.
 
-UDP keeps datagram boundaries in the session fifos: every datagram is stored as a 16-byte
-header (remote ip, local ip, remote port, local port, length) followed by its payload, in both
-directions (VPP's session_dgram_hdr_t). So one listener session serves every peer and the app
-learns who sent each datagram and which of our addresses it was sent to, so a reply leaves from
-that address. Packets are built for many datagrams at once: payloads are copied from the tx fifo
-straight into buffers, then the IP and UDP headers and checksums of the batch are one numpy pass.
+UDP keeps datagram boundaries in the session fifos, in the session layer's datagram format
+(session/dgram.py). Packets are built for many datagrams at once: payloads are copied from the
+tx fifo straight into buffers, then the IP and UDP headers and checksums of the batch are one
+numpy pass.
 """
 
 from __future__ import annotations
@@ -19,12 +17,11 @@ from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
 from ...wire.checksum import ones_sum, sum_rows
+from ..dgram import DGRAM_HDR, HDR_LEN
 
-DGRAM_HDR = struct.Struct("!IIHHI")  # rmt ip, lcl ip, rmt port, lcl port, data length
 IP_HDR = struct.Struct("!BBHHHBBHII")
 UDP_HDR = struct.Struct("!HHHH")
 IP_CSUM = struct.Struct("!H")
-HDR_LEN = DGRAM_HDR.size
 IP_UDP = 28
 DEFAULT_MTU = 1500  # udp { mtu }: a connection's mss is this minus IP + UDP headers
 PUSH_MAX = 1024  # datagrams built per push; the rest go next loop (others get a turn)
@@ -45,10 +42,6 @@ KNOWN_PORTS = {
         (3785, "bfd_echo6"), (4341, "lisp_gpe6"), (4342, "lisp_cp6"), (48879, "vxlan6_gbp"), (4784, "bfd6_mh"),
         (4790, "VXLAN6_GPE"), (6633, "vpath6_3"), (6081, "geneve6"), (8138, "BIER"), (53053, "dns_reply6"))),
 }
-
-
-class UdpError(Exception):
-    """A refused datagram operation (too big, not a UDP session), worded for the app/CLI."""
 
 
 class UdpConnection:

@@ -18,7 +18,7 @@ from ...vlib.node import Node
 from ...vnet.ip4.fields import be16, be32
 from ...vnet.ip4.forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
 from ...wire.checksum import ones_sum, sum_rows
-from .main import DGRAM_HDR, HDR_LEN
+from ..dgram import DGRAM_HDR, HDR_LEN
 
 # udp_error.def, VPP's descriptions (show errors prints these), in VPP's order
 UDP_ERRORS = (
