@@ -16,6 +16,7 @@ import numpy as np
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
+from ...vnet.ip4.icmp_err import icmp_errno
 from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
 
@@ -92,8 +93,6 @@ class UdpMain:
     def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, itype: int, code: int) -> bool | None:
         """An ICMP error about a datagram we sent: a connected session's app hears a hard one
         (True); False for a soft one, None if no connected session sent it."""
-        from ...vnet.ip4.icmp_err import icmp_errno
-
         c = self.vm.session.conns.get(("U", lcl_ip, lcl_port, rmt_ip, rmt_port))
         if c is None or c.session is None or not c.connected:
             return None
@@ -108,6 +107,7 @@ class UdpMain:
 
         self.enabled = True
         self.vm.node("ip4-receive").register_protocol(17, "ip4-udp-lookup")
+        self.vm.node("ip4-icmp-error-input").register_protocol(17, self.icmp_error)
         self.vm.node("ip4-local-full-reassembly").big[17] = deliver_big  # reassembled, > a buffer
 
     def disable(self) -> None:
@@ -117,6 +117,7 @@ class UdpMain:
         # back to ip4-receive's own handling: port unreachable for every datagram
         self.vm.node("ip4-receive").proto_next.pop(17, None)
         self.vm.node("ip4-local-full-reassembly").big.pop(17, None)
+        self.vm.node("ip4-icmp-error-input").handlers.pop(17, None)
         self.enabled = False
 
     def _add(self, c: UdpConnection) -> None:

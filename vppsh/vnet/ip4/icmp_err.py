@@ -1,6 +1,7 @@
 """ip4-icmp-error-input: ICMP errors about packets we sent, handed to the transport that sent
-them (Linux's icmp_unreach -> err_handler). A connected UDP socket hears a hard error (port
-unreachable...) as its errno, once; everything else is counted and dropped."""
+them (Linux's icmp_unreach -> err_handler): the host stack registers a handler per IP protocol.
+A connected UDP socket hears a hard error (port unreachable...) as its errno, once; everything
+else is counted and dropped."""
 
 from __future__ import annotations
 
@@ -32,10 +33,18 @@ class Ip4IcmpErrorInput(Node):
     errors = (("ICMP errors delivered to sessions", "info"), ("ICMP soft errors not reported", "info"),
               ("ICMP errors about no session", "info"), ("ICMP error too short", "error"))
 
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        # IP protocol -> handler(lcl ip, lcl port, rmt ip, rmt port, type, code): True if a
+        # session heard a hard error, False for a soft one, None if no session sent the packet
+        self.handlers: dict = {}
+
+    def register_protocol(self, proto: int, handler) -> None:
+        self.handlers[proto] = handler
+
     def process(self, frame):
         vm = self.vm
         buf = vm.buffers
-        sm = getattr(vm, "session", None)
         for b in frame:  # errors are rare: one at a time
             one = np.array([b], np.uint32)
             pkt = buf.packet(int(b))
@@ -48,8 +57,8 @@ class Ip4IcmpErrorInput(Node):
             proto = inner[9]
             src, dst = int.from_bytes(inner[12:16], "big"), int.from_bytes(inner[16:20], "big")
             sport, dport = int.from_bytes(inner[iihl:iihl + 2], "big"), int.from_bytes(inner[iihl + 2:iihl + 4], "big")
-            t = sm.transports.get({17: "U", 6: "T"}.get(proto, "")) if sm is not None and sm.enabled else None
-            hard = t.icmp_error(src, sport, dst, dport, pkt[ihl], pkt[ihl + 1]) if hasattr(t, "icmp_error") else None
+            handler = self.handlers.get(proto)
+            hard = handler(src, sport, dst, dport, pkt[ihl], pkt[ihl + 1]) if handler is not None else None
             self.count(self.err["ICMP errors about no session" if hard is None else
                                 "ICMP errors delivered to sessions" if hard else "ICMP soft errors not reported"])
             buf.free(one)
