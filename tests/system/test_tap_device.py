@@ -3,7 +3,6 @@ namespace the test created (`vppsh-t-<random>`), removed by name at the end."""
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import os
 import random
@@ -11,18 +10,19 @@ import secrets
 import select
 import socket
 import struct
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import pytun
 from pyroute2 import IPRoute
 
 from vppsh.vlib.buffer import PRE_DATA, BufferPool
 from vppsh.vnet.devices import netns
-from vppsh.vnet.devices.tap import (
-    IFF_NO_PI, IFF_TAP, TUNSETIFF, TUNSETPERSIST, TapDevice, TapError, TapOptions,
-)
+from vppsh.vnet.devices.tap import TapDevice, TapError, TapOptions
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/net/tun"), reason="needs root and /dev/net/tun"
@@ -214,12 +214,9 @@ def test_failed_create_cleans_up(ns, net):
 def test_attach_to_persistent_tap(ns, net):
     netns.ensure_netns(ns)
     with netns.in_netns(ns):  # a tap left behind by a previous (crashed) owner
-        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", b"vppsh-p0", IFF_TAP | IFF_NO_PI))
-        fcntl.ioctl(fd, TUNSETPERSIST, 1)
-    finally:
-        os.close(fd)
+        tun = pytun.TunTapDevice(name="vppsh-p0", flags=pytun.IFF_TAP | pytun.IFF_NO_PI)
+    tun.persist(True)
+    tun.close()
     assert netns.link_exists("vppsh-p0", ns)
     with pytest.raises(TapError, match="no such interface to attach to"):
         TapDevice.create(TapOptions(host_ns=ns, host_if_name="vppsh-p1", attach=True))
@@ -231,14 +228,41 @@ def test_attach_to_persistent_tap(ns, net):
     assert not netns.link_exists("vppsh-p0", ns) and netns.netns_exists(ns)
 
 
+def test_persist_outlives_its_process_until_attached(ns, net):
+    """`persist`: the tap stays when its owner dies without deleting it; `attach` takes it over
+    and clears persist, so it goes with the new owner."""
+    code = ("import ipaddress, os, sys; from vppsh.vnet.devices.tap import TapDevice, TapOptions; "
+            "dev = TapDevice.create(TapOptions(host_ns=sys.argv[1], host_if_name='vppsh-p2', persist=True)); "
+            "print(dev.host_if_name, flush=True); os._exit(0)")
+    r = subprocess.run([sys.executable, "-c", code, ns], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["vppsh-p2"], r.stderr
+    assert netns.link_exists("vppsh-p2", ns)  # its fd closed with the process, the tap stayed
+    dev = TapDevice.create(TapOptions(host_ns=ns, host_if_name="vppsh-p2", attach=True,
+                                      host_ip4_addr=ipaddress.ip_interface(f"{net}.1/31")))
+    assert netns.link_exists("vppsh-p2", ns)
+    dev.destroy()
+    assert not netns.link_exists("vppsh-p2", ns)
+
+
+def test_tap_fd_is_nonblocking_private_and_in_host_ns(ns, net):
+    """The engine polls the fd (a blocking read would stall it), a child process must not keep
+    the tap alive, and the tap never exists in the engine's own namespace."""
+    name = f"vppsh-{secrets.token_hex(3)}"
+    dev = _tap(ns, net, host_if_name=name)
+    try:
+        assert not os.get_blocking(dev.fileno()) and not os.get_inheritable(dev.fileno())
+        assert netns.link_exists(name, ns) and not netns.link_exists(name)
+    finally:
+        dev.destroy()
+
+
 def test_netns_helpers(ns):
     other = ns + "b"
     try:
         assert netns.ensure_netns(ns) is True and netns.ensure_netns(ns) is False
         assert netns.ensure_netns(other) is True
         with netns.in_netns(ns):
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", b"vppsh-m0", IFF_TAP | IFF_NO_PI))
+            tun = pytun.TunTapDevice(name="vppsh-m0", flags=pytun.IFF_TAP | pytun.IFF_NO_PI)
         netns.move_link("vppsh-m0", other, from_ns=ns)
         assert not netns.link_exists("vppsh-m0", ns) and netns.link_exists("vppsh-m0", other)
         netns.configure_link("vppsh-m0", other, mtu=1280, mac=b"\x02\xfe\x00\x00\x00\x07",
@@ -251,7 +275,7 @@ def test_netns_helpers(ns):
             netns.configure_link("vppsh-nope", other)
         assert netns.link_delete("vppsh-m0", other) is True
         assert netns.link_delete("vppsh-m0", other) is False
-        os.close(fd)
+        tun.close()
         with pytest.raises(netns.NetnsError, match="host-ns vppsh-t-missing-x: No such file"):
             with netns.in_netns("vppsh-t-missing-x"):
                 pass

@@ -2,13 +2,16 @@
 
 As in VPP (v24.10+), /dev/net/tun is opened with this thread inside `host-ns`, so the kernel
 side is born there: a host-if-name never collides with, nor briefly appears in, the engine's own
-namespace. The data path is one read()/write() per packet straight into/out of the numpy buffer
-pool; the virtio-net header (with `gso`/`csum-offload`) lives in the buffer headroom, so it costs
-no extra copy or iovec.
+namespace. python-pytun opens it and creates the tap (TUNSETIFF, in the calling thread, so inside
+the namespace) and sets persist; the ioctls it lacks (TUNGETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD,
+TUNSETCARRIER) go to its fd. The data path is one read()/write() per packet on that fd straight
+into/out of the numpy buffer pool; the virtio-net header (with `gso`/`csum-offload`) lives in the
+buffer headroom, so it costs no extra copy or iovec.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import ipaddress
@@ -19,24 +22,19 @@ from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
+import pytun
 
 from ...vlib.buffer import F_GSO, F_OFFLOAD, PRE_DATA
 from ..interface import Device
 from .offload import finish_offload
 from . import netns
 
-# linux/if_tun.h
-TUNSETIFF = 0x400454CA
-TUNSETPERSIST = 0x400454CB
-TUNGETFEATURES = 0x800454CF
+# linux/if_tun.h: what python-pytun does not offer
 TUNSETOFFLOAD = 0x400454D0
 TUNGETIFF = 0x800454D2
 TUNSETVNETHDRSZ = 0x400454D8
 TUNSETCARRIER = 0x400454E2
-IFF_TAP = 0x0002
 IFF_PERSIST = 0x0800
-IFF_NO_PI = 0x1000
-IFF_VNET_HDR = 0x4000
 TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 = 0x01, 0x02, 0x04
 
 VNET_HDR_LEN = 12  # struct virtio_net_hdr_v1 (with num_buffers), as VPP uses
@@ -51,6 +49,10 @@ _EMPTY = np.zeros(0, np.uint32)
 
 
 _OUR_NS: dict[str, int] = {}  # namespaces vppsh created -> how many of its taps live there
+
+
+# Errors only open(2) of /dev/net/tun gives, not TUNSETIFF (EPERM, EBUSY, EINVAL, EEXIST, ENFILE...)
+_OPEN_ERRNOS = frozenset((errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.EACCES, errno.EMFILE))
 
 
 class TapError(Exception):
@@ -130,6 +132,7 @@ class TapDevice(Device):
 
     def __init__(self) -> None:
         super().__init__()
+        self._tun: pytun.TunTapDevice | None = None  # owns the fd
         self._fd = -1
         self._file: io.FileIO | None = None
         self._created_ns = False
@@ -201,25 +204,23 @@ class TapDevice(Device):
                 self._created_ns = True
         if o.attach and not netns.link_exists(o.host_if_name, o.host_ns):
             raise TapError(f"host-if-name {o.host_if_name}: no such interface to attach to")
+        flags = pytun.IFF_TAP | pytun.IFF_NO_PI | (pytun.IFF_VNET_HDR if self.vnet_hdr_len else 0)
         try:
-            with netns.in_netns(o.host_ns):
-                self._fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            raise TapError(f"open '/dev/net/tun': {e.strerror}") from None
-        fd = self._fd
-        (features,) = struct.unpack("I", _ioctl_ptr(fd, TUNGETFEATURES, bytes(4), "TUNGETFEATURES"))
-        flags = IFF_TAP | IFF_NO_PI
-        if self.vnet_hdr_len:
-            if not features & IFF_VNET_HDR:
-                raise TapError("vnet header (IFF_VNET_HDR) not supported by the kernel")
-            flags |= IFF_VNET_HDR
-        ifr = struct.pack("16sH22x", (o.host_if_name or "").encode(), flags)
-        ifr = _ioctl_ptr(fd, TUNSETIFF, ifr, "TUNSETIFF")
-        self.host_if_name = ifr[:16].split(b"\0", 1)[0].decode()
-        if o.attach:
-            _ioctl_int(fd, TUNSETPERSIST, 0, "TUNSETPERSIST")
+            with netns.in_netns(o.host_ns):  # pytun opens and does TUNSETIFF on this thread
+                self._tun = pytun.TunTapDevice(name=o.host_if_name or "", flags=flags)
+        except pytun.Error as e:  # one call does both; VPP words their failures apart
+            what = "open '/dev/net/tun'" if e.errno in _OPEN_ERRNOS else "ioctl(TUNSETIFF)"
+            raise TapError(f"{what}: {e.strerror or e}") from None
+        self._fd = fd = self._tun.fileno()
+        os.set_blocking(fd, False)  # pytun opens O_RDWR only: the engine polls, and no child
+        os.set_inheritable(fd, False)  # process may hold the tap after `delete tap`
+        self.host_if_name = self._tun.name
+        if o.attach or o.persist:  # attach takes over a persistent tap and clears persist
+            try:
+                self._tun.persist(o.persist)
+            except pytun.Error as e:
+                raise TapError(f"ioctl(TUNSETPERSIST): {e.strerror}") from None
         if o.persist:
-            _ioctl_int(fd, TUNSETPERSIST, 1, "TUNSETPERSIST")
             got = _ioctl_ptr(fd, TUNGETIFF, bytes(40), "TUNGETIFF")
             if not struct.unpack_from("H", got, 16)[0] & IFF_PERSIST:
                 raise TapError("persistence not supported")
@@ -248,16 +249,16 @@ class TapDevice(Device):
     def destroy(self) -> None:
         """Close the fd (the tap vanishes: VPP clears persist on delete too), drop the
         namespace if we made it. Idempotent."""
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
+        tun, self._tun, self._fd = self._tun, None, -1
+        if tun is not None:
             self._file = None
             try:
                 if self.persist:
-                    fcntl.ioctl(fd, TUNSETPERSIST, 0)
+                    tun.persist(False)
             except OSError:
                 pass
             finally:
-                os.close(fd)
+                tun.close()
         if self._created_ns:
             self._created_ns = False
             _OUR_NS[self.host_ns] -= 1
