@@ -31,6 +31,8 @@ import tempfile
 import time
 import uuid
 
+from tabulate import tabulate
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from bench_tcp import VethPair, Vpp  # noqa: E402
 
@@ -228,12 +230,11 @@ def main() -> None:
                 pr_netns.remove(n)
         subprocess.run(["rm", "-rf", d])
     print(f"`{CMD} --seconds {t}{' --only ' + only if only else ''}`\n")
-    print("| what | vppsh + shim | reference (same run) | ratio | goal |")
-    print("|---|---|---|---|---|")
-    for what, got, ref, ratio, goal in rows:
-        r = f"{ratio:.0%}" if ratio is not None else ""
-        g = (f">= {goal:.0%} {'met' if ratio >= goal else '**not met**'}") if goal else "~0%" if goal is None else ""
-        print(f"| {what} | {got} | {ref} | {r} | {g} |")
+    table = [(what, got, ref, f"{ratio:.0%}" if ratio is not None else "",
+              (f">= {goal:.0%} {'met' if ratio >= goal else '**not met**'}") if goal else "~0%" if goal is None else "")
+             for what, got, ref, ratio, goal in rows]
+    print(tabulate(table, headers=("what", "vppsh + shim", "reference (same run)", "ratio", "goal"),
+                   tablefmt="github", disable_numparse=True))
     from bench_tcp import python_speed, top_nodes
 
     print(f"\n{python_speed()}.")

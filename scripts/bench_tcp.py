@@ -43,6 +43,8 @@ import sys
 import time
 import uuid
 
+from tabulate import tabulate
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 CMD = "sudo .venv/bin/python scripts/bench_tcp.py"
@@ -568,11 +570,7 @@ def main() -> None:
     cols = ("what", "vppsh", "reference (same run)", "ratio", "goal", "")
     rows = [(w, m, r, "" if ra is None else f"{ra:.1%}" if ra < 10 else f"{ra:.0f}x", g,
              "" if ok is None else ("met" if ok else "not met")) for w, m, r, ra, g, ok in results]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    print(" | ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(tabulate(rows, headers=cols, tablefmt="github", disable_numparse=True))
     print("\nwhere the engine spent its time (share of node time; --runtime for the full tables):")
     for n in notes:
         print(f"  {n}")
