@@ -12,7 +12,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import vppsh, pytest, hypothesis, scapy, pexpect, tabulate' 2>/dev/null \
+if ! .venv/bin/python -c 'import vppsh, pytest, hypothesis, scapy, tabulate' 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ] || [ vppsh/preload/ldp.c -nt .venv/.installed ] \
    || [ vppsh/preload/proto.h -nt .venv/.installed ] || ! ls vppsh/preload/libvppsh_ldp*.so >/dev/null 2>&1; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test,bench]'
