@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from ..vlib.node import Node, NodeType
+from ..vnet.ip4.egress import egress
 from .app import App, AppRegistry
 from .budget import Budget, engine_limit
 from .fifo import Fifo
@@ -19,15 +20,6 @@ from .session import CLOSED_FROM, STATES, Session
 EPHEMERAL = (49152, 65535)
 RECLAIM_INTERVAL = 0.5  # s: how often fifos give back read pages while a budget is under pressure
 assert EPHEMERAL[1] - EPHEMERAL[0] + 1 == 1 << 14  # alloc_port draws 14 random bits
-
-
-def _fib_source(vm, dst: int, source_sw):
-    """vnet's source address selection (imported on first use: vnet imports the session layer)."""
-    global _fib_source
-    from ..vnet.ip4.ping import _source
-
-    _fib_source = _source
-    return _source(vm, dst, source_sw)
 
 
 class SessionError(Exception):
@@ -184,8 +176,8 @@ class SessionMain:
 
     def source_address(self, rmt_ip: int) -> tuple[int, int]:
         """(egress sw_if_index, local address) toward rmt_ip, as the FIB says."""
-        sw, src = _fib_source(self.vm, rmt_ip, None)
-        if sw is None:
+        sw, src, _mtu, _tso = egress(self.vm, rmt_ip)
+        if sw < 0:
             raise SessionError("no route to host")
         if not src:
             raise SessionError("no source address for egress interface")

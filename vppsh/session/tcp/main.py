@@ -16,6 +16,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNET_HDR_LEN
+from ...vnet.ip4.egress import egress
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
 from ..main import SessionError
 from ..session import NO_FLAGS
@@ -127,16 +128,8 @@ class TcpMain:
 
     def egress(self, rmt_ip: int, sw: int | None = None) -> tuple[int, int, int]:
         """(sw_if_index, ip4 MTU, TSO bytes or 0) toward rmt_ip (`sw` if the caller looked it up)."""
-        if sw is None:
-            from ...vnet.ip4.ping import _source
-
-            sw, _src = _source(self.vm, rmt_ip, None)
-        if sw is None:
-            return -1, 1500, 0
-        mtu = self.vm.ip4.mtu(sw)
-        dev = self.vm.interfaces.sw[sw].hw.device
-        tso = min(65535, self.vm.buffers.data_size) - 20 - 60 if getattr(dev, "gso", False) else 0
-        return sw, mtu, tso
+        e = egress(self.vm, rmt_ip, sw)
+        return e.sw_if_index, e.mtu, e.tso
 
     # ------------------------------------------------------------ counters
     def count(self, reason: str, n: int = 1) -> None:

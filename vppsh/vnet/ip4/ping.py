@@ -13,7 +13,7 @@ from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
 from ...vlib.process import WaitEvent
 from ...wire.checksum import csum
-from . import dpo as D
+from .egress import egress
 from .main import a2i, i2a
 
 PING_MAXIMUM_DATA_SIZE = 32768  # VPP's ping plugin limits
@@ -27,31 +27,6 @@ def _echo(src: int, dst: int, ident: int, seq: int, size: int, ttl: int = 64) ->
     hdr = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(icmp), seq, 0, ttl, 1, 0, src, dst)
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
     return hdr + icmp
-
-
-def _source(vm, dst: int, source_sw):
-    """Egress interface and source address, as VPP's ping picks them (FIB lookup)."""
-    ip4 = vm.ip4
-    d = ip4.lookup(dst)
-    kind = int(ip4.dpo.kind[d])
-    if source_sw is not None:
-        addrs = ip4.addrs.get(source_sw)
-        return (source_sw, int(addrs[0].ip)) if addrs else (source_sw, 0)
-    if kind == D.DROP:
-        return None, 0
-    sw = int(ip4.dpo.sw_if_index[d])
-    if kind == D.RECEIVE:
-        return sw, dst
-    addrs = ip4.addrs.get(sw)
-    if not addrs:
-        return sw, 0
-    for p in addrs:  # the address on dst's subnet, else the first (per connect: plain loop)
-        a = p._ip  # IPv4Interface's own address and prefix length, without building objects
-        if (dst ^ a) >> (32 - p._prefixlen) == 0:
-            if a:
-                return sw, a
-            break
-    return sw, int(addrs[0])
 
 
 def ping(ctx, a):
@@ -79,9 +54,9 @@ def ping(ctx, a):
     sent_at: dict[int, float] = {}
     try:
         for seq in range(1, repeat + 1):
-            sw, src = _source(vm, dst, a.get("source"))
+            sw, src, _mtu, _tso = egress(vm, dst, a.get("source"))
             for _ in range(burst):
-                if sw is None:
+                if sw < 0:
                     ctx.out("Failed: no egress interface")
                 elif not src:
                     ctx.out("Failed: no source address for egress interface")

@@ -31,6 +31,7 @@ import numpy as np
 from ...vlib.buffer import F_GSO, F_OFFLOAD, F_TRACED, PRE_DATA, RX
 from ...vlib.node import Node
 from ...wire.checksum import csum
+from .egress import egress
 from .frag import MF, OFFSET_MASK, FragError, fragment, to_buffers
 
 # VPP's defaults (ip4_full_reass.c) but the fragment count: VPP's 3 would refuse anything
@@ -289,7 +290,7 @@ def icmp_big(node: Ip4LocalFullReass, pkt: bytes, b: int) -> None:
     reply = struct.pack("!BBHHHBBHII", 0x45, pkt[1], 20 + len(icmp), 0, 0, 64, 1, 0, dst, src) + icmp
     frag = vm.node("ip4-frag")
     try:
-        frags = fragment(reply, frag.max_size(egress_mtu(vm, src)), frag.next_id())
+        frags = fragment(reply, frag.max_size(egress(vm, src).mtu), frag.next_id())
     except FragError:
         node.drop(one, node.err["drops due to internal reassembly error"])
         return
@@ -301,17 +302,3 @@ def icmp_big(node: Ip4LocalFullReass, pkt: bytes, b: int) -> None:
     echo.count(echo.err["echo replies sent"])
     buf.free(one)
     vm.stage("ip4-lookup", bi)
-
-
-def egress_mtu(vm, dst: int) -> int:
-    """The IP MTU toward dst: its FIB entry's adjacency (or glean), else its interface's, else
-    1500; if the path's MTU is smaller after all, ip4-rewrite sends fragments to ip4-frag."""
-    ip4 = vm.ip4
-    d = ip4.lookup(dst)
-    mtu = int(ip4.dpo.mtu[d])
-    if mtu:
-        return mtu
-    try:
-        return ip4.mtu(int(ip4.dpo.sw_if_index[d]))
-    except (IndexError, KeyError, AttributeError):
-        return 1500
