@@ -12,6 +12,8 @@ import os
 import struct
 import time
 
+import numpy as np
+
 _SECRET = os.urandom(16)
 MSS_TABLE = (536, 1200, 1360, 1400, 1440, 1460, 4312, 8960)
 
@@ -43,6 +45,28 @@ def cookie(lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, peer_seq: int
     t = _slot() & 0x1F
     h = _h(lcl_ip, lcl_port, rmt_ip, rmt_port, peer_seq, t, extra=b"c") & 0xFFFFFF
     return (h << 8) | (t << 3) | cls
+
+
+_COOKIE_MSG = np.dtype([(f"w{i}", ">u4") for i in range(6)] + [("c", "u1")])
+
+
+def cookies(lcl_ip, lcl_port, rmt_ip, rmt_port, peer_seq, cls) -> np.ndarray:
+    """cookie() for arrays of SYNs (cls: each one's MSS class): the messages are laid out with
+    numpy, only the keyed hash runs per SYN (~1 us)."""
+    n = len(lcl_ip)
+    t = _slot() & 0x1F
+    msg = np.empty(n, _COOKIE_MSG)  # the bytes cookie() hashes, one record per SYN
+    msg["w0"], msg["w1"], msg["w2"], msg["w3"], msg["w4"] = lcl_ip, lcl_port, rmt_ip, rmt_port, peer_seq
+    msg["w5"], msg["c"] = t, ord("c")
+    mv = memoryview(msg.view(np.uint8))
+    copy = _KEYED.copy
+    digests = []
+    for i in range(0, 25 * n, 25):
+        h = copy()
+        h.update(mv[i:i + 25])
+        digests.append(h.digest())
+    h24 = np.frombuffer(b"".join(digests), ">u4").astype(np.uint32) & 0xFFFFFF
+    return (h24 << 8) | np.uint32(t << 3) | np.asarray(cls, np.uint32)
 
 
 def check_cookie(lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, peer_seq: int,

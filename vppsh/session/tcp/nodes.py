@@ -14,6 +14,7 @@ from ...vlib.node import Node
 from ...wire.checksum import csum_rows
 from ...wire.tcp import RST, SYN, format_tcp_header
 from ...vnet.ip4.fields import be16, be32
+from . import cookies
 from .connection import CLOSED, ESTABLISHED, SYN_SENT, TIME_WAIT, unwrap
 from .main import segment_from
 
@@ -226,7 +227,11 @@ class Tcp4SynSent(TcpStateNode):
 
 
 class Tcp4Listen(TcpNode):
+    """SYNs (and cookie ACKs) for listeners; past a listener's backlog the frame's plain SYNs
+    are answered with cookies all at once (cookies.py), the rest one segment at a time."""
+
     name = "tcp4-listen"
+    next_nodes = ("error-drop", "tcp4-output")
 
     def process(self, frame):
         vm = self.vm
@@ -234,8 +239,18 @@ class Tcp4Listen(TcpNode):
         sm = vm.session
         tm = sm.transports["T"]
         tm.node_errs = self.err
+        aux = buf.aux[frame]
         try:
-            for b, a in zip(frame.tolist(), buf.aux[frame].tolist()):
+            mss = cookies.cookie_syns(vm, tm, frame, aux)
+            if mss is not None:
+                take = mss > 0
+                bi = frame[take]
+                cookies.answer(vm, tm, bi, mss[take])
+                self.count(self.err["SYNs received"], len(bi))
+                self.count(self.err["SYN cookies sent"], len(bi))
+                self.next(1, bi)
+                frame, aux = frame[~take], aux[~take]
+            for b, a in zip(frame.tolist(), aux.tolist()):
                 ls = sm.pool[a - 1] if 0 < a <= len(sm.pool) else None
                 if ls is None or not ls.is_listener:
                     self.count(self.err["Invalid connection"])
