@@ -135,3 +135,47 @@ def test_a_listener_with_room_keeps_state(shell, net):
     e = errors(shell)
     assert e[("tcp4-listen", "SYNs received")] == 6 and e[("tcp4-listen", "SYN cookies sent")] == 2
 
+
+
+def _half_opens(shell, net, n: int, cookies_too: int = 0):
+    """`n` half-open connections (peers that never answer) on a backlog of 16, then
+    `cookies_too` more SYNs (answered with cookies); the half-opens' SYN-ACKs taken."""
+    shell.run("set tcp syn-backlog 16")
+    net.inject([syn(41000 + i, LINUX_SYN) for i in range(n + cookies_too)])
+    net.take()
+    tm, ls = shell.vm.session.transports["T"], shell.vm.session.pool[0].conn
+    conns = [c for c in tm.conns if c is not None]
+    assert len(conns) == ls.half_open == ls.young == n
+
+    def timeout(c):  # the SYN-ACK retransmission timer fires (called directly: no waiting)
+        shell.call(c._timeout_syn)
+        shell.call(tm.flush)
+
+    return tm, ls, conns, timeout
+
+
+def test_half_opens_are_pruned_while_the_backlog_is_over_half_full(shell, net):
+    """Linux's reqsk_timer_handler: a backlog more than half full of half-opens whose SYN-ACK
+    already timed out gives them 2 retransmissions, not 5 (gone after 7 s, not 63); young
+    ones (not timed out yet) keep it from pruning, and so does a backlog half empty."""
+    tm, ls, conns, timeout = _half_opens(shell, net, 16)
+    timeout(conns[0])  # the first to time out while the others are young: 5 retransmissions
+    assert tm.synack_retries(conns[0]) == 5 and ls.young == 15
+    for _ in range(3):
+        for c in conns[1:]:
+            timeout(c)
+    gone = [c.state == "CLOSED" for c in conns]
+    assert ls.young == 0 and sum(gone) == 8 and ls.half_open == 8  # pruned down to half the backlog
+    assert tm.stats["timeout establish"] == 8 and all(c.rto_boff == 3 for c in conns[1:])
+    assert sum(wtcp.parse(p[20:]).flags == wtcp.SYN | wtcp.ACK for p in net.take()) == 1 + 2 * 15 + 7
+
+
+def test_a_floods_half_opens_all_go(shell, net):
+    """Once the backlog overflowed (cookies sent), pruning goes on below half: every half-open
+    of a flood goes after 2 retransmissions, so the backlog is empty 7 s after the flood."""
+    tm, ls, conns, timeout = _half_opens(shell, net, 16, cookies_too=1)
+    for _ in range(3):
+        for c in conns:
+            timeout(c)
+    assert all(c.state == "CLOSED" for c in conns) and ls.half_open == ls.young == 0
+    assert tm.stats["timeout establish"] == 16

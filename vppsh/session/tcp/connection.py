@@ -82,7 +82,7 @@ class TcpConnection:
     app = None  # the app of an active open, until the session exists
     opaque = None
     listener = None  # passive open: the listener session
-    flags = NO_FLAGS  # "orphan", "half-open" (a set of its own once one is added)
+    flags = NO_FLAGS  # "orphan", "half-open", "young" (a set of its own once one is added)
     sw_if_index = -1
     # send side
     iss = 0
@@ -564,7 +564,8 @@ class TcpConnection:
         if self.state not in (SYN_SENT, SYN_RCVD):
             return
         self.rto_boff += 1
-        if self.rto_boff > self.syn_retries:
+        retries = self.tm.synack_retries(self) if self.state is SYN_RCVD else self.syn_retries
+        if self.rto_boff > retries:
             self.tm.stats["timeout establish"] += 1
             self.abort("timed out")
             return

@@ -51,12 +51,13 @@ def cookie_syns(vm, tm, frame: np.ndarray, aux: np.ndarray) -> np.ndarray | None
     backlog. Returns each one's peer MSS (0 where not taken), or None when none are."""
     sm = vm.session
     backlog = tm.cfg.syn_backlog
-    over = []
+    over, full = [], []
     listeners = _distinct(aux)
     for a in listeners:
         ls = sm.pool[a - 1] if 0 < a <= len(sm.pool) else None
         if ls is not None and ls.is_listener and ls.conn.half_open >= backlog:
             over.append(a)
+            full.append(ls.conn)
     if not over:
         return None
     h = vm.buffers.gather(frame, 0, _HDR.itemsize).view(_HDR)[:, 0]
@@ -76,6 +77,9 @@ def cookie_syns(vm, tm, frame: np.ndarray, aux: np.ndarray) -> np.ndarray | None
         take[take] = ~np.isin(key[take], key[~take])
         if not take.any():
             return None
+    now = vm.now()
+    for ls in full:  # the backlog overflowed (TcpMain.synack_retries)
+        ls.cookie_at = now
     mss = np.where(hl == 5, 536, o0 & 0xFFFF).astype(np.int64)
     return np.where(take, np.where(mss == 0, 536, mss), 0)
 

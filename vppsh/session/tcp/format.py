@@ -15,7 +15,7 @@ def details(tm, c, level: int) -> list[str]:
                 " next_node 0 opaque 0x0 fib_index 0 sw_if_index -1"]
     cc = c.cc
     cwnd, ssthresh = (cc.cwnd, cc.ssthresh) if cc else (0, 0)
-    flags = ", ".join(sorted(f for f in c.flags if f not in ("half-open",)))
+    flags = ", ".join(sorted(f for f in c.flags if f not in ("half-open", "young")))
     now = c.vm.now()
     st = c.stats
     iss, irs = c.iss, c.irs

@@ -31,6 +31,8 @@ _IP_FIELDS = struct.Struct("!2xH8xII")  # total length, src, dst
 _TCP_FIELDS = struct.Struct("!HHIIBBH")
 _IP_TCP_FIELDS = struct.Struct("!2xH8xIIHHIIBBH")  # both, when the IP header is 20 bytes
 
+PRUNE_AFTER_COOKIE = 8.0  # s: a pruned half-open lives 1 + 2 + 4 s (synack_retries)
+
 STAT_NAMES = ("timer expirations", "segments retransmitted", "timer retransmit events", "timeout establish",
               "timeout persist", "timeout close-wait", "timeout close-wait w/data", "timeout fin-wait-1",
               "timeout fin-wait-2", "timeout last-ack", "timeout closing", "timer retransmit abort",
@@ -67,7 +69,8 @@ class TcpListener:
         self.rmt_ip = self.rmt_port = 0
         self.state = LISTEN
         self.half_open = 0
-        self.cookies_sent = 0
+        self.young = 0  # half-open connections whose SYN-ACK has not timed out yet
+        self.cookie_at = -1e9  # when the backlog last overflowed (a SYN answered with a cookie)
 
 
 class TcpMain:
@@ -123,8 +126,33 @@ class TcpMain:
     def half_open_done(self, conn: TcpConnection) -> None:
         ls = conn.listener
         if ls is not None and "half-open" in conn.flags:
-            conn.flags = conn.flags - {"half-open"} or NO_FLAGS
+            if "young" in conn.flags:
+                ls.conn.young -= 1
+            conn.flags = conn.flags - {"half-open", "young"} or NO_FLAGS
             ls.conn.half_open -= 1
+
+    def synack_retries(self, conn: TcpConnection) -> int:
+        """SYN-ACK retransmissions a half-open connection gets before it is dropped: Linux's
+        reqsk_timer_handler. While a listener's backlog is more than half full and most of it
+        has already timed out once (a flood's, whose peers never answer), old ones get fewer,
+        down to 2: gone 7 s after their SYN instead of 63. Linux stops pruning once the backlog
+        is half empty, which after a flood leaves half of it for a minute; here pruning also
+        goes on while the listener answered with a cookie in the last PRUNE_AFTER_COOKIE s,
+        longer than a pruned half-open lives, so all of a flood's go. Marks `conn` not young."""
+        n = conn.syn_retries
+        if conn.listener is None or "half-open" not in conn.flags:
+            return n
+        ls = conn.listener.conn
+        qlen = ls.half_open
+        if 2 * qlen > max(8, self.cfg.syn_backlog) or self.vm.now() - ls.cookie_at < PRUNE_AFTER_COOKIE:
+            young = 2 * ls.young
+            while n > 2 and qlen >= young:
+                n -= 1
+                young *= 2
+        if "young" in conn.flags:
+            conn.flags = conn.flags - {"young"}
+            ls.young -= 1
+        return n
 
     def egress(self, rmt_ip: int, sw: int | None = None) -> tuple[int, int, int]:
         """(sw_if_index, ip4 MTU, TSO bytes or 0) toward rmt_ip (`sw` if the caller looked it up)."""
@@ -275,6 +303,7 @@ class TcpMain:
             self.count("Could not parse options")
             return
         if ls.half_open >= self.cfg.syn_backlog:
+            ls.cookie_at = self.vm.now()
             self.send_cookie(seg, o)
             return
         c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
@@ -289,8 +318,9 @@ class TcpMain:
         c.snd_wnd = seg.wnd  # unscaled in a SYN
         c.state = SYN_RCVD
         c._peer_syn = o
-        c.flags = c.flags | {"half-open"}
+        c.flags = c.flags | {"half-open", "young"}
         ls.half_open += 1
+        ls.young += 1
         self.add(c)
         c.send_synack(o)
         c.set_timer("syn", RTO_INIT)
