@@ -7,7 +7,6 @@ protect the engine from malformed frames are vectorised like every other input n
 from __future__ import annotations
 
 import ipaddress
-import time
 
 import numpy as np
 
@@ -17,7 +16,6 @@ from ..ip4.fields import be16, be32
 from .hold import HOLD_TRIES
 
 BROADCAST = b"\xff" * 6
-THROTTLE = 0.1  # seconds between ARP requests for the same (interface, address)
 
 
 def arp_request(src_mac: bytes, src_ip: int, target_ip: int) -> bytes:
@@ -72,7 +70,7 @@ class ArpReply(Node):
     errors = (("ARP replies sent", "info"), ("ARP request IP4 source address learned", "info"),
               ("ARP replies received", "info"), ("IP4 destination address not local to subnet", "error"),
               ("IP4 source address not local to subnet", "error"),
-              ("IP4 source address matches local interface", "error"))
+              ("IP4 source address matches local interface", "error"), ("neighbor table full", "error"))
 
     def process(self, frame):
         vm = self.vm
@@ -94,7 +92,8 @@ class ArpReply(Node):
                 self._drop(b, "IP4 source address not local to subnet")
                 continue
             s_mac = body[k, 8:14].tobytes()
-            ip4.neighbor_learn(sw, sip, s_mac)
+            if not ip4.neighbor_learn(sw, sip, s_mac):
+                self.count(self.err["neighbor table full"])  # answered all the same, as Linux
             if op[k] == 2:
                 self._drop(b, "ARP replies received")
                 continue
@@ -119,45 +118,51 @@ class ArpReply(Node):
 
 class Ip4Glean(Node):
     """A packet for an unresolved host on a connected subnet: ARP for it (throttled), hold it
-    for the reply (as many per host as Linux, the newest: arp/hold.py), drop the rest."""
+    for the reply (as many per host as Linux, the newest: arp/hold.py), drop the rest. A new
+    resolution needs room in the neighbour table (ip4/neighbor.py), as a Linux neighbour in
+    INCOMPLETE state: a flood toward spoofed addresses sends a bounded number of requests."""
 
     name = "ip4-glean"
     next_nodes = ("error-drop",)
     errors = (("ARP requests sent", "info"), ("ARP requests throttled", "info"),
               ("no source address for ARP request", "error"), ("packets held for ARP", "info"),
-              ("held packets dropped: no ARP reply", "error"), ("held packets dropped: queue full", "error"))
+              ("held packets dropped: no ARP reply", "error"), ("held packets dropped: queue full", "error"),
+              ("neighbor table full", "error"))
     target_from_packet = True
-
-    def __init__(self, vm) -> None:
-        super().__init__(vm)
-        self.last: dict[tuple[int, int], float] = {}
 
     def process(self, frame):
         vm = self.vm
         buf, t, ip4 = vm.buffers, vm.ip4.dpo, vm.ip4
         adj = buf.adj_index[frame]
-        sws = t.sw_if_index[adj]
+        sws = t.sw_if_index[adj].tolist()
         if self.target_from_packet:
-            targets = be32(buf.gather(frame, 16, 4), 0)
+            targets = be32(buf.gather(frame, 16, 4), 0).tolist()
         else:
-            targets = t.addr[adj]
-        now = time.monotonic()
-        for sw, tip in set(zip(sws.tolist(), targets.tolist())):
-            if now - self.last.get((sw, tip), -1e9) >= THROTTLE:
-                self._request(sw, tip, now)
-        if len(self.last) > 4096:  # forget old throttle entries
-            self.last = {k: v for k, v in self.last.items() if now - v < THROTTLE}
+            targets = t.addr[adj].tolist()
+        now = ip4.table.clock()
+        full = set()
+        for key in set(zip(sws, targets)):
+            verdict = ip4.table.ask(key, now)
+            if verdict == "ask":
+                self._request(key[0], key[1], now)
+            elif verdict == "full":
+                full.add(key)
         hold = ip4.held.hold
-        refused, evicted = [], []  # no room at all; a full neighbour queue's oldest
-        for b, sw, tip in zip(frame.tolist(), sws.tolist(), targets.tolist()):
+        refused, evicted, no_room = [], [], []  # held in all; a full neighbour queue's oldest; table full
+        for b, sw, tip in zip(frame.tolist(), sws, targets):
+            if full and (sw, tip) in full:
+                no_room.append(b)
+                continue
             for d in hold(sw, tip, b, self._expired):
                 (refused if d == b else evicted).append(d)
-        if len(frame) > len(refused):
-            self.count(self.err["packets held for ARP"], len(frame) - len(refused))
+        if len(frame) > len(refused) + len(no_room):
+            self.count(self.err["packets held for ARP"], len(frame) - len(refused) - len(no_room))
         if refused:
             self.drop(np.array(refused, np.uint32), self.err["ARP requests throttled"])
         if evicted:
             self.drop(np.array(evicted, np.uint32), self.err["held packets dropped: queue full"])
+        if no_room:
+            self.drop(np.array(no_room, np.uint32), self.err["neighbor table full"])
 
     def _request(self, sw: int, tip: int, now: float) -> bool:
         """Send one ARP request for `tip` out `sw` (from our address on its subnet)."""
@@ -169,7 +174,7 @@ class Ip4Glean(Node):
         if not src:
             self.count(self.err["no source address for ARP request"])
             return False
-        self.last[(sw, tip)] = now
+        vm.ip4.table.asking((sw, tip), now)
         pkt = arp_request(ip4.mac(sw), src, tip)
         bi = buf.alloc(1)
         if not len(bi):
@@ -185,7 +190,7 @@ class Ip4Glean(Node):
     def _expired(self, sw: int, tip: int, bi: np.ndarray, tries: int) -> None:
         """No reply in time: ask again (up to HOLD_TRIES in all, as Linux's mcast_solicit),
         then drop what waited."""
-        if tries < HOLD_TRIES and self._request(sw, tip, time.monotonic()):
+        if tries < HOLD_TRIES and self._request(sw, tip, self.vm.ip4.table.clock()):
             self.vm.ip4.held.requeue(sw, tip, bi.tolist(), self._expired, tries + 1)
         else:
             self.drop(bi, self.err["held packets dropped: no ARP reply"])

@@ -127,7 +127,7 @@ def show_neighbors(ctx, a):
     only = a.get("interface")
     ctx.out(j("Age", 12, "=") + j("IP", 40, "=") + j("Flags", 6, "=") + j("Ethernet", 20, "=")
             + j("Interface", 24, "="))
-    now = time.monotonic()
+    now = ip4.table.clock()
     for (sw, ip), nb in sorted(ip4.neighbors.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         if only is not None and sw != only:
             continue
@@ -184,3 +184,21 @@ def set_reass(ctx, a):
     vals = {k: a.get(k) for k in ("timeout", "max_reassemblies", "max_reassembly_length", "expire_walk_interval")}
     ctx.vm.node("ip4-local-full-reassembly").configure(vals["timeout"], vals["max_reassemblies"],
                                                         vals["max_reassembly_length"], vals["expire_walk_interval"])
+
+
+def set_neighbor_config(ctx, a):
+    """set ip neighbor-config ip4|ip6 [limit <n>] [age <s>] [recycle|norecycle] (ip4/neighbor.py)."""
+    recycle = True if a.get("recycle") else False if a.get("norecycle") else None
+    t = ctx.vm.ip4.table
+    if a.get("ip6"):  # no IPv6 neighbours here: kept and shown, as VPP's
+        limit, age, rec = t.ip6
+        t.ip6 = (a.get("limit", limit), a.get("age", age), rec if recycle is None else recycle)
+        return
+    t.configure(a.get("limit"), a.get("age"), recycle)
+
+
+def show_neighbor_config(ctx, a):
+    t = ctx.vm.ip4.table
+    for af, (limit, age, recycle) in (("ip4", (t.limit, t.age, t.recycle)), ("ip6", t.ip6)):
+        ctx.out(f"{af}:")
+        ctx.out(f"  limit:{limit}, age:{age}, recycle:{int(recycle)}")

@@ -8,7 +8,6 @@ hop points at the adjacency of (interface, next hop), incomplete until ARP resol
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from ..arp.hold import HoldQueue
 from ..fib.table import FibTable
 from . import dpo as D
 from .dpo import DpoTable
+from .neighbor import NeighborTable
 
 SRC_INTERFACE, SRC_ADJ, SRC_CLI = "interface", "adjacency", "CLI"
 
@@ -39,7 +39,9 @@ class Neighbor:
     ip: int
     mac: bytes
     static: bool
-    updated: float
+    updated: float  # last learned or confirmed (NeighborTable.clock)
+    used: float = 0.0  # last seen carrying traffic (NeighborTable, from its adjacency's counter)
+    pkts: int = 0  # that counter when last looked at
 
 
 class Ip4Main:
@@ -52,6 +54,7 @@ class Ip4Main:
         self.routes: dict[tuple[int, int], Path] = {}  # (addr, plen) -> path; bulk adds share one
         self.ping_waiters: dict = {}  # ICMP id -> the CLI process of the ping waiting for replies
         self.held = HoldQueue(vm)  # packets waiting for ARP (ip4-glean / ip4-arp)
+        self.table = NeighborTable(self)  # the neighbours' bound and ageing
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
         self.if_addr = np.zeros(64, np.uint32)
@@ -175,12 +178,20 @@ class Ip4Main:
     def rewrite(self, sw_if_index: int, dst_mac: bytes) -> np.ndarray:
         return np.frombuffer(dst_mac + self.mac(sw_if_index) + b"\x08\x00", np.uint8)
 
-    def neighbor_learn(self, sw_if_index: int, ip: int, mac: bytes, static: bool = False) -> None:
-        nb = self.neighbors.get((sw_if_index, ip))
+    def neighbor_learn(self, sw_if_index: int, ip: int, mac: bytes, static: bool = False) -> bool:
+        """Add or refresh a neighbour; False when a new dynamic one finds the table full."""
+        key = (sw_if_index, ip)
+        nb = self.neighbors.get(key)
         if nb is not None and nb.static and not static:
-            return  # a static entry is not overwritten by ARP
+            return True  # a static entry is not overwritten by ARP
+        now = self.table.clock()
+        if nb is None and not static and not self.table.room(now):
+            return False
         fresh = nb is None or nb.mac != mac
-        self.neighbors[(sw_if_index, ip)] = Neighbor(sw_if_index, ip, mac, static, time.monotonic())
+        self.neighbors[key] = Neighbor(sw_if_index, ip, mac, static, now, *((nb.used, nb.pkts) if nb else ()))
+        self.table.learned(key, not static and nb is None)
+        if nb is not None and static and not nb.static:
+            self.table.forgotten(True)  # a dynamic entry made static
         if fresh:
             adj = self.dpo.get(("adj", sw_if_index, ip), D.ADJ, sw_if_index, ip, 32, self.mtu(sw_if_index))
             self.dpo.kind[adj] = D.ADJ
@@ -190,10 +201,13 @@ class Ip4Main:
             else:
                 self.dpo.unlock(adj)
         self.held.release(sw_if_index, ip)
+        return True
 
     def neighbor_del(self, sw_if_index: int, ip: int) -> None:
-        if self.neighbors.pop((sw_if_index, ip), None) is None:
+        nb = self.neighbors.pop((sw_if_index, ip), None)
+        if nb is None:
             return
+        self.table.forgotten(not nb.static)
         self._fib_del(ip, 32, SRC_ADJ)
         adj = self.dpo.find(("adj", sw_if_index, ip))
         if adj is not None:
