@@ -159,3 +159,24 @@ def test_recycle_makes_room_at_once(shell, net):
     inject(shell, "pg1", arp_requests(range(LIMIT_SMALL + 5)))
     out = shell.run("show ip neighbors")
     assert dynamic(shell) == LIMIT_SMALL and host(LIMIT_SMALL + 4) in out
+
+
+def test_senders_on_an_attached_route_are_learned(shell, net):
+    """As VPP's arp-input: a sender covered by an attached route (`via <interface>`: on the
+    link, though not in its subnet) is learned with its /32, and a packet toward it waits
+    for the reply; one covered by a route via a next hop is not on the link."""
+    shell.run("ip route add 198.51.100.0/24 via pg1")
+    shell.run("ip route add 203.0.113.0/24 via 10.20.0.1 pg1")
+    inject(shell, "pg0", [bytes(Ether(src=PEER0, dst=VPP0) / IP(src="10.10.1.1", dst="198.51.100.7")
+                                / UDP(sport=5000, dport=9))])
+    assert [Ether(p)[ARP].pdst for p in net if ARP in Ether(p)] == ["198.51.100.7"]
+    net.clear()
+    inject(shell, "pg1", [bytes(Ether(src=PEER1, dst=VPP1) / ARP(op=2, hwsrc=PEER1, psrc="198.51.100.7",
+                                                                 hwdst=VPP1, pdst="10.20.0.2")),
+                          bytes(Ether(src=PEER1, dst=VPP1) / ARP(op=2, hwsrc=PEER1, psrc="203.0.113.9",
+                                                                 hwdst=VPP1, pdst="10.20.0.2"))])
+    assert [Ether(p)[IP].dst for p in net if IP in Ether(p)] == ["198.51.100.7"]  # the held datagram
+    out = shell.run("show ip neighbors")
+    assert "198.51.100.7" in out and "203.0.113.9" not in out
+    assert "ipv4 via 198.51.100.7 pg1" in shell.run("show ip fib 198.51.100.7/32")
+    assert errors(shell, "arp-reply")["IP4 source address not local to sub"] == 1  # (the column cuts it)

@@ -88,7 +88,7 @@ class ArpReply(Node):
             if ip4.is_local(sw, sip):
                 self._drop(b, "IP4 source address matches local interface")
                 continue
-            if not ip4.connected(sw, sip):
+            if not ip4.on_link(sw, sip):
                 self._drop(b, "IP4 source address not local to subnet")
                 continue
             s_mac = body[k, 8:14].tobytes()

@@ -133,6 +133,18 @@ class Ip4Main:
         a = ipaddress.IPv4Address(ip)
         return any(a in p.network for p in self.addrs.get(sw_if_index, []))
 
+    def on_link(self, sw_if_index: int, ip: int) -> bool:
+        """Is `ip` reached directly on the interface: in a connected subnet, covered by an
+        attached route (`ip route add <prefix> via <interface>`: glean) or a neighbour's /32
+        there? VPP's FIB_ENTRY_FLAG_CONNECTED | ATTACHED, what arp-input asks of a sender."""
+        if self.connected(sw_if_index, ip):
+            return True
+        t = self.dpo
+        d = self.lookup(ip)
+        k = int(t.kind[d])
+        return int(t.sw_if_index[d]) == sw_if_index and (
+            k == D.GLEAN or k in (D.ADJ, D.ADJ_INCOMPLETE) and int(t.addr[d]) == ip)
+
     def is_local(self, sw_if_index: int, ip: int) -> bool:
         return any(int(p.ip) == ip for p in self.addrs.get(sw_if_index, []))
 
@@ -196,7 +208,7 @@ class Ip4Main:
             adj = self.dpo.get(("adj", sw_if_index, ip), D.ADJ, sw_if_index, ip, 32, self.mtu(sw_if_index))
             self.dpo.kind[adj] = D.ADJ
             self.dpo.rewrite[adj] = self.rewrite(sw_if_index, mac)
-            if nb is None and self.connected(sw_if_index, ip):
+            if nb is None and self.on_link(sw_if_index, ip):
                 self._fib_add(ip, 32, SRC_ADJ, adj)  # adj-fib: hands the reference to the FIB
             else:
                 self.dpo.unlock(adj)
