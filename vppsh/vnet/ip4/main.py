@@ -197,8 +197,8 @@ class Ip4Main:
         if nb is not None and nb.static and not static:
             return True  # a static entry is not overwritten by ARP
         now = self.table.clock()
-        if nb is None and not static and not self.table.room(now):
-            return False
+        if nb is None and not static and key not in self.table.asked and not self.table.room(now):
+            return False  # (an answer to our request takes the place its resolution held)
         fresh = nb is None or nb.mac != mac
         self.neighbors[key] = Neighbor(sw_if_index, ip, mac, static, now, *((nb.used, nb.pkts) if nb else ()))
         self.table.learned(key, not static and nb is None)

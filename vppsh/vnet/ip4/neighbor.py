@@ -12,9 +12,11 @@ gc_thresh1/2/3 (128/512/1024), counting resolutions in flight, and vppsh does th
   first, down to limit/2, and every resolution that failed. If the table is still full the new
   one is refused (`neighbor table full`: Linux's "neighbour table overflow"), or with `recycle`
   (VPP's) the least recently active entry makes room;
-- every few seconds, once the table holds limit/8 (gc_thresh1), dynamic entries neither used
-  nor confirmed for `age` s (gc_stale_time, 60) go (neigh_periodic_work), and failed
-  resolutions always.
+- every few seconds dynamic entries neither used nor confirmed for `age` s (gc_stale_time, 60)
+  go, and failed resolutions (neigh_periodic_work). Linux spares all when it holds fewer than
+  gc_thresh1 (128), which after a flood would keep up to 127 of its entries for good; here
+  only use or confirmation keeps an entry, and one aged out while still wanted costs a
+  request and a reply, its packets held meanwhile.
 
 "Used" is read from the adjacency's `to` counter, which ip4-lookup keeps anyway: no per-packet
 cost. Static entries count toward nothing and never age. `limit 0` lifts the bound (VPP's
@@ -128,11 +130,11 @@ class NeighborTable:
         return True
 
     def periodic(self) -> None:
-        """neigh_periodic_work: failed resolutions go; past limit/8 entries, so do stale ones."""
+        """neigh_periodic_work: failed resolutions and stale entries go."""
         self._timer = None
         now = self.clock()
         self._drop_failed(now)
-        if self.age and self.n_dynamic + len(self.asked) >= self.limit // 8:
+        if self.age:
             for key, t in self._activity(now).items():
                 if now - t >= self.age:
                     self.ip4.neighbor_del(*key)
