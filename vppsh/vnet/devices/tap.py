@@ -62,8 +62,9 @@ class TapError(Exception):
 # The kernel side's queue toward us (tun's ring is tx_queue_len frames, default 1000): a burst of
 # thousands of short connections answers faster than one engine loop reads, so give it room --
 # but not more: under a flood it stays full, and every packet (a new connection's SYN too) waits
-# behind all of it. 8192 frames at the engine's ~10 us per flood SYN is under 0.1 s; the 32768
-# this was, with the same flood, kept a new connection waiting 0.3-0.5 s after the flood stopped.
+# behind all of it. 8192 frames at the engine's ~8 us per flood SYN is ~0.07 s; the 32768 this
+# was kept a new connection waiting 0.3-0.5 s after a flood stopped. 4096 is too few: on a busy
+# machine bench_tcp.py's short connections lost thousands of frames at it (none at 8192).
 HOST_TXQLEN = 8192
 
 
