@@ -10,7 +10,7 @@ import pytest
 from scapy.all import ARP, IP, UDP, Ether
 
 from test_arp_hold import PEER0, PEER1, VPP0, VPP1, errors, inject
-from vppsh.vnet.ip4.neighbor import AGE, FORCED_GC_FRESH, LIMIT
+from vppsh.vnet.ip4.neighbor import AGE, FORCED_GC_FRESH, LIMIT, MAX_ASKED
 
 LIMIT_SMALL = 64
 
@@ -120,6 +120,15 @@ def test_a_flood_of_unresolved_destinations_sends_a_bounded_number_of_requests(s
     later(shell, 5, ("pg0", datagrams_to([999])))  # all of them failed long ago
     assert host(999) in [Ether(p)[ARP].pdst for p in net]
     assert len(shell.vm.ip4.table.asked) < LIMIT_SMALL
+
+
+def test_resolutions_in_flight_are_fewer_than_the_table(shell, net):
+    """At most MAX_ASKED (the packets the hold queues keep in all) resolutions at once, however
+    large the table: the answers a flood leaves queued are that many neighbours to learn."""
+    assert MAX_ASKED < LIMIT
+    inject(shell, "pg0", datagrams_to(range(MAX_ASKED + 100)))
+    e = errors(shell, "ip4-glean")
+    assert e["ARP requests sent"] == MAX_ASKED and e["neighbor table full"] == 100, e
 
 
 def test_idle_entries_age_out_with_their_adjacencies(shell, net):

@@ -18,6 +18,10 @@ gc_thresh1/2/3 (128/512/1024), counting resolutions in flight, and vppsh does th
   only use or confirmation keeps an entry, and one aged out while still wanted costs a
   request and a reply, its packets held meanwhile.
 
+Resolutions in flight are also held to HOLD_MAX (256), the packets that can wait for them in
+all: each answer to one is a neighbour to learn (a /32 in the mtrie: a few hundred us), and
+the answers still queued behind a flood when it stops are learned before anything after them.
+
 "Used" is read from the adjacency's `to` counter, which ip4-lookup keeps anyway: no per-packet
 cost. Static entries count toward nothing and never age. `limit 0` lifts the bound (VPP's
 meaning), `age 0` stops the ageing.
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import time
 
-from ..arp.hold import HOLD_TIME
+from ..arp.hold import HOLD_MAX, HOLD_TIME
 
 LIMIT = 1024  # Linux's gc_thresh3
 AGE = 60  # s, Linux's gc_stale_time
@@ -35,6 +39,7 @@ FORCED_GC_FRESH = 5.0  # s: neigh_forced_gc spares what was active this recently
 FORCED_GC_EVERY = 5.0  # s: past limit/2, how often a new entry forces a collection
 FORCED_GC_MIN_GAP = 0.1  # s: at the limit, a fruitless collection is not repeated sooner
 FAILED_AFTER = 2 * HOLD_TIME  # s: a resolution not asked again for this long has given up
+MAX_ASKED = HOLD_MAX  # resolutions in flight: no more than packets can wait for them (see below)
 THROTTLE = 0.1  # s between ARP requests for the same (interface, address)
 VPP_LIMIT = 50000  # VPP's defaults, shown for ip6 (no IPv6 here)
 
@@ -49,7 +54,7 @@ class NeighborTable:
         self.ip6 = (VPP_LIMIT, 0, False)  # accepted and shown, as VPP's
         self.asked: dict[tuple[int, int], float] = {}  # (sw_if_index, ip) -> last ARP request
         self.n_dynamic = 0
-        self.last_forced = -1e9
+        self.last_forced = self.last_failed_scan = -1e9
         self._timer = None
         self.clock = time.monotonic  # entries' times (tests move it on)
 
@@ -60,7 +65,10 @@ class NeighborTable:
         last = self.asked.get(key)
         if last is not None:
             return "ask" if now - last >= THROTTLE else "throttled"
-        return "ask" if self.room(now) else "full"
+        if len(self.asked) >= MAX_ASKED and now - self.last_failed_scan >= FORCED_GC_MIN_GAP:
+            self.last_failed_scan = now
+            self._drop_failed(now)
+        return "ask" if len(self.asked) < MAX_ASKED and self.room(now) else "full"
 
     def asking(self, key: tuple[int, int], now: float) -> None:
         """An ARP request for `key` went out."""
