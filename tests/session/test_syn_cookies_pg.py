@@ -137,6 +137,19 @@ def test_a_listener_with_room_keeps_state(shell, net):
 
 
 
+def test_no_cookies_for_an_app_out_of_fifo_memory(shell, net):
+    """Its SYNs are dropped, as below the backlog (TcpMain.on_syn): a connection it could not
+    take is not offered."""
+    app = shell.vm.session.pool[0].app
+    shell.call(lambda: app.budget.charge(app.budget.room()))
+    net.inject([syn(40300 + i) for i in range(3)])
+    assert net.take() == []
+    assert errors(shell)[("tcp4-listen", "SYNs dropped: no fifo memory")] == 3
+    shell.call(lambda: app.budget.release(app.budget.used))
+    net.inject([syn(40300 + i) for i in range(3)])
+    assert len(net.take()) == 3
+
+
 def _half_opens(shell, net, n: int, cookies_too: int = 0):
     """`n` half-open connections (peers that never answer) on a backlog of 16, then
     `cookies_too` more SYNs (answered with cookies); the half-opens' SYN-ACKs taken."""

@@ -55,7 +55,8 @@ def cookie_syns(vm, tm, frame: np.ndarray, aux: np.ndarray) -> np.ndarray | None
     listeners = _distinct(aux)
     for a in listeners:
         ls = sm.pool[a - 1] if 0 < a <= len(sm.pool) else None
-        if ls is not None and ls.is_listener and ls.conn.half_open >= backlog:
+        # (an app out of fifo memory takes no connection: its SYNs are dropped per segment)
+        if ls is not None and ls.is_listener and ls.conn.half_open >= backlog and sm.has_memory(ls.app):
             over.append(a)
             full.append(ls.conn)
     if not over:
