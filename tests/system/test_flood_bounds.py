@@ -169,7 +169,7 @@ def test_flood_leaves_nothing_behind(server, ns):
     sampler, first, errors = flood(shell, ns)
     peak = sampler.peak
     t_end = time.monotonic()
-    back = wait_for(lambda: tables(shell) == base, timeout=20, step=0.5)
+    back = wait_for(lambda: tables(shell) == base, timeout=30, step=0.5)
     t_back = time.monotonic() - t_end
     after, objs1, rss1 = tables(shell), objects(shell), rss_kb()
     syns = int(re.search(r"(\d+)\s+tcp4-listen\s+SYNs received", errors).group(1))
