@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from tcp_peer import KERNEL_IP, VPP_IP, setup_tap
+from tcp_peer import VPP_IP, setup_tap
 from test_tcp import wait_for
 from test_tcp_load import ns_popen, readline, rss_kb, stop
 
