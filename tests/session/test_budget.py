@@ -10,6 +10,7 @@ from vppsh.session.app import App
 from vppsh.session.budget import MAX_FIFO_SIZE, Budget
 from vppsh.session.fifo import Fifo
 from vppsh.wire import tcp as wtcp
+from vppsh.session.transport import TransportProto
 
 from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4
 
@@ -124,7 +125,7 @@ def test_windows_close_and_syns_are_dropped_when_the_engine_budget_is_spent(shel
     def setup():
         sm.budget.limit = 128 * K
         sm.attach(app)
-        sm.listen(app, "T", 0, 80)
+        sm.listen(app, TransportProto.TCP, 0, 80)
 
     shell.call(setup)
     iss = 1000
@@ -183,9 +184,9 @@ def test_a_writer_held_back_by_the_budget_resumes_when_memory_is_freed(shell):
         sm.budget.limit = 192 * K
         sm.attach(w)
         sm.attach(other)
-        hog = sm.alloc("T", other, None)
+        hog = sm.alloc(TransportProto.TCP, other, None)
         hog.rx_fifo.enqueue(bytes(150 * K))
-        s = sm.alloc("T", w, None)
+        s = sm.alloc(TransportProto.TCP, w, None)
         sent = sm.send(s, bytes(100 * K))
         return hog, s, sent
 

@@ -17,6 +17,7 @@ from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.vnet.ip4.frag import FragError
 from vppsh.vnet.ip4.frag import fragment as vfragment
 from vppsh.wire.checksum import csum
+from vppsh.session.transport import TransportProto
 
 PORT = 4000
 
@@ -46,7 +47,7 @@ def app(shell, net):
 
     def listen():
         vm.session.attach(a)
-        return vm.session.listen(a, "U", 0, PORT)
+        return vm.session.listen(a, TransportProto.UDP, 0, PORT)
 
     a.ls = shell.call(listen)
     return a

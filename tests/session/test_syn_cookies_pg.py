@@ -15,6 +15,8 @@ from vppsh.session.tcp import cookies, isn
 from vppsh.vnet.devices.offload import finish_in_place
 from vppsh.wire import tcp as wtcp
 from vppsh.wire.checksum import csum
+from vppsh.session.tcp.connection import TcpState
+from vppsh.session.transport import TransportProto
 
 LINUX_SYN = b"\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x03\x07"
 OPTION_LAYOUTS = [
@@ -67,7 +69,7 @@ def errors(shell) -> dict[tuple[str, str], int]:
 def both_paths(net, monkeypatch, frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """What the frame path sends for `frames`, and what the per-segment path sends, sorted, IP
     ids and header checksums blanked (the frame path numbers its SYN-ACKs before the rest)."""
-    tm = net.vm.session.transports["T"]
+    tm = net.vm.session.transports[TransportProto.TCP]
     outs = []
     for frame_path in (True, False):
         if not frame_path:
@@ -156,7 +158,7 @@ def _half_opens(shell, net, n: int, cookies_too: int = 0):
     shell.run("set tcp syn-backlog 16")
     net.inject([syn(41000 + i, LINUX_SYN) for i in range(n + cookies_too)])
     net.take()
-    tm, ls = shell.vm.session.transports["T"], shell.vm.session.pool[0].conn
+    tm, ls = shell.vm.session.transports[TransportProto.TCP], shell.vm.session.pool[0].conn
     conns = [c for c in tm.conns if c is not None]
     assert len(conns) == ls.half_open == ls.young == n
 
@@ -177,7 +179,7 @@ def test_half_opens_are_pruned_while_the_backlog_is_over_half_full(shell, net):
     for _ in range(3):
         for c in conns[1:]:
             timeout(c)
-    gone = [c.state == "CLOSED" for c in conns]
+    gone = [c.state is TcpState.CLOSED for c in conns]
     assert ls.young == 0 and sum(gone) == 8 and ls.half_open == 8  # pruned down to half the backlog
     assert tm.stats["timeout establish"] == 8 and all(c.rto_boff == 3 for c in conns[1:])
     assert sum(wtcp.parse(p[20:]).flags == wtcp.SYN | wtcp.ACK for p in net.take()) == 1 + 2 * 15 + 7
@@ -190,5 +192,5 @@ def test_a_floods_half_opens_all_go(shell, net):
     for _ in range(3):
         for c in conns:
             timeout(c)
-    assert all(c.state == "CLOSED" for c in conns) and ls.half_open == ls.young == 0
+    assert all(c.state is TcpState.CLOSED for c in conns) and ls.half_open == ls.young == 0
     assert tm.stats["timeout establish"] == 16

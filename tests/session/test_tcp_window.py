@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 
 from vppsh.session.fifo import Fifo
 from vppsh.session.tcp.connection import TcpConnection
+from vppsh.session.transport import TransportProto
 
 
 def _conn(shell, ws: int, nxt: int, las: int, free: int) -> TcpConnection:
     shell.run("session enable")
-    c = TcpConnection(shell.vm.session.transports["T"], 1, 2, 3, 4)
+    c = TcpConnection(shell.vm.session.transports[TransportProto.TCP], 1, 2, 3, 4)
     c.rcv_wscale, c.rcv_nxt, c.rcv_las = ws, nxt, las
     c.session = SimpleNamespace(rx_fifo=Fifo(free))  # empty: `free` bytes of room
     return c

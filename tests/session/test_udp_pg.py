@@ -12,6 +12,7 @@ from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.session.main import SessionError
 from vppsh.vlib.buffer import F_OFFLOAD
 from vppsh.wire.checksum import csum
+from vppsh.session.transport import TransportProto
 
 
 class Recorder(App):
@@ -134,7 +135,7 @@ def test_datagram_boundaries_and_senders_are_kept(shell, net):
 
     def listen():
         vm.session.attach(app)
-        return vm.session.listen(app, "U", 0, 4000)
+        return vm.session.listen(app, TransportProto.UDP, 0, 4000)
 
     shell.call(listen)
     frames = [udp(b"one", dport=4000), udp(b"two two", sport=5556, dport=4000), udp(b"", dport=4000),
@@ -156,7 +157,7 @@ def test_connected_session_sends_and_receives(shell, net):
 
     def connect():
         vm.session.attach(app)
-        return vm.session.connect(app, "U", a2i(PEER_IP), 7777, "ctx")
+        return vm.session.connect(app, TransportProto.UDP, a2i(PEER_IP), 7777, "ctx")
 
     conn = shell.call(connect)
     (s, err, opaque), = app.connected
@@ -190,7 +191,7 @@ def test_sendto_rules(shell, net):
 
     def setup():
         vm.session.attach(app)
-        return vm.session.listen(app, "U", 0, 4001)
+        return vm.session.listen(app, TransportProto.UDP, 0, 4001)
 
     ls = shell.call(setup)
     with pytest.raises(SessionError, match="destination address required"):
@@ -209,7 +210,7 @@ def test_sendto_rules(shell, net):
 def test_fifo_full_drops_whole_datagrams(shell, net):
     vm = shell.vm
     app = Recorder(vm, fifo=1000, auto_read=False)
-    shell.call(lambda: (vm.session.attach(app), vm.session.listen(app, "U", 0, 4002)))
+    shell.call(lambda: (vm.session.attach(app), vm.session.listen(app, TransportProto.UDP, 0, 4002)))
     net.inject([udp(b"a" * 400, dport=4002), udp(b"b" * 400, dport=4002), udp(b"c" * 400, dport=4002)])
     ls = next(iter(app.sessions))
     got = shell.call(lambda: [recv_dgram(ls) for _ in range(3)])
@@ -225,7 +226,7 @@ def test_one_frame_many_flows(shell, net):
     def setup():
         for i, a in enumerate(apps):
             vm.session.attach(a)
-            vm.session.listen(a, "U", 0, 5000 + i)
+            vm.session.listen(a, TransportProto.UDP, 0, 5000 + i)
 
     shell.call(setup)
     frames = [udp(struct.pack("!H", k), sport=20000 + k % 7, dport=5000 + k % 4) for k in range(200)]
@@ -277,7 +278,7 @@ def test_icmp_errors_reach_connected_sessions_only(shell, net):
 
     def connect():
         vm.session.attach(app)
-        return vm.session.connect(app, "U", a2i(PEER_IP), 7777, "ctx")
+        return vm.session.connect(app, TransportProto.UDP, a2i(PEER_IP), 7777, "ctx")
 
     conn = shell.call(connect)
     (s, _err, _opaque), = app.connected

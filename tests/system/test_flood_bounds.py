@@ -29,6 +29,8 @@ from tcp_peer import VPP_IP, setup_tap
 from test_tcp import wait_for
 from test_tcp_load import ns_popen, readline, rss_kb, stop
 
+from vppsh.session.transport import TransportProto
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun") or not shutil.which("hping3"),
                                 reason="needs root, /dev/net/tun and hping3")
 
@@ -65,7 +67,7 @@ def tables(shell) -> dict[str, int]:
 
     def read():
         sm, ip4 = vm.session, vm.ip4
-        tm = sm.transports["T"]
+        tm = sm.transports[TransportProto.TCP]
         return dict(sessions=len(sm.sessions()), conns=sum(c is not None for c in tm.conns),
                     half_open=sum(s.conn.half_open for s in sm.sessions() if s.is_listener),
                     lookup=len(sm.conns), neighbors=len(ip4.neighbors), dpos=len(ip4.dpo.key),

@@ -18,6 +18,7 @@ from conftest import udp_echo_server
 
 from vppsh.session.app import App
 from vppsh.session.dgram import recv_dgram, send_dgram
+from vppsh.session.transport import TransportProto
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
@@ -74,7 +75,7 @@ def test_host_stack_udp_datagrams_to_a_kernel_echo_server(shell, ns, mtu):
 
         def connect():
             vm.session.attach(app)
-            vm.session.connect(app, "U", 0x0A000001, 1234)
+            vm.session.connect(app, TransportProto.UDP, 0x0A000001, 1234)
 
         shell.call(connect)
         (s,) = app.sessions_

@@ -15,6 +15,8 @@ import pytest
 
 from tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
 
+from vppsh.session.transport import TransportProto
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
 
@@ -213,7 +215,7 @@ def serve(shell, ns: str, app, port: int, sport: int) -> RawPeer:
 
     def listen():
         vm.session.attach(app)
-        vm.session.listen(app, "T", 0, port)
+        vm.session.listen(app, TransportProto.TCP, 0, port)
 
     shell.call(listen)
     return RawPeer(ns, sport=sport)

@@ -12,6 +12,7 @@ from ..wire.format import format_memory_size, j
 from .budget import MAX_FIFO_SIZE
 from .main import SessionError
 from .session import CLOSED_FROM, STATES
+from .transport import TransportProto
 
 RT_BACKENDS = {"none": "enable without rt-backend", "rule-table": "enable with rt-backend rule table",
                "sdl": "enable with rt-backend sdl", "disable": "disable"}
@@ -20,7 +21,7 @@ SESSION_FLAGS = ("rx-event", "proxy", "custom-tx", "migrating", "unidirectional"
 APP_FLAGS = ("accept-redirect", "add-segment", "builtin", "transport-app", "proxy", "global-scope",
              "local-scope", "mq-eventfd", "builtin-memfd", "huge-page", "original-dst", "evt-collector",
              "no-dump-segments")
-PROTOS = {"tcp": "T", "udp": "U"}
+PROTOS = {"tcp": TransportProto.TCP, "udp": TransportProto.UDP}
 MAX_VERBOSE_SESSIONS = 50
 
 
@@ -101,8 +102,7 @@ def format_session(sm, s, verbose: int) -> list[str]:
 def show_session(ctx, a):
     sm = _sm(ctx)
     if a.get("protos"):
-        names = {"T": "tcp", "U": "udp"}
-        ctx.out("".join(f"{names[p]}\n" for p in ("T", "U") if p in sm.transports))
+        ctx.out("".join(f"{p}\n" for p in sorted(sm.transports)))
         return
     if a.get("states"):
         for st in STATES:
@@ -316,7 +316,7 @@ def show_udp_ports(ctx, a):
         afs = ["ip4"]
     elif a.get("ip6"):
         afs = ["ip6"]
-    um = vm.session.transports.get("U")
+    um = vm.session.transports.get(TransportProto.UDP)
     bound = um.port_refcnt if um is not None else None
     rows = [["port", "proto", "node", "desc"]]
     ports = range(65536) if port < 0 else (port,)
@@ -337,7 +337,7 @@ def show_udp_transport_ports(ctx, a):
     """Ports the UDP transport holds, with how many connections share each."""
     vm = ctx.vm
     port = _port_arg(a)
-    um = vm.session.transports.get("U")
+    um = vm.session.transports.get(TransportProto.UDP)
     rows = [["port", "proto", "ref-cnt"]]
     if um is not None and not a.get("ip6"):
         ports = range(65536) if port < 0 else (port,)

@@ -16,6 +16,7 @@ from .app import App, AppRegistry
 from .budget import Budget, engine_limit
 from .fifo import Fifo
 from .session import CLOSED_FROM, STATES, Session
+from .transport import ConnOptions, Transport, TransportProto
 
 EPHEMERAL = (49152, 65535)
 RECLAIM_INTERVAL = 0.5  # s: how often fifos give back read pages while a budget is under pressure
@@ -53,9 +54,7 @@ class SessionQueue(Node):
         if sm.mem_waiters:
             sm.wake_mem_waiters()
         for t in sm.transports.values():  # ACKs programmed outside a TCP node (an app read)
-            flush = getattr(t, "flush", None)
-            if flush is not None:
-                flush()
+            t.flush()
         return len(pending)
 
 
@@ -67,7 +66,7 @@ class SessionMain:
         self.pool: list[Session | None] = []
         self._free: list[int] = []
         self.apps = AppRegistry()
-        self.transports: dict = {}  # "T" -> TcpMain, "U" -> UdpMain
+        self.transports: dict[TransportProto, Transport] = {}
         self.listeners: dict[tuple, Session] = {}  # (proto, ip, port) -> listener session
         self.conns: dict[tuple, object] = {}  # (proto, lcl ip, lcl port, rmt ip, rmt port) -> conn
         self.queue = vm.register(SessionQueue(vm))
@@ -78,6 +77,10 @@ class SessionMain:
         self._reclaimed = -1.0  # when the last reclaim ran
         self.mem_waiters: set[Session] = set()  # writers stopped by a budget, not a full fifo
         vm.memory_users.append(self.memory_line)
+
+    def register(self, t: Transport) -> Transport:
+        self.transports[t.proto] = t
+        return t
 
     # ------------------------------------------------------------ enable / disable
     def enable(self) -> None:
@@ -148,23 +151,23 @@ class SessionMain:
         return sum(1 for s in self.sessions() if STATES.index(s.state) >= CLOSED_FROM)
 
     # ------------------------------------------------------------ lookup tables
-    def add_conn(self, proto: str, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, conn) -> None:
+    def add_conn(self, proto: int, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, conn) -> None:
         self.conns[(proto, lcl_ip, lcl_port, rmt_ip, rmt_port)] = conn
 
-    def del_conn(self, proto: str, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, conn) -> None:
+    def del_conn(self, proto: int, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, conn) -> None:
         key = (proto, lcl_ip, lcl_port, rmt_ip, rmt_port)
         if self.conns.get(key) is conn:
             del self.conns[key]
 
-    def find_listener(self, proto: str, ip: int, port: int) -> Session | None:
+    def find_listener(self, proto: int, ip: int, port: int) -> Session | None:
         ls = self.listeners
         return ls.get((proto, ip, port)) or ls.get((proto, 0, port))
 
-    def port_in_use(self, proto: str, ip: int, port: int) -> bool:
+    def port_in_use(self, proto: int, ip: int, port: int) -> bool:
         return (proto, ip, port) in self.listeners or (proto, 0, port) in self.listeners or \
             (ip == 0 and any(k[0] == proto and k[2] == port for k in self.listeners))
 
-    def alloc_port(self, proto: str, lcl_ip: int, rmt_ip: int, rmt_port: int) -> int:
+    def alloc_port(self, proto: int, lcl_ip: int, rmt_ip: int, rmt_port: int) -> int:
         lo, hi = EPHEMERAL
         start = lo + random.getrandbits(14)  # 16384 ports: uniform over [lo, hi]
         for k in range(hi - lo + 1):
@@ -184,7 +187,7 @@ class SessionMain:
         return sw, src
 
     # ------------------------------------------------------------ app-facing API
-    def listen(self, app: App, proto: str, ip: int, port: int) -> Session:
+    def listen(self, app: App, proto: TransportProto, ip: int, port: int) -> Session:
         self.require()
         if port == 0 or self.port_in_use(proto, ip, port):
             if port == 0:
@@ -203,12 +206,23 @@ class SessionMain:
         self.transports[s.proto].unlisten(conn)
         self.free(s)
 
-    def connect(self, app: App, proto: str, ip: int, port: int, opaque=None, **opts):
-        """Start a connection; app.on_connected tells how it went. Errors known at once raise."""
+    def connect(self, app: App, proto: TransportProto, ip: int, port: int, opaque=None,
+                opts: ConnOptions | None = None, lcl_ip: int = 0, lcl_port: int = 0):
+        """Start a connection (from lcl_ip:lcl_port if given, with the app's options); the
+        app's on_connected tells how it went. Errors known at once raise. Returns the
+        transport's connection, opening."""
         self.require()
         if not self.has_memory(app):
             raise SessionError("out of fifo memory")
-        return self.transports[proto].connect(app, ip, port, opaque, **opts)
+        return self.transports[proto].connect(app, ip, port, opaque, opts, lcl_ip, lcl_port)
+
+    def set_options(self, conn, opts: ConnOptions) -> None:
+        """An app changed its options: the connection's transport applies them."""
+        self.transports[conn.proto].set_options(conn, opts)
+
+    def info(self, conn) -> dict | None:
+        """What the connection's transport says of it (TCP: tcp_info's fields)."""
+        return self.transports[conn.proto].info(conn)
 
     def has_memory(self, app: App) -> bool:
         """May the app take a new connection? Not once its budget or the engine's is spent

@@ -25,7 +25,7 @@ class Session:
     def __init__(self, index: int, proto: str, app, conn) -> None:
         self.index = index
         self.thread = 0
-        self.proto = proto  # "T" | "U"
+        self.proto = proto  # a TransportProto
         self.state = "created"
         self.app = app
         self.conn = conn  # the transport connection (tcp.connection.TcpConnection, udp...)

@@ -16,6 +16,7 @@ import socket
 from ..session.app import DEFAULT_FIFO_SIZE, App
 from ..session.budget import DEFAULT_SEGMENT_SIZE
 from ..session.main import SessionError
+from ..session.transport import TransportProto
 from . import options
 from .diag import UnixDiag
 from .private import PrivateNet
@@ -207,9 +208,9 @@ class LdpMain:
         return ip == 0 or any(ip4.is_local(sw, ip) for sw in list(ip4.addrs))
 
     def _conflict(self, vs: VSock, ip: int, port: int) -> bool:
-        if vs.proto == "T" and not vs.opts.reuseaddr:  # connections of closed sockets (TIME_WAIT...)
+        if vs.proto == TransportProto.TCP and not vs.opts.reuseaddr:  # closed sockets' connections (TIME_WAIT...)
             for k in self.vm.session.conns:
-                if k[0] == "T" and k[2] == port and (not ip or not k[1] or k[1] == ip):
+                if k[0] == TransportProto.TCP and k[2] == port and (not ip or not k[1] or k[1] == ip):
                     return True
         for o in self.by_ino.values():
             if o is vs or o.proto != vs.proto:
@@ -219,7 +220,7 @@ class LdpMain:
                 continue
             if vs.opts.reuseport and o.opts.reuseport:
                 continue
-            if vs.opts.reuseaddr and o.opts.reuseaddr and (vs.proto == "U" or not o.listening):
+            if vs.opts.reuseaddr and o.opts.reuseaddr and (vs.proto == TransportProto.UDP or not o.listening):
                 continue
             return True
         return False
@@ -276,7 +277,7 @@ class LdpMain:
             s = group.session
         else:
             try:
-                s = sm.listen(vs.app, "T", ip, port)
+                s = sm.listen(vs.app, TransportProto.TCP, ip, port)
             except SessionError:
                 return errno.EADDRINUSE, None
         lsock = self.private.listener(min(max(backlog, 0), SOMAXCONN))
@@ -301,10 +302,10 @@ class LdpMain:
             buf = bytearray(4)
             fcntl.ioctl(vs.b.fileno(), termios.FIONREAD, buf)
             queued = int.from_bytes(buf, "little") - vs.filler
-        c = vs.tcp_conn()
         s = vs.session
         if s is not None and s.tx_fifo is not None:
-            queued += s.tx_fifo.size
-            if req == options.SIOCOUTQNSD and c is not None:
-                queued -= max(c.snd_nxt - c.snd_una, 0)
+            if req == options.SIOCOUTQNSD:
+                queued += self.vm.session.info(s.conn)["notsent_bytes"]
+            else:
+                queued += s.tx_fifo.size
         return 0, max(queued, 0)

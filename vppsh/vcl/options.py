@@ -14,6 +14,8 @@ import functools
 import socket
 import struct
 
+from ..session.transport import ConnOptions, TransportProto
+
 SOL_SOCKET, SOL_IP, SOL_TCP = socket.SOL_SOCKET, socket.IPPROTO_IP, socket.IPPROTO_TCP
 SO_PROTOCOL, SO_DOMAIN = 38, 39
 IP_MINTTL, IP_BIND_ADDRESS_NO_PORT = 21, 24
@@ -36,10 +38,13 @@ PLAIN = {
 }
 TCP_ONLY = {(SOL_TCP, n) for n in range(1, 40)}
 
-# Linux TCP states for TCP_INFO, from vppsh's names
-TCPI_STATE = {"ESTABLISHED": 1, "SYN_SENT": 2, "SYN_RCVD": 3, "FIN_WAIT_1": 4, "FIN_WAIT_2": 5,
-              "TIME_WAIT": 6, "CLOSED": 7, "CLOSE_WAIT": 8, "LAST_ACK": 9, "LISTEN": 10, "CLOSING": 11}
 TCP_INFO_FMT = struct.Struct("=8B24I")  # the first 104 bytes of struct tcp_info
+TCP_INFO_FIELDS = ("state", "ca_state", "retransmits", "probes", "backoff", "options", "wscale",
+                   "delivery_rate_app_limited", "rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost",
+                   "retrans", "fackets", "last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv",
+                   "pmtu", "rcv_ssthresh", "rtt", "rttvar", "snd_ssthresh", "snd_cwnd", "advmss", "reordering",
+                   "rcv_rtt", "rcv_space", "total_retrans")
+TCP_CLOSED, TCP_LISTEN = 7, 10  # Linux's numbers (tcp_states.h), as the transport reports them
 
 
 @functools.cache
@@ -93,33 +98,19 @@ class SockOpts:
         o.plain = dict(self.plain)
         return o
 
-    def conn_opts(self) -> dict:
-        """The per-connection settings vppsh's TCP takes at connect()."""
-        return {"ttl": 64 if self.ttl < 0 else self.ttl, "tos": self.tos, "nodelay": self.nodelay,
-                "keepalive": self.keepalive, "maxseg": self.maxseg,
-                "syn_retries": self.plain.get((SOL_TCP, TCP_SYNCNT), PLAIN[(SOL_TCP, TCP_SYNCNT)]),
-                "cc_algo": "cubic" if self.cc == "cubic" else "newreno"}
-
-
-def apply_to_conn(o: SockOpts, c) -> None:
-    """Push the options onto a live TcpConnection."""
-    if c is None or not hasattr(c, "snd_mss"):
-        return
-    c.ttl = 64 if o.ttl < 0 else o.ttl
-    c.tos = o.tos
-    c.nodelay = o.nodelay
-    c.minttl = o.minttl
-    c.keep_idle, c.keep_intvl, c.keep_cnt = float(o.keep_idle), float(o.keep_intvl), o.keep_cnt
-    if o.keepalive != c.keepalive:
-        c.keepalive = o.keepalive
-        if o.keepalive and hasattr(c, "start_keepalive"):
-            c.start_keepalive()
+    def conn_opts(self) -> ConnOptions:
+        """What the socket's connection takes of these options."""
+        return ConnOptions(ttl=64 if self.ttl < 0 else self.ttl, tos=self.tos, minttl=self.minttl,
+                           nodelay=self.nodelay, maxseg=self.maxseg, keepalive=self.keepalive,
+                           keep_idle=self.keep_idle, keep_intvl=self.keep_intvl, keep_cnt=self.keep_cnt,
+                           syn_retries=self.plain.get((SOL_TCP, TCP_SYNCNT), PLAIN[(SOL_TCP, TCP_SYNCNT)]),
+                           cc_algo=self.cc)
 
 
 def setopt(vs, level: int, name: int, data: bytes) -> None:
     """Raise OptError(errno) as Linux would; else record/apply."""
     o: SockOpts = vs.opts
-    tcp = vs.proto == "T"
+    tcp = vs.proto == TransportProto.TCP
     if level == SOL_TCP and not tcp:
         raise OptError(errno.ENOPROTOOPT)
     if level == SOL_SOCKET:
@@ -216,42 +207,31 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
             raise OptError(errno.ENOPROTOOPT)
     else:
         raise OptError(errno.ENOPROTOOPT)
-    apply_to_conn(o, vs.tcp_conn())
+    c = vs.conn()
+    if c is not None:
+        vs.vm.session.set_options(c, o.conn_opts())
 
 
 def _pack_int(v: int) -> bytes:
     return struct.pack("=i", v)
 
 
-def tcp_info(c, state: str | None) -> bytes:
-    if c is None:
-        return TCP_INFO_FMT.pack(TCPI_STATE.get(state or "CLOSED", 7), *([0] * 7), *([0] * 24))
-    us = lambda s: int(s * 1e6) if s else 0  # noqa: E731
-    cc = getattr(c, "cc", None)
-    mss = c.snd_mss
-    cwnd = (cc.cwnd // mss) if cc and mss else 0
-    ssth = min(cc.ssthresh // mss, 0x7FFFFFFF) if cc and mss and cc.ssthresh < (1 << 40) else 0x7FFFFFFF
-    inflight = max(c.snd_nxt - c.snd_una, 0)
-    opts = (1 if c.ts_ok else 0) | (2 if c.sack_ok else 0) | (4 if c.snd_wscale or c.rcv_wscale else 0)
-    wscale = (c.snd_wscale & 0xF) | ((c.rcv_wscale & 0xF) << 4)
-    rcv_space = c.session.rx_fifo.free if c.session is not None and c.session.rx_fifo is not None else 0
-    return TCP_INFO_FMT.pack(
-        TCPI_STATE.get(c.state, 7), 4 if c.recovery else 0, min(c.rto_boff, 255), 0, min(c.rto_boff, 255),
-        opts, wscale, 0,
-        us(c.rto), 40000, mss, c.rcv_mss, (inflight + mss - 1) // mss if mss else 0, 0, 0, 0, 0,
-        0, 0, 0, 0,
-        c.mss_max + 40, rcv_space, us(c.srtt), us(c.rttvar), ssth, cwnd, c.rcv_mss, c.reordering,
-        0, rcv_space, c.stats.get("rxt_segs", 0) if isinstance(getattr(c, "stats", None), dict) else 0)
+def tcp_info(info: dict | None) -> bytes:
+    """struct tcp_info from what the transport says (a socket with no connection: CLOSED)."""
+    info = info or {"state": TCP_CLOSED}
+    return TCP_INFO_FMT.pack(*(info.get(f, 0) for f in TCP_INFO_FIELDS))
 
 
 def getopt(vs, level: int, name: int, optlen: int) -> bytes:
     o: SockOpts = vs.opts
-    tcp = vs.proto == "T"
+    tcp = vs.proto == TransportProto.TCP
     if optlen < 0:
         raise OptError(errno.EINVAL)
     if level == SOL_TCP and not tcp:
         raise OptError(errno.EOPNOTSUPP)  # as Linux: udp_getsockopt passes it to ip's
-    c = vs.tcp_conn()
+    c = vs.conn()
+    info = vs.vm.session.info(c) if c is not None else None
+    connected = info is not None and info["state"] not in (TCP_LISTEN, TCP_CLOSED)
     if level == SOL_SOCKET:
         if name == socket.SO_TYPE:
             v = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
@@ -293,22 +273,22 @@ def getopt(vs, level: int, name: int, optlen: int) -> bytes:
         elif name == socket.IP_OPTIONS:
             return b""
         elif name == 14:  # IP_MTU
-            if c is None or c.state not in TCPI_STATE or c.state in ("LISTEN", "CLOSED"):
+            if not connected:
                 raise OptError(errno.ENOTCONN)
-            v = c.mss_max + 40
+            v = info["pmtu"]
         elif (level, name) in PLAIN:
             v = o.plain.get((level, name), PLAIN[(level, name)])
         else:
             raise OptError(kernel_errno(level, name, True))
     elif level == SOL_TCP:
         if name == TCP_INFO:
-            return tcp_info(c, vs.tcp_state())[:optlen]
+            return tcp_info(info)[:optlen]
         if name == TCP_CONGESTION:
             return o.cc.encode().ljust(16, b"\0")[:optlen]
         if name == socket.TCP_NODELAY:
             v = int(o.nodelay)
         elif name == socket.TCP_MAXSEG:
-            v = c.snd_mss if c is not None and c.state != "LISTEN" and vs.connected else (o.maxseg or 536)
+            v = info["snd_mss"] if connected and vs.connected else (o.maxseg or 536)
         elif name == socket.TCP_KEEPIDLE:
             v = o.keep_idle
         elif name == socket.TCP_KEEPINTVL:

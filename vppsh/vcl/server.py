@@ -116,7 +116,7 @@ class Client:
         if op == proto.LOOKUP:
             if vs is None:
                 return self.reply(seq, 0, proto.K_NONE)
-            connected = vs.connected if vs.proto == "U" else getattr(vs, "state", "new") != "new"
+            connected = vs.connected if isinstance(vs, UdpSock) else getattr(vs, "state", "new") != "new"
             return self.reply(seq, 0, vs.kind, proto.F_CONNECTED if connected else 0)
         if op == proto.ACCEPTED:
             t = ldp.tokens.pop(payload, None)

@@ -21,9 +21,10 @@ import socket
 
 from ..session.dgram import drop_dgram, recv_dgram, send_dgram
 from ..session.main import SessionError
+from ..session.transport import TransportProto
 from .diag import app_socket
 from .proto import ACCEPT_HDR, DGRAM_ERR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
-from .options import SockOpts, apply_to_conn
+from .options import SockOpts
 
 IN, OUT, RDHUP, HUP, ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP, select.EPOLLHUP, select.EPOLLERR
 PAIR_BUF = 1 << 20  # each socketpair direction buffers this much (SO_SNDBUFFORCE)
@@ -42,7 +43,7 @@ def session_errno(e: Exception | str) -> int:
 class VSock:
     """What every shim socket has: identity (the app-side inode), options, local address."""
 
-    proto = "T"
+    proto = TransportProto.TCP
     kind = K_NONE
 
     def __init__(self, ldp, app, opts: SockOpts | None = None) -> None:
@@ -63,13 +64,10 @@ class VSock:
     connected = False
     token = b""  # an accepted socket's, until the app's accept() names its fd
 
-    def tcp_conn(self):
+    def conn(self):
+        """The session's transport connection, if there is one."""
         s = self.session
-        return s.conn if s is not None and self.proto == "T" else None
-
-    def tcp_state(self) -> str | None:
-        c = self.tcp_conn()
-        return c.state if c is not None else ("LISTEN" if self.listening else None)
+        return s.conn if s is not None else None
 
     def fifo_sizes(self) -> tuple[int, int]:
         return self.app.rx_fifo_size, self.app.tx_fifo_size
@@ -139,7 +137,7 @@ class TcpSock(VSock):
         self.half = None  # the handshake's connection, while connecting
         self.watch(IN | RDHUP)
 
-    def tcp_conn(self):
+    def conn(self):
         return self.session.conn if self.session is not None else self.half
 
     @property
@@ -147,13 +145,13 @@ class TcpSock(VSock):
         return self.state == "connected"
 
     def local(self) -> tuple[int, int]:
-        c = self.tcp_conn()
+        c = self.conn()
         if c is not None:
             return c.lcl_ip, c.lcl_port
         return self.bound or (0, 0)
 
     def peer(self) -> tuple[int, int] | None:
-        c = self.tcp_conn()
+        c = self.conn()
         if c is not None and self.state == "connected":
             return c.rmt_ip, c.rmt_port
         return None
@@ -176,11 +174,10 @@ class TcpSock(VSock):
             return errno.EISCONN  # as Linux after a reset or close
         if not ip or not port:
             return errno.ECONNREFUSED if not port else errno.ENETUNREACH
-        kw = self.opts.conn_opts()
-        if self.bound:
-            kw["lcl_ip"], kw["lcl_port"] = self.bound
+        lip, lport = self.bound or (0, 0)
         try:
-            self.half = self.vm.session.connect(self.app, "T", ip, port, opaque=self, **kw)
+            self.half = self.vm.session.connect(self.app, TransportProto.TCP, ip, port, self, self.opts.conn_opts(),
+                                                lip, lport)
         except SessionError as e:
             return session_errno(e)
         self.state = "connecting"
@@ -228,7 +225,7 @@ class TcpSock(VSock):
         self.session = s
         s.opaque = self
         self.state = "connected"
-        apply_to_conn(self.opts, s.conn)
+        self.vm.session.set_options(s.conn, self.opts.conn_opts())
         self.pull()
         self.push()
 
@@ -473,9 +470,6 @@ class ListenSock(VSock):
         c = self.session.conn if self.session is not None else None
         return (c.lcl_ip, c.lcl_port) if c is not None else (self.bound or (0, 0))
 
-    def tcp_conn(self):
-        return None
-
     def on_accept(self, s) -> None:
         conn = s.conn
         g = self.group
@@ -525,7 +519,7 @@ class UdpSock(VSock):
     bound to one port with SO_REUSEADDR/SO_REUSEPORT share the session; the last bound gets
     the datagrams (Linux's lookup finds it first)."""
 
-    proto = "U"
+    proto = TransportProto.UDP
     kind = K_UDP
 
     def __init__(self, ldp, app, b: socket.socket) -> None:
@@ -555,7 +549,7 @@ class UdpSock(VSock):
         if twin is not None:
             self.session, self.shared = twin.session, twin.shared
         else:
-            self.session, self.shared = self.vm.session.listen(self.app, "U", ip, port), []
+            self.session, self.shared = self.vm.session.listen(self.app, TransportProto.UDP, ip, port), []
         self.shared.append(self)
         self.session.opaque = self
         c = self.session.conn
@@ -581,11 +575,8 @@ class UdpSock(VSock):
         sm = self.vm.session
         lip, lport = self.local()
         try:
-            kw = {"lcl_port": lport} if lport else {}
             self._leave()  # frees the port for the connected session
-            if lip:
-                kw["lcl_ip"] = lip
-            c = sm.connect(self.app, "U", ip, port, opaque=self, **kw)
+            c = sm.connect(self.app, TransportProto.UDP, ip, port, self, lcl_ip=lip, lcl_port=lport)
         except SessionError as e:
             self.session = None
             if lport:

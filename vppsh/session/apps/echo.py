@@ -20,6 +20,7 @@ from ...wire.format import ff, format_unformat_error, unformat_memory_size
 from ...vlib.process import WaitEvent
 from ..app import App
 from ..main import SessionError
+from ..transport import TransportProto
 from ..dgram import HDR_LEN, drop_dgram, next_dgram_len, recv_dgram, send_dgram
 
 SESSION_E_INVALID = -19  # parse_uri's error code (session_error_t)
@@ -35,8 +36,8 @@ _URI = re.compile(r"(tcp|udp)://([0-9]{1,3}(?:\.[0-9]{1,3}){3})/([0-9]{1,10})", 
 # ------------------------------------------------------------ argument helpers
 
 
-def parse_uri(uri: str) -> tuple[str, int, int]:
-    """`tcp://10.0.0.1/1234` -> ("T", ip, port); VPP's `Uri parse error: -19` otherwise."""
+def parse_uri(uri: str) -> tuple[TransportProto, int, int]:
+    """`tcp://10.0.0.1/1234` -> (TransportProto.TCP, ip, port); VPP's `Uri parse error: -19` otherwise."""
     import ipaddress
 
     m = _URI.fullmatch(uri.strip())
@@ -49,7 +50,7 @@ def parse_uri(uri: str) -> tuple[str, int, int]:
     port = int(m.group(3))
     if port > 65535:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}")
-    return ("T" if m.group(1).lower() == "tcp" else "U"), ip, port
+    return TransportProto[m.group(1).upper()], ip, port
 
 
 def memory_size(word: str, what: str, most: int = (1 << 64) - 1, unit: str = "") -> int:
@@ -106,7 +107,7 @@ class EchoServer(App):
         self.peer_closed: set = set()
 
     def on_rx(self, s) -> None:
-        if s.proto == "U":
+        if s.proto == TransportProto.UDP:
             self._echo_dgrams(s)
         else:
             self._echo_stream(s)
@@ -291,7 +292,7 @@ class EchoClient(App):
         if es is None or self.state != "running" or s.conn is None:
             return
         sm, f, mv = self.vm.session, s.tx_fifo, self.pattern_mv
-        if s.proto == "U":
+        if s.proto == TransportProto.UDP:
             while es.to_send > 0:
                 n = min(es.to_send, UDP_CHUNK, f.free - HDR_LEN)
                 if n <= 0:
@@ -323,7 +324,7 @@ class EchoClient(App):
                 sm.close(s)
             return
         rx = s.rx_fifo
-        if s.proto == "U":
+        if s.proto == TransportProto.UDP:
             while True:
                 if self.test_bytes:
                     d = recv_dgram(s)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ...vlib.errors import CliError
+from ..transport import TransportProto
 from .main import STAT_NAMES
 
 MIN_MTU = 1280  # VPP's `set tcp mtu` minimum
 
 
 def _tm(ctx):
-    return ctx.vm.session.transports["T"]
+    return ctx.vm.session.transports[TransportProto.TCP]
 
 
 def show_stats(ctx, a):

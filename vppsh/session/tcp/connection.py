@@ -9,16 +9,43 @@ anywhere needs modular arithmetic; they wrap only when written to the wire.
 from __future__ import annotations
 
 import struct
+from enum import IntEnum
 
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, build_options, parse_options
 from ..session import NO_FLAGS
+from ..transport import TransportConnection, TransportProto
 from . import cc as cc_mod
 from .sack import Scoreboard, rx_sack_blocks
 
-# states, as VPP prints them
-CLOSED, LISTEN, SYN_SENT, SYN_RCVD, ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK, CLOSING, \
-    FIN_WAIT_2, TIME_WAIT = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT",
-                             "FIN_WAIT_1", "LAST_ACK", "CLOSING", "FIN_WAIT_2", "TIME_WAIT")
+
+
+class TcpState(IntEnum):
+    """RFC 9293's states, named as VPP prints them, numbered as Linux's (tcp_states.h: what
+    TCP_INFO reports, so the shim passes them on as they are)."""
+
+    ESTABLISHED = 1
+    SYN_SENT = 2
+    SYN_RCVD = 3
+    FIN_WAIT_1 = 4
+    FIN_WAIT_2 = 5
+    TIME_WAIT = 6
+    CLOSED = 7
+    CLOSE_WAIT = 8
+    LAST_ACK = 9
+    LISTEN = 10
+    CLOSING = 11
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
+
+CLOSED, LISTEN, SYN_SENT, SYN_RCVD, ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK, CLOSING, FIN_WAIT_2, \
+    TIME_WAIT = (TcpState.CLOSED, TcpState.LISTEN, TcpState.SYN_SENT, TcpState.SYN_RCVD, TcpState.ESTABLISHED,
+                 TcpState.CLOSE_WAIT, TcpState.FIN_WAIT_1, TcpState.LAST_ACK, TcpState.CLOSING,
+                 TcpState.FIN_WAIT_2, TcpState.TIME_WAIT)
 SYNCHRONIZED = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK, CLOSING, FIN_WAIT_2, TIME_WAIT))
 CAN_SEND = frozenset((ESTABLISHED, CLOSE_WAIT))
 _OUTPUT_STATES = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))  # output() sends
@@ -69,8 +96,8 @@ class Segment:
         return parse_options(o)
 
 
-class TcpConnection:
-    proto = "T"
+class TcpConnection(TransportConnection):
+    proto = TransportProto.TCP
     syn_retries = MAX_SYN_RXT  # SYN (or SYN-ACK) retransmissions before giving up (TCP_SYNCNT)
 
     # Defaults every connection starts with, as class attributes: a connection only stores what
@@ -176,7 +203,7 @@ class TcpConnection:
     # ------------------------------------------------------------------ helpers
     @property
     def key(self) -> tuple:
-        return ("T", self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port)
+        return (TransportProto.TCP, self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port)
 
     def now_ms(self, now: float | None = None) -> int:
         """Our timestamp clock (ms, offset per engine), at `now` (engine seconds) or the present."""
@@ -621,6 +648,38 @@ class TcpConnection:
         # RFC 1122 4.2.3.6: an ACK with SEG.SEQ = SND.NXT - 1, which the peer must answer
         self.tm.emit(self, ACK, self.snd_una - 1, self._ack_options(), 0, 0)
         self.set_timer("keep", self.keep_intvl)
+
+    def apply_options(self, o) -> None:
+        """An app's options (a ConnOptions): the IP header's TTL and TOS, IP_MINTTL, Nagle,
+        keepalive and its timers, SYN retries, and the congestion control until the handshake
+        picks it."""
+        self.ttl, self.tos, self.minttl, self.nodelay = o.ttl, o.tos, o.minttl, o.nodelay
+        self.keep_idle, self.keep_intvl, self.keep_cnt = float(o.keep_idle), float(o.keep_intvl), o.keep_cnt
+        self.syn_retries = o.syn_retries
+        if self.cc is None:
+            self.cc_algo = "cubic" if o.cc_algo == "cubic" else "newreno"
+        if o.keepalive != self.keepalive:
+            self.keepalive = o.keepalive
+            self.start_keepalive()
+
+    def info(self) -> dict:
+        """Linux's tcp_info fields (without `tcpi_`), for TCP_INFO."""
+        us = lambda s: int(s * 1e6) if s else 0  # noqa: E731
+        cc, mss = self.cc, self.snd_mss
+        rcv_space = self.session.rx_fifo.free if self.session is not None and self.session.rx_fifo is not None else 0
+        return dict(
+            state=int(self.state), ca_state=4 if self.recovery else 0, retransmits=min(self.rto_boff, 255),
+            backoff=min(self.rto_boff, 255),
+            options=(1 if self.ts_ok else 0) | (2 if self.sack_ok else 0) | (4 if self.snd_wscale or self.rcv_wscale else 0),
+            wscale=(self.snd_wscale & 0xF) | ((self.rcv_wscale & 0xF) << 4),
+            rto=us(self.rto), ato=40000, snd_mss=mss, rcv_mss=self.rcv_mss,
+            unacked=(max(self.snd_nxt - self.snd_una, 0) + mss - 1) // mss if mss else 0,
+            pmtu=self.mss_max + 40, rcv_ssthresh=rcv_space, rtt=us(self.srtt), rttvar=us(self.rttvar),
+            snd_ssthresh=min(cc.ssthresh // mss, 0x7FFFFFFF) if cc and mss and cc.ssthresh < (1 << 40) else 0x7FFFFFFF,
+            snd_cwnd=cc.cwnd // mss if cc and mss else 0, advmss=self.rcv_mss, reordering=self.reordering,
+            rcv_space=rcv_space, total_retrans=self.stats.get("rxt_segs", 0),
+            notsent_bytes=max(self.session.tx_fifo.size - (self.snd_nxt - self.snd_una), 0)
+            if self.session is not None and self.session.tx_fifo is not None else 0)
 
     def start_keepalive(self) -> None:
         if self.keepalive and self.state in (ESTABLISHED, CLOSE_WAIT):

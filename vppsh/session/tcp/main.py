@@ -20,6 +20,7 @@ from ...vnet.ip4.egress import egress
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
 from ..main import SessionError
 from ..session import NO_FLAGS
+from ..transport import ConnOptions, Transport, TransportConnection, TransportProto
 from . import isn as isn_mod
 from .connection import CLOSED, DELACK, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, \
     TcpConnection
@@ -60,8 +61,8 @@ class TcpConfig:
     challenge_acks_per_s: int = 1000  # RFC 5961 7: bound the ACKs an attacker can elicit
 
 
-class TcpListener:
-    proto = "T"
+class TcpListener(TransportConnection):
+    proto = TransportProto.TCP
 
     def __init__(self, session, ip: int, port: int) -> None:
         self.session = session
@@ -73,8 +74,8 @@ class TcpListener:
         self.cookie_at = -1e9  # when the backlog last overflowed (a SYN answered with a cookie)
 
 
-class TcpMain:
-    proto = "T"
+class TcpMain(Transport):
+    proto = TransportProto.TCP
 
     def __init__(self, vm) -> None:
         self.vm = vm
@@ -180,21 +181,21 @@ class TcpMain:
     def unlisten(self, ls: TcpListener) -> None:
         ls.state = CLOSED
 
-    def connect(self, app, ip: int, port: int, opaque=None, **opts):
+    def connect(self, app, ip: int, port: int, opaque=None, opts: ConnOptions | None = None,
+                lcl_ip: int = 0, lcl_port: int = 0) -> TcpConnection:
         sm = self.sm
         sw, src = sm.source_address(ip)
-        src = opts.get("lcl_ip") or src  # a socket bound before connect (the shim's apps)
-        lport = opts.get("lcl_port") or sm.alloc_port("T", src, ip, port)
-        if ("T", src, lport, ip, port) in sm.conns:
+        src = lcl_ip or src  # a socket bound before connect (the shim's apps)
+        lport = lcl_port or sm.alloc_port(self.proto, src, ip, port)
+        if (self.proto, src, lport, ip, port) in sm.conns:
             raise SessionError("session already exists")
         c = TcpConnection(self, src, lport, ip, port)
         c.app, c.opaque = app, opaque
-        for k in ("nodelay", "ttl", "tos", "keepalive", "cc_algo", "syn_retries"):
-            if k in opts:
-                setattr(c, k, opts[k])
+        if opts is not None:
+            c.apply_options(opts)
         c.init_options(sw)
-        if opts.get("maxseg"):  # TCP_MAXSEG before connect: the MSS we announce and use
-            c.mss_max = c.rcv_mss = max(64, min(c.mss_max, opts["maxseg"]))
+        if opts is not None and opts.maxseg:  # TCP_MAXSEG before connect: the MSS we announce and use
+            c.mss_max = c.rcv_mss = max(64, min(c.mss_max, opts.maxseg))
         c.iss = isn_mod.isn(src, lport, ip, port)
         c.snd_una = c.snd_nxt = c.snd_max = c.iss
         c.state = SYN_SENT
@@ -203,6 +204,15 @@ class TcpMain:
         c.send_syn()
         c.set_timer("syn", RTO_INIT)
         return c
+
+    def set_options(self, conn, opts: ConnOptions) -> None:
+        if isinstance(conn, TcpConnection):
+            conn.apply_options(opts)
+
+    def info(self, conn) -> dict | None:
+        if isinstance(conn, TcpConnection):
+            return conn.info()
+        return {"state": int(conn.state)} if isinstance(conn, TcpListener) else None
 
     def push(self, conn) -> None:
         if isinstance(conn, TcpConnection) and conn.state != CLOSED:

@@ -16,7 +16,10 @@ from ...wire.tcp import RST, SYN, format_tcp_header
 from ...vnet.ip4.fields import be16, be32
 from . import cookies
 from .connection import CLOSED, ESTABLISHED, SYN_SENT, TIME_WAIT, unwrap
+from ..transport import TransportProto
 from .main import segment_from
+
+TCP = int(TransportProto.TCP)  # (a plain int builds lookup keys faster than the enum member)
 
 ERRORS = (("no listener for dst port", "error"), ("lookup drops", "error"),
           ("TTL below the socket's IP_MINTTL", "error"),
@@ -41,7 +44,7 @@ def _trace(vm, b: int) -> str:
     pkt = buf.packet(b)
     ihl = (pkt[0] & 0x0F) * 4 if pkt else 20
     aux = int(buf.aux[b])
-    tm = vm.session.transports["T"]
+    tm = vm.session.transports[TCP]
     c = tm.conns[aux - 1] if 0 < aux <= len(tm.conns) else None
     head = "no tcp connection" if c is None else f"{tm.format_id(c)} state {c.state}"
     return head + "\n" + format_tcp_header(pkt[ihl:])
@@ -127,13 +130,13 @@ class Tcp4Input(TcpNode):
             if badl[i]:
                 nx = 0
             else:
-                c = conns.get(("T", d_, p, s_, a))
+                c = conns.get((TCP, d_, p, s_, a))
                 if c is not None:
                     aux[i] = c.index + 1
                     st = c.state
                     nx = N_EST if st is ESTABLISHED else N_SYN_SENT if st is SYN_SENT else N_RCV
                 else:
-                    ls = sm.find_listener("T", d_, p)
+                    ls = sm.find_listener(TCP, d_, p)
                     if ls is not None:
                         aux[i] = ls.index + 1
                         nx = N_LISTEN
@@ -169,7 +172,7 @@ class TcpStateNode(TcpNode):
     def process(self, frame):
         vm = self.vm
         buf = vm.buffers
-        tm = vm.session.transports["T"]
+        tm = vm.session.transports[TCP]
         tm.node_errs = self.err
         conns = tm.conns
         aux = buf.aux[frame].tolist()
@@ -178,7 +181,7 @@ class TcpStateNode(TcpNode):
                 c = conns[a - 1] if 0 < a <= len(conns) else None
                 seg = segment_from(buf, b)
                 if c is None or c.state is CLOSED:  # gone (or replaced) earlier in this frame
-                    c = vm.session.conns.get(("T", seg.dst, seg.dport, seg.src, seg.sport))
+                    c = vm.session.conns.get((TCP, seg.dst, seg.dport, seg.src, seg.sport))
                     if c is None:
                         self.count(self.err["Invalid connection"])
                     else:
@@ -212,7 +215,7 @@ class Tcp4RcvProcess(TcpStateNode):
         if c.state is TIME_WAIT and seg.flags & SYN and not seg.flags & 0x14:
             if unwrap(seg.seq, c.rcv_nxt) > c.rcv_nxt:
                 c.delete()
-                ls = self.vm.session.find_listener("T", seg.dst, seg.dport)
+                ls = self.vm.session.find_listener(TCP, seg.dst, seg.dport)
                 if ls is not None:
                     tm.on_syn(ls, seg)
                 return
@@ -237,7 +240,7 @@ class Tcp4Listen(TcpNode):
         vm = self.vm
         buf = vm.buffers
         sm = vm.session
-        tm = sm.transports["T"]
+        tm = sm.transports[TCP]
         tm.node_errs = self.err
         aux = buf.aux[frame]
         try:
@@ -258,7 +261,7 @@ class Tcp4Listen(TcpNode):
                 seg = segment_from(buf, b)
                 # tcp4-input looked the whole frame up first: an earlier segment of this frame
                 # may have created the connection (a SYN, a cookie's ACK) — then it is its
-                c = sm.conns.get(("T", seg.dst, seg.dport, seg.src, seg.sport))
+                c = sm.conns.get((TCP, seg.dst, seg.dport, seg.src, seg.sport))
                 if c is None:
                     tm.on_syn(ls, seg)
                 else:
@@ -280,7 +283,7 @@ class Tcp4Reset(TcpNode):
     def process(self, frame):
         vm = self.vm
         buf = vm.buffers
-        tm = vm.session.transports["T"]
+        tm = vm.session.transports[TCP]
         tm.node_errs = self.err
         try:
             for b in frame.tolist():

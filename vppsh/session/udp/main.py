@@ -19,6 +19,8 @@ from ...vnet.ip4.fields import header_checksum, put16, put32
 from ...vnet.ip4.icmp_err import icmp_errno
 from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
+from ..main import SessionError
+from ..transport import ConnOptions, Transport, TransportConnection, TransportProto
 
 IP_HDR = struct.Struct("!BBHHHBBHII")
 UDP_HDR = struct.Struct("!HHHH")
@@ -45,8 +47,8 @@ KNOWN_PORTS = {
 }
 
 
-class UdpConnection:
-    proto = "U"
+class UdpConnection(TransportConnection):
+    proto = TransportProto.UDP
     __slots__ = ("index", "session", "lcl_ip", "lcl_port", "rmt_ip", "rmt_port", "flags", "cfg_flags",
                  "sw_if_index", "mss", "start", "dgrams_in", "bytes_in", "errors_in", "dgrams_out",
                  "bytes_out")
@@ -76,9 +78,8 @@ class UdpConnection:
         return f"<UdpConnection {self.lcl_ip}:{self.lcl_port}->{self.rmt_ip}:{self.rmt_port} {self.flags}>"
 
 
-class UdpMain:
-    proto = "U"
-    name = "udp"
+class UdpMain(Transport):
+    proto = TransportProto.UDP
 
     def __init__(self, vm) -> None:
         self.vm = vm
@@ -93,7 +94,7 @@ class UdpMain:
     def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, itype: int, code: int) -> bool | None:
         """An ICMP error about a datagram we sent: a connected session's app hears a hard one
         (True); False for a soft one, None if no connected session sent it."""
-        c = self.vm.session.conns.get(("U", lcl_ip, lcl_port, rmt_ip, rmt_port))
+        c = self.vm.session.conns.get((self.proto, lcl_ip, lcl_port, rmt_ip, rmt_port))
         if c is None or c.session is None or not c.connected:
             return None
         err, hard = icmp_errno(itype, code)
@@ -129,7 +130,7 @@ class UdpMain:
         self.port_refcnt[c.lcl_port] += 1
         if c.connected and not c.is_listener:
             self.connected_ports[c.lcl_port] += 1
-            self.vm.session.add_conn("U", c.lcl_ip, c.lcl_port, c.rmt_ip, c.rmt_port, c)
+            self.vm.session.add_conn(self.proto, c.lcl_ip, c.lcl_port, c.rmt_ip, c.rmt_port, c)
 
     def delete(self, c: UdpConnection) -> None:
         """Forget the connection and free its session (no app callback: the app asked, or left)."""
@@ -143,7 +144,7 @@ class UdpMain:
         if c.connected and not c.is_listener:
             self.connected_ports[c.lcl_port] -= 1
         sm = self.vm.session
-        sm.del_conn("U", c.lcl_ip, c.lcl_port, c.rmt_ip, c.rmt_port, c)
+        sm.del_conn(self.proto, c.lcl_ip, c.lcl_port, c.rmt_ip, c.rmt_port, c)
         s, c.session = c.session, None
         if s is not None and not c.is_listener:  # a listener's session is freed by unlisten
             sm.free(s)
@@ -168,19 +169,18 @@ class UdpMain:
     def unlisten(self, c: UdpConnection) -> None:
         self.delete(c)
 
-    def connect(self, app, ip: int, port: int, opaque=None, **opts) -> UdpConnection:
+    def connect(self, app, ip: int, port: int, opaque=None, opts: ConnOptions | None = None,
+                lcl_ip: int = 0, lcl_port: int = 0) -> UdpConnection:
         """A connected session to ip:port, ready at once (UDP has no handshake): the app's
         on_connected runs before this returns. `lcl_ip`/`lcl_port` bind the local end."""
-        from .. import main as sm_mod
-
         sm = self.vm.session
         if not 0 < port < 65536:
-            raise sm_mod.SessionError("invalid value")
+            raise SessionError("invalid value")
         sw, src = sm.source_address(ip)
-        src = opts.get("lcl_ip") or src
-        lport = opts.get("lcl_port") or sm.alloc_port("U", src, ip, port)
-        if ("U", src, lport, ip, port) in sm.conns:
-            raise sm_mod.SessionError("session already exists")
+        src = lcl_ip or src
+        lport = lcl_port or sm.alloc_port(self.proto, src, ip, port)
+        if (self.proto, src, lport, ip, port) in sm.conns:
+            raise SessionError("session already exists")
         c = UdpConnection(src, lport, ip, port, flags=("CONNECTED", "OWNS_PORT"))
         c.sw_if_index = sw
         c.mss = self.vm.ip4.mtu(sw) - IP_UDP if sw >= 0 else c.mss
@@ -379,8 +379,6 @@ class UdpMain:
         if c.connected:
             rip, rport, lip = c.rmt_ip, c.rmt_port, c.lcl_ip
         if not c.connected or not lip or sw < 0:
-            from ..main import SessionError
-
             try:
                 sw, src = self.vm.session.source_address(rip)
             except SessionError:
@@ -416,8 +414,6 @@ class UdpMain:
 
     def _route(self, rip: np.ndarray, lip: np.ndarray, sw: np.ndarray) -> None:
         """Egress interface (and source address where the app gave none) per distinct peer."""
-        from ..main import SessionError
-
         sm = self.vm.session
         seen: dict[int, tuple[int, int]] = {}
         for i, r in enumerate(rip.tolist()):

@@ -19,6 +19,9 @@ from ...vnet.ip4.fields import be16, be32
 from ...vnet.ip4.forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
 from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
+from ..transport import TransportProto
+
+UDP = int(TransportProto.UDP)  # (a plain int builds lookup keys faster than the enum member)
 
 # udp_error.def, VPP's descriptions (show errors prints these), in VPP's order
 UDP_ERRORS = (
@@ -49,7 +52,7 @@ class Ip4UdpLookup(Node):
     def process(self, frame):
         vm = self.vm
         buf = vm.buffers
-        um = vm.session.transports["U"]
+        um = vm.session.transports[UDP]
         rcv = vm.node("ip4-receive").err
         hdr = buf.gather(frame, 0, 20)
         ihl = (hdr[:, 0] & 0x0F).astype(np.int64) * 4
@@ -102,7 +105,7 @@ class Ip4UdpLookup(Node):
         if total < ihl + 8:
             return False
         sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", mv, o + ihl)
-        if ulen < 8 or ulen > total - ihl or not vm.session.transports["U"].port_refcnt[dport]:
+        if ulen < 8 or ulen > total - ihl or not vm.session.transports[UDP].port_refcnt[dport]:
             return False
         src, dst = struct.unpack_from("!II", mv, o + 12)
         if ucsum and not buf.flags[b] & F_OFFLOAD:
@@ -127,7 +130,7 @@ class Ip4UdpLookup(Node):
         if (dst == dst[0]).all() and (src == src[0]).all() and (dport == dport[0]).all() \
                 and (sport == sport[0]).all():
             return np.full(len(dst), one(int(dst[0]), int(dport[0]), int(src[0]), int(sport[0])), np.int64)
-        um = self.vm.session.transports["U"]
+        um = self.vm.session.transports[UDP]
         lcl = (dst.astype(np.int64) << 16) | dport
         uk, inv = np.unique(lcl, return_inverse=True)
         inv = inv.reshape(-1)
@@ -150,10 +153,10 @@ class Ip4UdpLookup(Node):
 
     def _lookup1(self, dst: int, dport: int, src: int, sport: int) -> int:
         sm = self.vm.session
-        c = sm.conns.get(("U", dst, dport, src, sport))
+        c = sm.conns.get((UDP, dst, dport, src, sport))
         if c is not None and c.session is not None:
             return c.session.index
-        ls = sm.listeners.get(("U", dst, dport)) or sm.listeners.get(("U", 0, dport))
+        ls = sm.listeners.get((UDP, dst, dport)) or sm.listeners.get((UDP, 0, dport))
         return ls.index if ls is not None else -1
 
     def format_trace(self, b):
@@ -163,7 +166,7 @@ class Ip4UdpLookup(Node):
         if len(pkt) < ihl + 8:
             return format_ip4(self.vm, b)
         sport, dport = int.from_bytes(pkt[ihl:ihl + 2], "big"), int.from_bytes(pkt[ihl + 2:ihl + 4], "big")
-        um = self.vm.session.transports.get("U")
+        um = self.vm.session.transports.get(UDP)
         bound = um is not None and um.port_refcnt[dport] > 0
         return f"UDP: src-port {sport} dst-port {dport}{'' if bound else ' (no listener)'}"
 
@@ -214,7 +217,7 @@ class Udp4Input(Node):
         for i, si in enumerate(sidx):
             s = pool[si] if si < len(pool) else None
             c = s.conn if s is not None else None
-            if c is None or s.proto != "U" or c.lcl_port != dport[i]:
+            if c is None or s.proto != UDP or c.lcl_port != dport[i]:
                 counts["Invalid connection"] += 1  # the session went away since the lookup
                 continue
             st = s.state
@@ -296,7 +299,7 @@ def deliver_big(node, pkt: bytes, b: int) -> None:
                           + (dst & 0xFFFF) + 17 + ulen) != 0xFFFF:
         lookup.drop(one, rcv["bad udp checksum"])
         return
-    um = vm.session.transports["U"]
+    um = vm.session.transports[UDP]
     si = lookup._lookup1(dst, dport, src, sport) if um.port_refcnt[dport] else -1
     if si < 0:  # port unreachable, quoting the datagram's start (all ip4-icmp-error quotes)
         head = pkt[:min(total, buf.data_size)]
