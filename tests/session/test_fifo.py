@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vppsh.session.fifo import Fifo
@@ -64,19 +64,27 @@ ops = st.lists(st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(ops, st.sampled_from([7, 32, 100]))
+@example([("ooo", 1, 1), ("ooo", 2, 1), ("enq", 1)], 7)  # touching ranges merge, then join the tail
 def test_matches_a_stream_model(seq, size):
-    """The fifo carries one byte stream; every read must equal the stream at that position."""
+    """The fifo carries one byte stream; every read must equal the stream at that position, and
+    the tail and the out-of-order ranges must be where a model of the written offsets puts them."""
     stream = bytes((i * 7 + 3) & 0xFF for i in range(5000))
     f = Fifo(size)
     have = set()  # absolute stream offsets written out of order, not yet absorbed
     for op in seq:
         if op[0] == "enq":
-            n = f.enqueue(stream[f.tail:f.tail + op[1]])
-            assert n >= min(op[1], size - (f.tail - n - f.head)) or n == 0 or True
+            t0, free = f.tail, f.free
+            n = f.enqueue(stream[t0:t0 + op[1]])
+            t = t0 + min(op[1], free)  # written in order, as far as there is room...
+            while t in have:  # ...then the out-of-order data it reached joins
+                t += 1
+            assert (f.tail, n) == (t, t - t0)
+            have = {i for i in have if i > t}
         elif op[0] == "ooo":
-            start = f.tail + op[1]
-            f.enqueue_at(op[1], stream[start:start + op[2]])
-            have.update(range(start, start + op[2]))
+            start, free = f.tail + op[1], f.free
+            n = f.enqueue_at(op[1], stream[start:start + op[2]])
+            assert n == max(0, min(op[2], free - op[1]))  # clipped to the ring's room
+            have.update(range(start, start + n))
         elif op[0] == "deq":
             pos = f.head
             out = f.dequeue(op[1])
@@ -85,7 +93,20 @@ def test_matches_a_stream_model(seq, size):
             out = f.peek(op[1], op[2])
             assert out == stream[f.head + op[1]:f.head + op[1] + len(out)]
         assert 0 <= f.size <= size and f.free == size - f.size
+        assert f.ooo_segments() == ranges(sorted(i - f.tail for i in have))
+        assert f.ooo_bytes == len(have)
         for s, e in f.ooo_segments():
             assert 0 < s < e and f.tail + e <= f.head + size
     rest = f.dequeue(size)
     assert rest == stream[f.head - len(rest):f.head]
+
+
+def ranges(offsets: list[int]) -> list[tuple[int, int]]:
+    """Sorted offsets as [start, end) runs."""
+    out: list[tuple[int, int]] = []
+    for i in offsets:
+        if out and out[-1][1] == i:
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out
