@@ -13,17 +13,13 @@ Usage: .venv/bin/python scripts/bench_fib.py [--quick]
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from vppsh.vnet.fib.mtrie import Mtrie16_8_8  # noqa: E402
-from vppsh.wire.format import format_memory_size  # noqa: E402
-from vppsh.vnet.fib.table import FibTable  # noqa: E402
+from vppsh.vnet.fib.mtrie import Mtrie16_8_8
+from vppsh.vnet.fib.table import FibTable
+from vppsh.wire.format import format_memory_size
 
 BASE = 0x01000000  # 1.0.0.0
 

@@ -21,8 +21,6 @@ import tempfile
 import time
 
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 SCRIPT = """create loopback interface
 create loopback interface
 set interface state loop0 up

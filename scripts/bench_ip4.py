@@ -28,7 +28,6 @@ import tempfile
 import time
 import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 STREAM = ("packet-generator new {{ name f limit {n} size 64-64 interface pg0 node ethernet-input data {{ "
           "IP4: 02:00:00:00:00:09 -> 02:00:00:00:00:01 UDP: 10.0.0.2 -> {dst} "

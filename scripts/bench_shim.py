@@ -33,8 +33,7 @@ import uuid
 
 from tabulate import tabulate
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench_tcp import VethPair, Vpp  # noqa: E402
+from bench_tcp import VethPair, Vpp
 
 CMD = "sudo .venv/bin/python scripts/bench_shim.py"
 VPPSH = os.path.join(os.path.dirname(sys.executable), "vppsh")

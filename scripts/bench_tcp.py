@@ -45,8 +45,6 @@ import uuid
 
 from tabulate import tabulate
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
 CMD = "sudo .venv/bin/python scripts/bench_tcp.py"
 CONNECTS_IN_FLIGHT = 128  # the echo client's pacing (vppsh/session/apps/echo.py)
 
