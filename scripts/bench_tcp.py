@@ -3,7 +3,7 @@
 same run. Needs root, /dev/net/tun and iperf3; every address is inside namespaces this script
 creates and removes, and every process it starts is stopped by its PID.
 
-The engine runs in this process (vppsh.engine.Engine, as tests/conftest.py's Shell): one gso tap
+The engine runs in this process (vppsh.engine.Engine, as tests/helpers/shell.py's Shell): one gso tap
 into a namespace holding the kernel peer,
 
     create tap id 0 host-ns <ns> host-if-name vtap0 host-ip4-addr 10.0.0.1/24 gso

@@ -165,7 +165,7 @@ def test_every_numeric_placeholder_is_tried():
 
 @pytest.fixture(scope="module")
 def edge_shell():
-    from tests.conftest import Shell
+    from tests.helpers.shell import Shell
 
     s = Shell()
     s.run("create loopback interface")

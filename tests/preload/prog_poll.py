@@ -2,15 +2,12 @@
 10.0.0.1, wake-ups when data arrives, ~0% CPU while blocked idle, EINTR. Prints one JSON line."""
 
 import ctypes
-import os
 import select
 import signal
 import socket
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BLACKHOLE, CHARGEN, CLOSED, DELAYED, ECHO, EPOLL_NAMES, PEER, POLL_NAMES, Caught,  # noqa: E402
+from common import (BLACKHOLE, CHARGEN, CLOSED, DELAYED, ECHO, EPOLL_NAMES, PEER, POLL_NAMES, Caught,
                     attempt, bconn, c_recv, conn, cpu, en, flag_names, interrupt_later, libc, pollmask,
                     recv_exact, registry, run)
 

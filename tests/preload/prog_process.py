@@ -14,8 +14,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DELAYED, ECHO, PEER, STALL, Caught, attempt, bconn, c_recv, conn, en, fd_flags,  # noqa: E402
+from common import (DELAYED, ECHO, PEER, STALL, Caught, attempt, bconn, c_recv, conn, en, fd_flags,
                     interrupt_later, join_interrupters, libc, peername, recv_exact, registry, run, sockname,
                     tcp_state, watch, watched)
 

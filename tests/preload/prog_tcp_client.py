@@ -10,13 +10,11 @@ import signal
 import socket
 import stat
 import struct
-import sys
 import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BLACKHOLE, CHARGEN, CLOSED, ECHO, IP_MINTTL, LOCAL, PEER, STALL, TCP_SYNCNT,  # noqa: E402
+from common import (BLACKHOLE, CHARGEN, CLOSED, ECHO, IP_MINTTL, LOCAL, PEER, STALL, TCP_SYNCNT,
                     Caught, attempt, bconn, c_bind, c_connect, conn, cret, en, fd_flags, ident, interrupt_later,
                     libc, peername, pollmask, pos, recv_exact, registry, reset_conn, run, sockname, tcp_info,
                     tcp_state, wait_mask, watch, watched, within)

@@ -11,8 +11,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (EPOLL_NAMES, LOCAL, Caught, Remote, addr, attempt, c_accept4, cpu, fd_flags,  # noqa: E402
+from common import (EPOLL_NAMES, LOCAL, Caught, Remote, addr, attempt, c_accept4, cpu, fd_flags,
                     flag_names, ident, interrupt_later, libc, peername, pollmask, recv_exact, registry, run, sockname,
                     tcp_state, wait_mask)
 

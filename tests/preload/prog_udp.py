@@ -7,11 +7,9 @@ import os
 import select
 import socket
 import struct
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (CLOSED, LOCAL, PEER, UDP_ECHO, UDP_OTHER, Sockaddr, attempt, c_recv, cret, en, libc,  # noqa: E402
+from common import (CLOSED, LOCAL, PEER, UDP_ECHO, UDP_OTHER, Sockaddr, attempt, c_recv, cret, en, libc,
                     peername, pollmask, pos, registry, run, sockname, wait_mask)
 
 case = registry()

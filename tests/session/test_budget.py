@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import gc
 
+from tests.helpers.pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4
 from vppsh.session.app import App
 from vppsh.session.budget import MAX_FIFO_SIZE, Budget
 from vppsh.session.fifo import Fifo
 from vppsh.wire import tcp as wtcp
 from vppsh.session.transport import TransportProto
-
-from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4
 
 K = 1024
 

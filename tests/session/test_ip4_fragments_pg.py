@@ -9,9 +9,9 @@ import re
 import time
 
 import pytest
-from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i
 from scapy.all import ICMP, IP, UDP, Raw, defragment, fragment
 
+from tests.helpers.pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i
 from vppsh.session.app import App
 from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.vnet.ip4.frag import FragError

@@ -4,7 +4,8 @@ show app, clear session, show udp ports, and the echo apps' argument handling.""
 import re
 
 import pytest
-from pgnet import PgNet, udp
+
+from tests.helpers.pgnet import PgNet, udp
 
 LISTENER = "[0:0][U] 0.0.0.0:1234->0.0.0.0:0"
 

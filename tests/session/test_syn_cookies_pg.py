@@ -9,8 +9,8 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4
 
+from tests.helpers.pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4
 from vppsh.session.tcp import cookies, isn
 from vppsh.vnet.devices.offload import finish_in_place
 from vppsh.wire import tcp as wtcp

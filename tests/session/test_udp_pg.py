@@ -5,8 +5,8 @@ import re
 import struct
 
 import pytest
-from pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4, parse_udp, udp
 
+from tests.helpers.pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4, parse_udp, udp
 from vppsh.session.app import App
 from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.session.main import SessionError

@@ -22,9 +22,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import Shell, tcp_stream
 from pyroute2 import IPRoute
 
+from tests.helpers.kernel import tcp_stream
+from tests.helpers.shell import Shell
 from vppsh.vlib.buffer import PRE_DATA, BufferPool
 from vppsh.vnet.devices import netns
 from vppsh.vnet.devices.af_packet import AfPacketDevice

@@ -14,8 +14,8 @@ import sys
 import time
 
 import pytest
-from conftest import udp_echo_server
 
+from tests.helpers.kernel import udp_echo_server
 from vppsh.session.app import App
 from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.session.transport import TransportProto

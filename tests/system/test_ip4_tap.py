@@ -15,8 +15,9 @@ import time
 import uuid
 
 import pytest
-from conftest import tcp_stream
 from pyroute2 import netns as pr_netns
+
+from tests.helpers.kernel import tcp_stream
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")

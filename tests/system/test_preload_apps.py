@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from shimnet import VPPSH, ShimNet
+from tests.helpers.shimnet import VPPSH, ShimNet
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")

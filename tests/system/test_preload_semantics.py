@@ -8,7 +8,7 @@ so the reference is never a recording from another machine.
 
 tests/preload/expected.json documents the cases and one kernel's answers (and lists the cases
 the programs must print); re-record it (several native runs, which must agree) with:
-    .venv/bin/python tests/system/test_preload_semantics.py --record [--runs 3]
+    .venv/bin/python -m tests.system.test_preload_semantics --record [--runs 3]
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from preload_env import EXPECTED, PROGRAMS, Topology, run_program, start_peer_services  # noqa: E402
+from tests.helpers.preload_env import EXPECTED, PROGRAMS, Topology, run_program, start_peer_services
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun")
                                 or shutil.which("nsenter") is None,

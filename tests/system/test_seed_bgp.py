@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from shimnet import ShimNet
+from tests.helpers.shimnet import ShimNet
 
 SEED = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "seed")
 BGPD = "/usr/lib/frr/bgpd"

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from shimnet import VPPSH, ShimNet
+from tests.helpers.shimnet import VPPSH, ShimNet
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
@@ -161,7 +161,7 @@ def test_without_a_private_namespace_the_shim_drops_what_the_engine_did_not_conn
 def test_a_guessed_token_takes_no_connection():
     """An attached process (root, the API socket's owner) naming its own socket with guessed
     tokens in ACCEPTED claims nothing; the next real connection is served."""
-    from test_api_fuzz import Client
+    from tests.system.test_api_fuzz import Client
 
     from vppsh.vcl import proto
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
+from tests.helpers.tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
 
 from vppsh.session.transport import TransportProto
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tcp_peer import VPP_IP, setup_tap
+from tests.helpers.tcp_peer import VPP_IP, setup_tap
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from pyroute2 import netns as pr_netns
 from scapy.all import IP, Ether, IPOption_RR, Raw
 
-from tcp_peer import KERNEL_IP, PEER_MAC, RAW_IP, VPP_IP, VPP_MAC, RawPeer, setup_tap
-from test_fuzz_frames import INJECTOR
-from test_tcp import ECHO_CLIENT, ns_py, ns_run, wait_for
+from tests.helpers.tcp_peer import KERNEL_IP, PEER_MAC, RAW_IP, VPP_IP, VPP_MAC, RawPeer, setup_tap
+from tests.system.test_fuzz_frames import INJECTOR
+from tests.system.test_tcp import ECHO_CLIENT, ns_py, ns_run, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")

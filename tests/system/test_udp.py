@@ -13,8 +13,9 @@ import sys
 import uuid
 
 import pytest
-from conftest import udp_echo_server
 from pyroute2 import netns as pr_netns
+
+from tests.helpers.kernel import udp_echo_server
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")

@@ -46,7 +46,7 @@ class Topology:
     def start(self) -> "Topology":
         try:
             if self.mode == "vppsh":
-                from shimnet import ShimNet
+                from tests.helpers.shimnet import ShimNet
 
                 self.net = ShimNet().start()
                 self.app_ns, self.peer_ns = self.net.app_ns, self.net.peer_ns

@@ -13,8 +13,7 @@ import uuid
 
 from pyroute2 import netns as pr_netns
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from conftest import Shell  # noqa: E402
+from tests.helpers.shell import Shell
 
 VPPSH = os.path.join(os.path.dirname(sys.executable), "vppsh")
 

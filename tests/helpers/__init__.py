@@ -1,0 +1,9 @@
+"""What more than one test module uses (see tests/system/conftest.py for the layout):
+
+shell        Shell, the in-process engine driven through its CLI
+kernel       kernel-side programs run in the tests' namespaces (UDP echo server, TCP stream)
+tcp_peer     a tap to a namespace, and a scripted TCP peer on it (scapy over AF_PACKET)
+pgnet        frames in and out of a pg interface, for session tests without a kernel
+shimnet      vppsh with a tap and an app namespace where programs run under `vppsh exec`
+preload_env  the topology and runner of the socket-semantics programs in tests/preload/
+"""

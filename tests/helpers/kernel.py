@@ -1,0 +1,85 @@
+"""Kernel-side programs for the system tests, run in the namespaces the tests create (nsenter)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+
+# A kernel UDP echo server at 10.0.0.1:1234 (the seed's peer address), run in a namespace: says
+# "ready", echoes until quiet for argv[1] seconds, then prints how many datagrams it echoed.
+UDP_ECHO_SERVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind(("10.0.0.1", 1234))
+print("ready", flush=True)
+n = 0
+s.settimeout(float(sys.argv[1]))
+while True:
+    try:
+        d, peer = s.recvfrom(65535)
+    except socket.timeout:  # quiet for a while: the test is over
+        break
+    s.sendto(d, peer)
+    n += 1
+print(n, flush=True)
+"""
+
+
+@contextlib.contextmanager
+def udp_echo_server(ns: str, quiet: float):
+    """UDP_ECHO_SERVER running in namespace `ns` (ready when this yields); killed if still there
+    at the end. Its stdout then holds the datagram count: `srv.communicate()[0]`."""
+    srv = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", UDP_ECHO_SERVER, str(quiet)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        yield srv
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.wait()
+
+_RECEIVER = """
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5001)); s.listen(1); c, _ = s.accept()
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(1 << 20)
+    if not d: break
+    h.update(d); n += len(d)
+print(n, h.hexdigest())
+"""
+_SENDER = """
+import hashlib, os, socket, sys
+dst, size = sys.argv[1], int(sys.argv[2]); h = hashlib.sha256()
+s = socket.create_connection((dst, 5001), timeout=60)
+block = os.urandom(1 << 20)
+for i in range(size >> 20):
+    chunk = bytes([i & 0xff]) + block[1:]
+    h.update(chunk); s.sendall(chunk)
+s.shutdown(socket.SHUT_WR); s.recv(1); print(size, h.hexdigest())
+"""
+
+
+def tcp_stream(src_ns: str, dst_ns: str, dst_ip: str, megabytes: int, timeout: float = 300) -> None:
+    """Send `megabytes` over TCP between two namespaces (kernel sockets both ends) and check
+    that both ends hashed the same bytes (sha256)."""
+    import subprocess
+    import sys
+    import time
+
+    ns = lambda n: ["nsenter", f"--net=/run/netns/{n}", sys.executable, "-c"]  # noqa: E731
+    recv = subprocess.Popen(ns(dst_ns) + [_RECEIVER, dst_ip], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        send = subprocess.run(ns(src_ns) + [_SENDER, dst_ip, str(megabytes << 20)], capture_output=True,
+                              text=True, timeout=timeout)
+        got = recv.communicate(timeout=timeout)[0].split()
+    finally:
+        recv.kill()
+        recv.wait()
+    assert got == send.stdout.split() and int(got[0]) == megabytes << 20, (got, send.stdout, send.stderr)
