@@ -1,10 +1,12 @@
-"""Kernel-side programs for the system tests, run in the namespaces the tests create (nsenter)."""
+"""Kernel-side programs for the system tests, run in the namespaces the tests create (nsenter), and
+the programs they run there."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
+import threading
 
 
 # A kernel UDP echo server at 10.0.0.1:1234 (the seed's peer address), run in a namespace: says
@@ -83,3 +85,80 @@ def tcp_stream(src_ns: str, dst_ns: str, dst_ip: str, megabytes: int, timeout: f
         recv.kill()
         recv.wait()
     assert got == send.stdout.split() and int(got[0]) == megabytes << 20, (got, send.stdout, send.stderr)
+
+
+def ns_run(ns, *cmd, timeout=120, check=True, **kw):
+    """Runs cmd in namespace `ns`; its output as text."""
+    return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", *cmd], capture_output=True, text=True,
+                          timeout=timeout, check=check, **kw)
+
+
+def ns_py(ns, code, *args, timeout=120):
+    """Runs Python `code` with `args` in namespace `ns`."""
+    return ns_run(ns, sys.executable, "-c", code, *map(str, args), timeout=timeout)
+
+
+def ns_popen(ns, *cmd, **kw):
+    """Starts cmd in namespace `ns`; stop() it in a finally."""
+    return subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", *map(str, cmd)], **kw)
+
+
+def stop(p) -> None:
+    """Kills p if it still runs, and reaps it."""
+    if p is not None and p.poll() is None:
+        p.kill()
+    if p is not None:
+        p.wait()
+
+
+def readline(p, timeout: float) -> str:
+    """p's next stdout line, or fail after `timeout` s (the finally kills p, ending the read)."""
+    box: list = []
+    t = threading.Thread(target=lambda: box.append(p.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    assert box, f"no line from {p.args[3:5]} in {timeout} s"
+    return box[0]
+
+
+# Connects to argv[1]:argv[2] (from port argv[4] if given) and sends argv[3] random bytes while it
+# reads the echo; prints how many bytes came back and whether their sha256 matched.
+ECHO_CLIENT = r"""
+import hashlib, os, socket, sys, threading
+ip, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bind_port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if bind_port: s.bind(("0.0.0.0", bind_port))
+s.settimeout(60); s.connect((ip, port))
+data = os.urandom(size)
+got = []
+def rd():
+    n = 0
+    while n < size:
+        d = s.recv(1 << 20)
+        if not d: break
+        got.append(d); n += len(d)
+t = threading.Thread(target=rd); t.start()
+s.sendall(data); t.join()
+back = b"".join(got)
+print(len(back), hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest())
+s.close()
+"""
+
+# Reads frames from stdin (each after its length, 2 bytes big-endian) and sends them on an AF_PACKET
+# socket bound to argv[1]; a dot on stdout per frame.
+INJECTOR = """
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+r = sys.stdin.buffer
+while True:
+    h = r.read(2)
+    if len(h) < 2: break
+    n = struct.unpack("!H", h)[0]
+    frame = r.read(n)
+    try: s.send(frame)
+    except OSError: pass
+    sys.stdout.write("."); sys.stdout.flush()
+"""

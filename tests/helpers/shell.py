@@ -1,6 +1,10 @@
-"""Shell: the in-process engine, driven through its console CLI session like a user at `vpp# `."""
+"""Shell: the in-process engine, driven through its console CLI session like a user at `vpp# `;
+waiting for it, and measuring this process (the engine's)."""
 
 from __future__ import annotations
+
+import re
+import time
 
 from vppsh.engine import Engine
 
@@ -31,3 +35,19 @@ class Shell:
 
     def close(self) -> None:
         self.engine.stop()
+
+
+def wait_for(pred, timeout=5.0, step=0.05):
+    """Polls pred() until it is true or `timeout` s passed; returns its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def rss_kb() -> int:
+    """This process's resident memory (the engine runs in it), in kB."""
+    with open("/proc/self/status") as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))

@@ -7,8 +7,9 @@ How tests/ is laid out (a new test file follows it):
       from tests.helpers.tcp_peer import VPP_IP, RawPeer, setup_tap
       from tests.helpers.kernel import tcp_stream, udp_echo_server
       from tests.helpers.shell import Shell          # the `shell` fixture is in tests/conftest.py
-- tests/helpers/ holds the helpers test modules share (shell, kernel, tcp_peer, pgnet, shimnet,
-  preload_env).
+- tests/helpers/ holds what more than one test module uses (shell, kernel, tcp_peer, pgnet,
+  pgpair, shimnet, preload_env, api_client: see its __init__.py): a test module imports vppsh
+  and tests.helpers, never another test module; what a second module needs moves to tests/helpers.
 - tests/preload/ holds standalone programs that tests run (`python tests/preload/prog_udp.py`),
   not a package: they import their common.py as scripts do, from their own directory.
 - scripts/ import vppsh, never tests.

@@ -25,9 +25,9 @@ import time
 
 import pytest
 
+from tests.helpers.kernel import ns_popen, readline, stop
+from tests.helpers.shell import rss_kb, wait_for
 from tests.helpers.tcp_peer import VPP_IP, setup_tap
-from tests.system.test_tcp import wait_for
-from tests.system.test_tcp_load import ns_popen, readline, rss_kb, stop
 
 from vppsh.session.transport import TransportProto
 

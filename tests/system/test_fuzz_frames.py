@@ -16,23 +16,10 @@ from hypothesis import strategies as st
 from pyroute2 import netns as pr_netns
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPOption_RR, Raw
 
+from tests.helpers.kernel import INJECTOR
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
-
-INJECTOR = """
-import socket, struct, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((sys.argv[1], 0))
-r = sys.stdin.buffer
-while True:
-    h = r.read(2)
-    if len(h) < 2: break
-    n = struct.unpack("!H", h)[0]
-    frame = r.read(n)
-    try: s.send(frame)
-    except OSError: pass
-    sys.stdout.write("."); sys.stdout.flush()
-"""
 
 VPP_MAC = "02:fe:00:00:00:01"
 PEER_MAC = "02:fe:00:00:00:02"

@@ -161,8 +161,7 @@ def test_without_a_private_namespace_the_shim_drops_what_the_engine_did_not_conn
 def test_a_guessed_token_takes_no_connection():
     """An attached process (root, the API socket's owner) naming its own socket with guessed
     tokens in ACCEPTED claims nothing; the next real connection is served."""
-    from tests.system.test_api_fuzz import Client
-
+    from tests.helpers.api_client import Client
     from vppsh.vcl import proto
 
     net = ShimNet().start()

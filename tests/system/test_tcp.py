@@ -13,44 +13,14 @@ import time
 
 import pytest
 
+from tests.helpers.kernel import ECHO_CLIENT, ns_py
+from tests.helpers.shell import wait_for
 from tests.helpers.tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
 
 from vppsh.session.transport import TransportProto
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
-
-ECHO_CLIENT = r"""
-import hashlib, os, socket, sys, threading
-ip, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-bind_port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-if bind_port: s.bind(("0.0.0.0", bind_port))
-s.settimeout(60); s.connect((ip, port))
-data = os.urandom(size)
-got = []
-def rd():
-    n = 0
-    while n < size:
-        d = s.recv(1 << 20)
-        if not d: break
-        got.append(d); n += len(d)
-t = threading.Thread(target=rd); t.start()
-s.sendall(data); t.join()
-back = b"".join(got)
-print(len(back), hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest())
-s.close()
-"""
-
-
-def ns_run(ns, *cmd, timeout=120, check=True, **kw):
-    return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", *cmd], capture_output=True, text=True,
-                          timeout=timeout, check=check, **kw)
-
-
-def ns_py(ns, code, *args, timeout=120):
-    return ns_run(ns, sys.executable, "-c", code, *map(str, args), timeout=timeout)
 
 
 @pytest.fixture
@@ -62,15 +32,6 @@ def tcp(shell, ns):
 
 def sessions(shell) -> str:
     return shell.run("show session verbose")
-
-
-def wait_for(pred, timeout=5.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def test_kernel_client_echo_intact(tcp, ns):

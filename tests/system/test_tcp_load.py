@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from pyroute2 import netns as pr_netns
 from scapy.all import IP, Ether, IPOption_RR, Raw
 
+from tests.helpers.kernel import ECHO_CLIENT, INJECTOR, ns_popen, ns_py, ns_run, readline, stop
+from tests.helpers.shell import rss_kb, wait_for
 from tests.helpers.tcp_peer import KERNEL_IP, PEER_MAC, RAW_IP, VPP_IP, VPP_MAC, RawPeer, setup_tap
-from tests.system.test_fuzz_frames import INJECTOR
-from tests.system.test_tcp import ECHO_CLIENT, ns_py, ns_run, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun")
@@ -47,32 +47,6 @@ def tcp(shell, ns):
     setup_tap(shell, ns)
     shell.run("test echo server uri tcp://0.0.0.0/1234")
     return shell
-
-
-def ns_popen(ns, *cmd, **kw):
-    return subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", *map(str, cmd)], **kw)
-
-
-def stop(p) -> None:
-    if p is not None and p.poll() is None:
-        p.kill()
-    if p is not None:
-        p.wait()
-
-
-def readline(p, timeout: float) -> str:
-    """p's next stdout line, or fail after `timeout` s (the finally kills p, ending the read)."""
-    box: list = []
-    t = threading.Thread(target=lambda: box.append(p.stdout.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    assert box, f"no line from {p.args[3:5]} in {timeout} s"
-    return box[0]
-
-
-def rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
 
 
 def rx_packets(shell) -> int:

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 from scapy.all import ARP, IP, UDP, Ether, Raw
 
+from tests.helpers.pgpair import PEER0, PEER1, VPP0, VPP1, errors, inject
 from vppsh.vnet.arp.hold import HOLD, HOLD_MAX, HOLD_TIME, HOLD_TRIES
-
-VPP0, VPP1 = "02:00:00:00:00:01", "02:00:00:00:00:02"
-PEER0, PEER1 = "02:fe:00:00:00:01", "02:fe:00:00:00:02"
 
 
 @pytest.fixture
@@ -35,23 +32,6 @@ def net(shell):
     return sent
 
 
-def inject(shell, ifname: str, frames: list[bytes]) -> None:
-    vm = shell.vm
-    sw = vm.interfaces.by_name[ifname].sw_if_index
-
-    def go():
-        bi = vm.buffers.alloc(len(frames))
-        rows = np.zeros((len(frames), max(map(len, frames))), np.uint8)
-        for i, f in enumerate(frames):
-            rows[i, :len(f)] = np.frombuffer(f, np.uint8)
-        vm.buffers.write(bi, rows, np.array([len(f) for f in frames]))
-        vm.buffers.sw_if_index[0, bi] = sw
-        vm.stage("ethernet-input", bi)
-
-    shell.call(go)
-    shell.run("wait 0.05")
-
-
 def to_pg1_host(n: int, size: int = 38) -> list[bytes]:
     """n datagrams of `size` IP bytes to the unresolved 10.10.2.1."""
     return [bytes(Ether(src=PEER0, dst=VPP0) / IP(src="10.10.1.1", dst="10.10.2.1") / UDP(sport=5000 + i, dport=9)
@@ -61,11 +41,6 @@ def to_pg1_host(n: int, size: int = 38) -> list[bytes]:
 def arp_reply() -> bytes:
     return bytes(Ether(src=PEER1, dst=VPP1) / ARP(op=2, hwsrc=PEER1, psrc="10.10.2.1", hwdst=VPP1, pdst="10.10.2.2"))
 
-
-def errors(shell, node: str) -> dict[str, int]:
-    """`show errors` rows of `node`: reason -> count (columns: count 10, node 35, reason 35)."""
-    rows = [(ln[:10].strip(), ln[10:45].strip(), ln[45:80].strip()) for ln in shell.run("show errors").splitlines()]
-    return {reason: int(count) for count, n, reason in rows if n == node and count.isdigit()}
 
 
 def test_held_packets_leave_once_the_neighbour_answers(shell, net):

@@ -9,7 +9,7 @@ import re
 import pytest
 from scapy.all import ARP, IP, UDP, Ether
 
-from tests.vnet.test_arp_hold import PEER0, PEER1, VPP0, VPP1, errors, inject
+from tests.helpers.pgpair import PEER0, PEER1, VPP0, VPP1, errors, inject
 from vppsh.vnet.ip4.neighbor import AGE, FORCED_GC_FRESH, LIMIT, MAX_ASKED
 
 LIMIT_SMALL = 64
