@@ -30,7 +30,7 @@ from vppsh.vlib.buffer import PRE_DATA, BufferPool
 from vppsh.vnet.devices import netns
 from vppsh.vnet.devices.af_packet import AfPacketDevice
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, AF_PACKET)")
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from tests.helpers.api_client import Client
 from vppsh.vcl import proto
 from vppsh.vcl.server import ApiServer
 
+pytestmark = pytest.mark.root  # SOCKET sizes the pair with SO_SNDBUFFORCE (CAP_NET_ADMIN): EPERM otherwise
+
 
 @pytest.fixture
 def api(shell, tmp_path):

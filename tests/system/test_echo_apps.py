@@ -15,8 +15,7 @@ import uuid
 import pytest
 from pyroute2 import netns as pr_netns
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ Kernel-side programs run via nsenter; each is stopped and reaped by PID in a fin
 from __future__ import annotations
 
 import gc
-import os
 import re
 import shutil
 import signal
@@ -31,8 +30,7 @@ from tests.helpers.tcp_peer import VPP_IP, setup_tap
 
 from vppsh.session.transport import TransportProto
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun") or not shutil.which("hping3"),
-                                reason="needs root, /dev/net/tun and hping3")
+pytestmark = [pytest.mark.root, pytest.mark.skipif(shutil.which("hping3") is None, reason="needs hping3")]
 
 FLOOD_SECONDS = 3.0  # hping3 --flood ignores -c: it runs this long (~0.5M SYNs, far more than the engine takes)
 FIRST_CONN_LIMIT = 0.2  # s, connect + a 10-byte echo, timed by the client from its connect()

@@ -18,8 +18,7 @@ from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPOption_RR, Raw
 
 from tests.helpers.kernel import INJECTOR
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 VPP_MAC = "02:fe:00:00:00:01"
 PEER_MAC = "02:fe:00:00:00:02"

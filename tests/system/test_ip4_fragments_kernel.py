@@ -6,7 +6,6 @@ and `ping -s 4000` from the kernel answered with a fragmented reply."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -20,8 +19,7 @@ from vppsh.session.app import App
 from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.session.transport import TransportProto
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 SIZES = [4000, 60000, 1800, 65507]
 

@@ -19,8 +19,7 @@ from pyroute2 import netns as pr_netns
 
 from tests.helpers.kernel import tcp_stream
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 
 def ns_run(ns, *cmd, timeout=60, check=True, **kw):

@@ -17,8 +17,7 @@ import pytest
 
 from tests.helpers.shimnet import VPPSH, ShimNet
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 
 def need(*progs):

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 
 import pytest
 
 from tests.helpers.preload_env import EXPECTED, PROGRAMS, Topology, run_program, start_peer_services
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun")
-                                or shutil.which("nsenter") is None,
-                                reason="needs root, /dev/net/tun and nsenter")
+pytestmark = pytest.mark.root
 
 MODES = ["native", "vppsh"]
 

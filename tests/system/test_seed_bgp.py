@@ -19,7 +19,7 @@ SEED = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "seed")
 BGPD = "/usr/lib/frr/bgpd"
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"), reason="needs root and /dev/net/tun"),
+    pytest.mark.root,
     pytest.mark.skipif(shutil.which("bird") is None or not os.path.exists(BGPD), reason="needs bird2 and frr"),
 ]
 

@@ -22,8 +22,7 @@ import pytest
 
 from tests.helpers.shimnet import VPPSH, ShimNet
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
 SYS_PY = "/usr/bin/python3"  # readable by uid 65534, unlike a checkout's venv may be
 

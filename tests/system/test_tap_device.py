@@ -24,9 +24,7 @@ from vppsh.vlib.buffer import PRE_DATA, BufferPool
 from vppsh.vnet.devices import netns
 from vppsh.vnet.devices.tap import TapDevice, TapError, TapOptions
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/dev/net/tun"), reason="needs root and /dev/net/tun"
-)
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Every address lives in a namespace the test creates; kernel-side programs run vi
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -19,8 +18,7 @@ from tests.helpers.tcp_peer import KERNEL_IP, VPP_IP, RawPeer, setup_tap
 
 from vppsh.session.transport import TransportProto
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture

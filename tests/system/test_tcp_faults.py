@@ -5,7 +5,6 @@ for 5 s) fails the test. scripts/tcp_faults.py runs the full matrix (100 MB, 10 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import pytest
 
 from tests.helpers.tcp_peer import VPP_IP, setup_tap
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 # Sends `size` random bytes and reads the echo concurrently; exits 3 on a stall > 5 s.
 STREAM = r"""

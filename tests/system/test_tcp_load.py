@@ -27,8 +27,7 @@ from tests.helpers.kernel import ECHO_CLIENT, INJECTOR, ns_popen, ns_py, ns_run,
 from tests.helpers.shell import rss_kb, wait_for
 from tests.helpers.tcp_peer import KERNEL_IP, PEER_MAC, RAW_IP, VPP_IP, VPP_MAC, RawPeer, setup_tap
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 N_CONNS = 10_000
 FUZZ_EXAMPLES = int(os.environ.get("VPPSH_FUZZ_EXAMPLES", "1500"))

@@ -17,8 +17,7 @@ from pyroute2 import netns as pr_netns
 
 from tests.helpers.kernel import udp_echo_server
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun")
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture
