@@ -90,7 +90,8 @@ def daemon(tmp_path):
     sock = tmp_path / "cli.sock"
     setup = tmp_path / "setup.cli"
     setup.write_text("create loopback interface\n")
-    p = subprocess.Popen(VPPSH + ["-d", "-f", str(setup), "--cli-socket", str(sock)],
+    p = subprocess.Popen(VPPSH + ["-d", "-f", str(setup), "--cli-socket", str(sock),
+                                  "--api-socket", str(tmp_path / "api.sock")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(100):
         if sock.exists():
@@ -113,7 +114,7 @@ def test_daemon_and_client(daemon, tmp_path):
     r = run("-s", str(sock), "-f", str(script))
     assert "loop1" in r.stdout
     # a second vppsh on the same socket gets a clear error, not a stolen socket
-    r = run("-d", "--cli-socket", str(sock))
+    r = run("-d", "--cli-socket", str(sock), "--api-socket", str(sock.parent / "api2.sock"))
     assert r.returncode != 0 and "another vppsh" in r.stderr
     assert run("-s", str(sock), "show", "interface").stdout.count("loop") == 2
     p.send_signal(signal.SIGTERM)

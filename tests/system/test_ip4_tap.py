@@ -149,7 +149,8 @@ def test_engine_exit_removes_taps_and_namespaces(names, tmp_path):
     sock = tmp_path / "cli.sock"
     setup = tmp_path / "s.cli"
     setup.write_text(f"create tap id 0 host-ns {ns} host-ip4-addr 10.0.0.1/31\n")
-    p = subprocess.Popen([sys.executable, "-m", "vppsh", "-d", "-f", str(setup), "--cli-socket", str(sock)],
+    p = subprocess.Popen([sys.executable, "-m", "vppsh", "-d", "-f", str(setup), "--cli-socket", str(sock),
+                          "--api-socket", str(tmp_path / "api.sock")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(200):

@@ -23,7 +23,8 @@ class Term:
         self.home = tmp_path
         self.sock = tmp_path / "cli.sock"
         cmd = (f"HOME={shlex.quote(str(tmp_path))} {shlex.quote(sys.executable)} -m vppsh "
-               f"--cli-socket {shlex.quote(str(self.sock))}; echo vppsh-exit=$?; sleep 60")
+               f"--cli-socket {shlex.quote(str(self.sock))} --api-socket {shlex.quote(str(tmp_path / 'api.sock'))}; "
+               f"echo vppsh-exit=$?; sleep 60")
         subprocess.run(self.tmux + ["new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
                         "-e", f"PYTHONPATH={os.getcwd()}", cmd], check=True)
         try:
