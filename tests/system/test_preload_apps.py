@@ -327,8 +327,8 @@ def test_half_close_then_close_leaves_the_engine_idle(net):
     srv = net.peer([sys.executable, "-c", """
 import socket, time
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("10.0.0.1", 5040)); l.listen()
-c, _ = l.accept(); assert c.recv(100) == b"hi"; assert c.recv(100) == b""; time.sleep(30)
-"""])
+c, _ = l.accept(); c.settimeout(10); print(repr(c.recv(100)), repr(c.recv(100)), flush=True); time.sleep(30)
+"""], stdout=subprocess.PIPE, text=True)
     wait_port(net, 5040, "peer")
     app = net.app([sys.executable, "-c", """
 import socket, time
@@ -337,8 +337,10 @@ time.sleep(0.3); s.close(); time.sleep(30)
 """])
     try:
         end = time.time() + 10
-        while time.time() < end and "FIN_WAIT_2" not in net.run("show session verbose"):
+        while time.time() < end and "FIN_WAIT_2" not in (out := net.run("show session verbose")):
             time.sleep(0.1)
+        assert "FIN_WAIT_2" in out, out  # the half-close: vppsh's FIN went out and was acked
+        assert srv.stdout.readline() == "b'hi' b''\n"  # the data, then the FIN
         time.sleep(1)
         t0 = os.times()
         time.sleep(1)
