@@ -15,6 +15,7 @@ from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, build_options, pars
 from ..session import NO_FLAGS
 from ..transport import TransportConnection, TransportProto
 from . import cc as cc_mod
+from .errors import TcpError as E
 from .sack import Scoreboard, rx_sack_blocks
 
 
@@ -375,7 +376,7 @@ class TcpConnection(TransportConnection):
 
     def send_rst(self) -> None:
         self.tm.emit(self, RST | ACK, self.snd_nxt, b"", 0, 0, wnd=0)
-        self.tm.count("Resets sent")
+        self.tm.count(E.RST_SENT)
 
     def _send_data(self, seq: int, n: int, fin: bool = False) -> int:
         """Send tx fifo bytes [seq, seq + n) (one segment, or one TSO super-segment)."""
@@ -765,13 +766,13 @@ class TcpConnection(TransportConnection):
                 try:
                     o = parse_options(opts)
                 except ValueError:
-                    tm.count("Could not parse options")
+                    tm.count(E.OPTIONS)
                     return
                 ts = o.timestamp
                 sack_blocks = o.sack_blocks
         if self.ts_ok and ts is not None and not flags & RST:
             if ((ts[0] - self.tsval_recent) & W32) > 0x80000000 and now - self.tsval_recent_age < 24 * 86400:
-                tm.count("PAWS check failed")
+                tm.count(E.PAWS)
                 self.program_ack()
                 return
         # 1. sequence acceptability
@@ -790,11 +791,11 @@ class TcpConnection(TransportConnection):
             if flags & RST:
                 return
             if end <= rcv_nxt:
-                tm.count("Old segment" if dlen else "Duplicate ACK")
+                tm.count(E.SEGMENT_OLD if dlen else E.ACK_DUP)
                 if dlen:
                     self.quick = QUICKACKS  # a retransmission of what we have: our ACK was lost
             else:
-                tm.count("Segment not in receive window")
+                tm.count(E.RCV_WND)
             self.program_ack()
             # still learn the ACK of an out-of-window segment? no: RFC drops it
             return
@@ -803,7 +804,7 @@ class TcpConnection(TransportConnection):
         # 2. RST (RFC 5961 3.2)
         if flags & RST:
             if seq == self.rcv_nxt:
-                tm.count("Resets received")
+                tm.count(E.RST_RCVD)
                 self.reset_received()
             else:
                 self.challenge_ack()
@@ -835,7 +836,7 @@ class TcpConnection(TransportConnection):
         # 8. FIN
         if flags & FIN:
             self.fin_seq = seq + dlen
-            tm.count("FINs received")
+            tm.count(E.FIN_RCVD)
         if self.fin_seq is not None and self.fin_seq == self.rcv_nxt and not self.fin_rcvd:
             self.fin_received()
         if dlen:
@@ -854,7 +855,7 @@ class TcpConnection(TransportConnection):
     def challenge_ack(self) -> None:
         tm = self.tm
         if tm.challenge_ok():
-            self.tm.count("Challenge ACKs sent")
+            self.tm.count(E.CHALLENGE_ACK)
             self.send_ack()
 
     def reset_received(self) -> None:
@@ -890,7 +891,7 @@ class TcpConnection(TransportConnection):
             return False
         s = sm.accept(ls, self)
         self.session = s
-        self.tm.count("Connections accepted")
+        self.tm.count(E.CONN_ACCEPTED)
         self.start_keepalive()
         ls.app.on_accept(s)
         return self.state != CLOSED
@@ -900,11 +901,11 @@ class TcpConnection(TransportConnection):
         una = self.snd_una
         ack = una + ((seg.ack - una + 0x80000000) & W32) - 0x80000000  # unwrap()
         if ack > self.snd_max:
-            tm.count("Future ACK")
+            tm.count(E.ACK_FUTURE)
             self.program_ack()
             return False
         if ack < una - (self.max_snd_wnd if self.max_snd_wnd > 1 << 16 else 1 << 16):
-            tm.count("Old ACK")
+            tm.count(E.ACK_OLD)
             return False  # RFC 5961 5.2: too old to be genuine
         now = self.vm.now()
         wnd = seg.wnd << self.snd_wscale
@@ -1007,7 +1008,7 @@ class TcpConnection(TransportConnection):
     def on_dupack(self) -> None:
         self.dupacks += 1
         self.stats["in_dupacks"] += 1
-        self.tm.count("Duplicate ACK")
+        self.tm.count(E.ACK_DUP)
         if self.recovery:
             self._lost_retransmit()
             self.tm.want_output(self)
@@ -1070,24 +1071,24 @@ class TcpConnection(TransportConnection):
         if seq == self.rcv_nxt:
             n = fifo.enqueue(data)
             if n == 0:
-                tm.count("Packets dropped for lack of rx fifo space")
+                tm.count(E.FIFO_FULL)
                 self.program_ack()
                 return
             if n < len(data) and fifo.free == 0:
-                tm.count("Packets partially pushed into rx fifo")
+                tm.count(E.PARTIALLY_ENQUEUED)
             else:
-                tm.count("Packets pushed into rx fifo")
+                tm.count(E.ENQUEUED)
             self.rcv_nxt += n
             if fifo.ooo:
                 self.program_ack()  # tell the sender at once which holes remain (SACK)
             self.vm.session.notify_rx(s)
         else:
             n = fifo.enqueue_at(seq - self.rcv_nxt, data)
-            tm.count("OOO packets pushed into rx fifo")
+            tm.count(E.ENQUEUED_OOO)
             self.ack_now = True  # a dupack with SACK now (RFC 5681 4.2)
             self.quick = QUICKACKS
             if n == 0:
-                tm.count("Packets dropped for lack of rx fifo space")
+                tm.count(E.FIFO_FULL)
 
     def fin_received(self) -> None:
         self.fin_rcvd = True
@@ -1134,7 +1135,7 @@ class TcpConnection(TransportConnection):
                 return
         if flags & RST:
             if ack is not None:
-                tm.count("Resets received")
+                tm.count(E.RST_RCVD)
                 self.abort("connection refused")
             return
         if not flags & SYN:
@@ -1142,7 +1143,7 @@ class TcpConnection(TransportConnection):
         try:
             o = seg.options()
         except ValueError:
-            tm.count("Could not parse options")
+            tm.count(E.OPTIONS)
             return
         self.irs = seg.seq
         self.rcv_nxt = seg.seq + 1
@@ -1150,7 +1151,7 @@ class TcpConnection(TransportConnection):
         self.snd_wnd = seg.wnd << self.snd_wscale if flags & ACK else seg.wnd
         self.snd_wl1 = self.rcv_nxt - 1
         if ack is not None:
-            tm.count("SYN-ACKs received")
+            tm.count(E.SYN_ACKS_RCVD)
             self.snd_una = ack
             self.snd_wl2 = ack
             self.max_snd_wnd = self.snd_wnd

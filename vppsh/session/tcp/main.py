@@ -22,6 +22,7 @@ from ..main import SessionError
 from ..session import NO_FLAGS
 from ..transport import ConnOptions, Transport, TransportConnection, TransportProto
 from . import isn as isn_mod
+from .errors import TcpError as E
 from .connection import CLOSED, DELACK, LISTEN, RTO_INIT, SYN_RCVD, SYN_SENT, TIME_WAIT, W32, Segment, \
     TcpConnection
 
@@ -161,10 +162,9 @@ class TcpMain(Transport):
         return e.sw_if_index, e.mtu, e.tso
 
     # ------------------------------------------------------------ counters
-    def count(self, reason: str, n: int = 1) -> None:
-        code = self.node_errs.get(reason)
-        if code is not None:
-            self.vm.errors.mv[code] += n
+    def count(self, err: E, n: int = 1) -> None:
+        """Count `err` for the TCP node running now (or tcp4-output, outside any)."""
+        self.vm.errors.mv[self.node_errs[err.reason]] += n
 
     def challenge_ok(self) -> bool:
         now = self.vm.now()
@@ -303,14 +303,14 @@ class TcpMain(Transport):
             elif not seg.flags & RST:
                 self.emit_rst_for(seg)
             return
-        self.count("SYNs received")
+        self.count(E.SYNS_RCVD)
         if not self.vm.session.has_memory(ls_session.app):  # its fifos could not grow: as a full queue
-            self.count("SYNs dropped: no fifo memory")
+            self.count(E.NO_FIFO_MEMORY)
             return
         try:
             o = seg.options()
         except ValueError:
-            self.count("Could not parse options")
+            self.count(E.OPTIONS)
             return
         if ls.half_open >= self.cfg.syn_backlog:
             ls.cookie_at = self.vm.now()
@@ -346,7 +346,7 @@ class TcpMain(Transport):
         c.rcv_wscale = 0
         opts = struct.pack("!BBH", 2, 4, min(c.rcv_mss, isn_mod.MSS_TABLE[-1]))
         self.emit(c, SYN | ACK, iss, opts, 0, 0, wnd=min(self.cfg.rx_fifo, 0xFFFF))
-        self.count("SYN cookies sent")
+        self.count(E.COOKIE_SENT)
 
     def cookie_ack(self, ls_session, seg: Segment) -> None:
         mss = isn_mod.check_cookie(seg.dst, seg.dport, seg.src, seg.sport, (seg.seq - 1) & W32, seg.ack)
@@ -354,7 +354,7 @@ class TcpMain(Transport):
             self.emit_rst_for(seg)
             return
         if not self.vm.session.has_memory(ls_session.app):
-            self.count("SYNs dropped: no fifo memory")
+            self.count(E.NO_FIFO_MEMORY)
             return
         c = TcpConnection(self, seg.dst, seg.dport, seg.src, seg.sport)
         c.listener = ls_session
@@ -368,7 +368,7 @@ class TcpMain(Transport):
         c.negotiate(TcpOptions(mss=mss))
         c.state = SYN_RCVD
         self.add(c)
-        self.count("SYN cookies accepted")
+        self.count(E.COOKIE_ACCEPTED)
         c.rcv_synchronized(seg)
         self.flush()
 
@@ -452,7 +452,7 @@ class TcpMain(Transport):
             c.rcv_nxt = (seg.seq + len(seg.data) + (1 if seg.flags & SYN else 0)
                          + (1 if seg.flags & 1 else 0)) & W32
             self.emit(c, RST | ACK, 0, b"", 0, 0, wnd=0)
-        self.count("Resets sent")
+        self.count(E.RST_SENT)
 
     # ------------------------------------------------------------ CLI helpers
     def active(self) -> list[TcpConnection]:

@@ -17,24 +17,11 @@ from ...vnet.ip4.fields import be16, be32
 from . import cookies
 from .connection import CLOSED, ESTABLISHED, SYN_SENT, TIME_WAIT, unwrap
 from ..transport import TransportProto
+from .errors import ERRORS, TcpError as E
 from .main import segment_from
 
 TCP = int(TransportProto.TCP)  # (a plain int builds lookup keys faster than the enum member)
 
-ERRORS = (("no listener for dst port", "error"), ("lookup drops", "error"),
-          ("TTL below the socket's IP_MINTTL", "error"),
-          ("inconsistent ip/tcp lengths", "error"), ("bad tcp checksum", "error"),
-          ("Packets pushed into rx fifo", "info"), ("OOO packets pushed into rx fifo", "info"),
-          ("Packets dropped for lack of rx fifo space", "error"),
-          ("Packets partially pushed into rx fifo", "info"), ("Old segment", "info"),
-          ("Segment not in receive window", "error"), ("Future ACK", "error"), ("Old ACK", "info"),
-          ("Duplicate ACK", "info"), ("Pure ACKs received", "info"), ("SYNs received", "info"),
-          ("SYN-ACKs received", "info"), ("Resets received", "info"), ("Resets sent", "info"),
-          ("FINs received", "info"), ("Connections accepted", "info"), ("Invalid connection", "error"),
-          ("Could not parse options", "error"), ("PAWS check failed", "error"),
-          ("Challenge ACKs sent", "info"), ("SYN cookies sent", "info"), ("SYN cookies accepted", "info"),
-          ("Spurious SYNs received", "error"), ("Packets sent", "info"),
-          ("SYNs dropped: no fifo memory", "error"))
 
 N_EST, N_RCV, N_LISTEN, N_SYN_SENT, N_RESET = 1, 2, 3, 4, 5
 
@@ -94,7 +81,7 @@ class Tcp4Input(TcpNode):
         hl = (th[:, 12] >> 4).astype(np.int64) * 4
         bad = (l4 < 20) | (hl < 20) | (hl > l4) | (tot > clen)
         err = np.zeros(n, np.uint16)
-        err[bad] = self.err["inconsistent ip/tcp lengths"]
+        err[bad] = self.err[E.LENGTH.reason]
         src, dst = be32(ip, 12), be32(ip, 16)
         check = ((buf.flags[frame] & F_OFFLOAD) == 0) & ~bad
         if check.any():
@@ -113,7 +100,7 @@ class Tcp4Input(TcpNode):
                 ok = np.array([checksum_ok(int(src[i]), int(dst[i]), buf.packet(int(frame[i]))[
                     int(ihl[i]):int(tot[i])]) for i in k])
             badc = k[~ok]
-            err[badc] = self.err["bad tcp checksum"]
+            err[badc] = self.err[E.CHECKSUM.reason]
             bad[badc] = True
         # per packet: the session table lookup, in plain Python lists (numpy's per-element
         # indexing costs more than the lookup itself); buffers grouped by next node as we go
@@ -124,7 +111,7 @@ class Tcp4Input(TcpNode):
         fl = th[:, 13].tolist()
         badl = bad.tolist()
         bl = frame.tolist()
-        no_listener = self.err["no listener for dst port"]
+        no_listener = self.err[E.NO_LISTENER.reason]
         n_reset = 0
         for i, (s_, d_, a, p) in enumerate(zip(src.tolist(), dst.tolist(), sp, dp)):
             if badl[i]:
@@ -141,7 +128,7 @@ class Tcp4Input(TcpNode):
                         aux[i] = ls.index + 1
                         nx = N_LISTEN
                     elif fl[i] & RST:
-                        err[i] = self.err["lookup drops"]
+                        err[i] = self.err[E.LOOKUP_DROPS.reason]
                         nx = 0
                     else:
                         nx = N_RESET
@@ -183,12 +170,12 @@ class TcpStateNode(TcpNode):
                 if c is None or c.state is CLOSED:  # gone (or replaced) earlier in this frame
                     c = vm.session.conns.get((TCP, seg.dst, seg.dport, seg.src, seg.sport))
                     if c is None:
-                        self.count(self.err["Invalid connection"])
+                        self.count(self.err[E.INVALID_CONNECTION.reason])
                     else:
                         deliver(c, seg)
                     continue
                 if c.minttl and buf.mv[buf.start(b) + 8] < c.minttl:  # GTSM (RFC 5082)
-                    self.count(self.err["TTL below the socket's IP_MINTTL"])
+                    self.count(self.err[E.MINTTL.reason])
                     continue
                 self.handle(tm, c, seg)
         finally:
@@ -202,7 +189,7 @@ class Tcp4Established(TcpStateNode):
 
     def handle(self, tm, c, seg):
         if not seg.data and not seg.flags & ~0x18 and c.state is ESTABLISHED:
-            tm.count("Pure ACKs received")
+            tm.count(E.PURE_ACK)
         deliver(c, seg)
 
 
@@ -249,14 +236,14 @@ class Tcp4Listen(TcpNode):
                 take = mss > 0
                 bi = frame[take]
                 cookies.answer(vm, tm, bi, mss[take])
-                self.count(self.err["SYNs received"], len(bi))
-                self.count(self.err["SYN cookies sent"], len(bi))
+                self.count(self.err[E.SYNS_RCVD.reason], len(bi))
+                self.count(self.err[E.COOKIE_SENT.reason], len(bi))
                 self.next(1, bi)
                 frame, aux = frame[~take], aux[~take]
             for b, a in zip(frame.tolist(), aux.tolist()):
                 ls = sm.pool[a - 1] if 0 < a <= len(sm.pool) else None
                 if ls is None or not ls.is_listener:
-                    self.count(self.err["Invalid connection"])
+                    self.count(self.err[E.INVALID_CONNECTION.reason])
                     continue
                 seg = segment_from(buf, b)
                 # tcp4-input looked the whole frame up first: an earlier segment of this frame
@@ -300,7 +287,7 @@ class Tcp4Output(TcpNode):
     next_nodes = ("ip4-lookup",)
 
     def process(self, frame):
-        self.count(self.err["Packets sent"], len(frame))
+        self.count(self.err[E.PKTS_SENT.reason], len(frame))
         self.next(0, frame)
 
 
