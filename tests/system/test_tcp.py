@@ -204,20 +204,17 @@ def request(peer: RawPeer, payload: bytes) -> list:
     return segs
 
 
-def slow_delack(monkeypatch) -> None:
+def slow_delack(shell) -> None:
     """The ACK delay at 0.3 s instead of 40 ms: the app's 5 ms reply, an ACK sent at once and a
     delayed one stay apart on a slow or loaded machine."""
-    from vppsh.session.tcp import connection, main
-
-    for mod in (connection, main):
-        monkeypatch.setattr(mod, "DELACK", 0.3)
+    shell.vm.session.transports[TransportProto.TCP].cfg.delack = 0.3
 
 
-def test_delayed_ack_rides_on_the_late_reply(shell, ns, monkeypatch):
+def test_delayed_ack_rides_on_the_late_reply(shell, ns):
     """An interactive connection (the app answered within the ACK delay) gets no pure ACK for a
     request: the reply carries it. A request left unanswered is ACKed after the delay, and the
     next request at once (as Linux's delayed ACK and pingpong mode)."""
-    slow_delack(monkeypatch)
+    slow_delack(shell)
     peer = serve(shell, ns, late_echo(shell.vm), 1235, 40005)
     try:
         peer.connect(1235)
@@ -238,10 +235,10 @@ def test_delayed_ack_rides_on_the_late_reply(shell, ns, monkeypatch):
         peer.close()
 
 
-def test_loss_sends_acks_at_once_again(shell, ns, monkeypatch):
+def test_loss_sends_acks_at_once_again(shell, ns):
     """After a sign of loss (out-of-order data) an interactive connection ACKs at once for a while
     (Linux's quickack): a sender recovering from a loss must not wait 40 ms per ACK."""
-    slow_delack(monkeypatch)
+    slow_delack(shell)
     peer = serve(shell, ns, late_echo(shell.vm), 1236, 40006)
     try:
         peer.connect(1236)

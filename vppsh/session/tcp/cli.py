@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...vlib.errors import CliError
 from ..transport import TransportProto
-from .main import STAT_NAMES
+from .host import STAT_NAMES
 
 MIN_MTU = 1280  # VPP's `set tcp mtu` minimum
 

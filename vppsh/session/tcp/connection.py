@@ -52,13 +52,13 @@ CAN_SEND = frozenset((ESTABLISHED, CLOSE_WAIT))
 _OUTPUT_STATES = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))  # output() sends
 
 RTO_INIT, RTO_MIN, RTO_MAX = 1.0, 0.2, 60.0
-DELACK = 0.04  # Linux's TCP_DELACK_MIN: how long an interactive connection's ACK waits for a reply
 QUICKACKS = 16  # ACKs sent at once after a sign of loss (Linux's TCP_MAX_QUICKACKS)
 MAX_RXT = 15  # data retransmissions before giving up (~ RFC 1122's R2 >= 100 s with backoff)
 MAX_SYN_RXT = 5
 DUPTHRESH = 3
 MAX_REORDERING = 64
 W32 = 0xFFFFFFFF
+INF = float("inf")
 # MSS, window scale, SACK permitted, timestamps and a NOP: build_options' bytes for a full SYN
 _SYN_OPTS = struct.Struct("!BBHBBBBBBBIIB")
 _TS_OPT = struct.Struct("!BBBBII")  # NOP, NOP, timestamps: the options of most segments
@@ -163,13 +163,14 @@ class TcpConnection(TransportConnection):
     tos = 0
     keep_probes = 0
     last_rx = 0.0
-    _armed = None  # the timer heap entry armed for the earliest deadline
+    wake_at = float("inf")  # when the host calls on_timer(): the earliest deadline it was told of
+    timer_handle = None  # the host's, for that call
     pending_ack = False
     ack_force = False
     acked_nxt = 0  # rcv_nxt as of the last segment we sent with ACK
     ack_now = False
     # delayed ACK (RFC 1122 4.2.3.2), as Linux's pingpong mode: once the app has answered data
-    # within DELACK, the ACK for new data waits (at most DELACK) to ride on the app's reply
+    # within cfg.delack, the ACK for new data waits (at most that) to ride on the app's reply
     pingpong = False
     delack = False  # on TcpMain.delacks
     last_data_rx = 0.0
@@ -177,7 +178,6 @@ class TcpConnection(TransportConnection):
 
     def __init__(self, tm, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> None:
         self.tm = tm
-        vm = self.vm = tm.vm
         self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl_ip, lcl_port, rmt_ip, rmt_port
         # the pseudo-header's addresses + protocol, folded to 16 bits (emit's checksums)
         ps = (lcl_ip >> 16) + (lcl_ip & 0xFFFF) + (rmt_ip >> 16) + (rmt_ip & 0xFFFF) + 6
@@ -189,7 +189,7 @@ class TcpConnection(TransportConnection):
         self.keep_idle, self.keep_intvl, self.keep_cnt = cfg.keep_idle, cfg.keep_intvl, cfg.keep_cnt
         # timers: name -> deadline (engine seconds); one heap entry armed for the earliest
         self.deadlines: dict[str, float] = {}
-        self.created = vm.now()
+        self.created = tm.now()
         self.stats = dict(in_segs=0, in_dsegs=0, in_bytes=0, in_dupacks=0, out_segs=0, out_dsegs=0,
                           out_bytes=0, out_dupacks=0, fr=0, tr=0, rxt_segs=0, rxt_bytes=0)
 
@@ -208,7 +208,7 @@ class TcpConnection(TransportConnection):
 
     def now_ms(self, now: float | None = None) -> int:
         """Our timestamp clock (ms, offset per engine), at `now` (engine seconds) or the present."""
-        return (int((self.vm.now() if now is None else now) * 1000) + self.tm.ts_offset) & W32
+        return (int((self.tm.now() if now is None else now) * 1000) + self.tm.ts_offset) & W32
 
     def flight(self) -> int:
         return self.snd_nxt - self.snd_una
@@ -226,30 +226,27 @@ class TcpConnection(TransportConnection):
 
     # ------------------------------------------------------------------ timers
     def set_timer(self, name: str, delay: float) -> None:
-        at = self.vm.now() + delay
+        at = self.tm.now() + delay
         self.deadlines[name] = at
-        a = self._armed
-        if a is None or a[0] > at or a[2] is None:
-            self._arm(at)
+        if at < self.wake_at:
+            self.wake_at = at
+            self.tm.wake(self, at)
 
     def stop_timer(self, name: str) -> None:
         d = self.deadlines
         if name in d:
             del d[name]
-            if not d and self._armed is not None:  # nothing left: no wake-up for nothing
-                self.vm.timers.cancel(self._armed)
-                self._armed = None
+            if not d and self.wake_at != INF:  # nothing left: no wake-up for nothing
+                self.wake_at = INF
+                self.tm.wake(self, None)
 
-    def _arm(self, at: float) -> None:
-        if self._armed is not None:
-            self.vm.timers.cancel(self._armed)
-        self._armed = self.vm.timers.add(at, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._armed = None
+    def on_timer(self) -> None:
+        """The host's call at wake_at: run the timers due, then ask for the next."""
+        self.wake_at = INF
+        self.timer_handle = None
         if self.state == CLOSED:
             return
-        now = self.vm.now()
+        now = self.tm.now()
         due = [n for n, t in self.deadlines.items() if t <= now + 1e-4]
         for n in due:
             self.deadlines.pop(n, None)
@@ -264,7 +261,10 @@ class TcpConnection(TransportConnection):
             self.tm.stats["timer expirations"] += 1
             getattr(self, "_timeout_" + n)()
         if self.deadlines and self.state != CLOSED:
-            self._arm(min(self.deadlines.values()))
+            at = min(self.deadlines.values())
+            if at < self.wake_at:
+                self.wake_at = at
+                self.tm.wake(self, at)
         self.tm.flush()
 
     def timer_names(self) -> list[str]:
@@ -278,7 +278,7 @@ class TcpConnection(TransportConnection):
         tm = self.tm
         sw, mtu, tso_max = tm.egress(self.rmt_ip, sw)
         self.sw_if_index = sw
-        self.mss_max = min(mtu, tm.cfg.mtu, self.vm.buffers.data_size - 40) - 40  # a segment fits a buffer
+        self.mss_max = min(mtu, tm.cfg.mtu) - 40
         self.tso_max = tso_max if tm.cfg.tso else 0
         self.rcv_mss = self.mss_max
 
@@ -292,10 +292,10 @@ class TcpConnection(TransportConnection):
         self.ts_ok = o.timestamp is not None and self.tm.cfg.timestamps
         if self.ts_ok:
             self.tsval_recent = o.timestamp[0]
-            self.tsval_recent_age = self.vm.now()
+            self.tsval_recent_age = self.tm.now()
         self.sack_ok = o.sack_permitted and self.tm.cfg.sack
         self.snd_mss = max(64, min(peer_mss, self.mss_max) - (12 if self.ts_ok else 0))
-        self.cc = cc_mod.make(self.cc_algo, self.snd_mss, self.vm.now())
+        self.cc = cc_mod.make(self.cc_algo, self.snd_mss, self.tm.now())
 
     def pick_wscale(self) -> int:
         s = self.session
@@ -350,9 +350,28 @@ class TcpConnection(TransportConnection):
         self.rcv_las = nxt + (w << ws)
         return w
 
+    def send(self, flags: int, seq: int, opts: bytes, fifo_off: int, n: int, wnd: int | None = None,
+             gso: int = 0) -> int:
+        """One segment out through the host; its ACK and window fields are ours to fill.
+        Returns the payload bytes sent."""
+        if wnd is None:
+            wnd = self._wnd_field()
+        ack = self.rcv_nxt & W32 if flags & ACK else 0
+        sent = self.tm.emit(self, flags, seq & W32, ack, wnd, opts, fifo_off, n, gso)
+        if sent < 0:
+            return 0
+        if flags & ACK:
+            self.acked_nxt = self.rcv_nxt
+        st = self.stats
+        st["out_segs"] += 1
+        if sent:
+            st["out_dsegs"] += 1
+            st["out_bytes"] += sent
+        return sent
+
     def send_ack(self) -> None:
         self.pending_ack = self.ack_force = False
-        self.tm.emit(self, ACK, self.snd_nxt, self._ack_options(), 0, 0)
+        self.send(ACK, self.snd_nxt, self._ack_options(), 0, 0)
 
     def program_ack(self, force: bool = True) -> None:
         """ACK at the end of this frame. Unforced (new data, a FIN) it is skipped if a segment we
@@ -365,30 +384,30 @@ class TcpConnection(TransportConnection):
 
     def send_syn(self) -> None:
         self.rcv_wscale = self.pick_wscale()
-        self.tm.emit(self, SYN, self.iss, self.syn_options(False), 0, 0, wnd=min(self.rcv_wnd_avail(), 0xFFFF))
+        self.send(SYN, self.iss, self.syn_options(False), 0, 0, wnd=min(self.rcv_wnd_avail(), 0xFFFF))
         self.snd_nxt = self.snd_max = self.iss + 1
 
     def send_synack(self, peer: TcpOptions | None) -> None:
-        self.tm.emit(self, SYN | ACK, self.iss, self.syn_options(True, peer), 0, 0,
+        self.send(SYN | ACK, self.iss, self.syn_options(True, peer), 0, 0,
                      wnd=min(self.rcv_wnd_avail(), 0xFFFF))
         self.snd_nxt = self.snd_max = self.iss + 1
         self.rcv_las = self.rcv_nxt + min(self.rcv_wnd_avail(), 0xFFFF)
 
     def send_rst(self) -> None:
-        self.tm.emit(self, RST | ACK, self.snd_nxt, b"", 0, 0, wnd=0)
+        self.send(RST | ACK, self.snd_nxt, b"", 0, 0, wnd=0)
         self.tm.count(E.RST_SENT)
 
     def _send_data(self, seq: int, n: int, fin: bool = False) -> int:
         """Send tx fifo bytes [seq, seq + n) (one segment, or one TSO super-segment)."""
         flags = ACK | (PSH if n else 0) | (FIN if fin else 0)
         off = seq - self.snd_una
-        sent = self.tm.emit(self, flags, seq, self._ack_options(), off, n,
+        sent = self.send(flags, seq, self._ack_options(), off, n,
                             gso=self.snd_mss if n > self.snd_mss else 0)
         self.pending_ack = self.ack_force = False
-        if n and not self.pingpong and self.last_data_rx and self.vm.now() - self.last_data_rx < DELACK:
+        if n and not self.pingpong and self.last_data_rx and self.tm.now() - self.last_data_rx < self.tm.cfg.delack:
             self.pingpong = True  # the app answers what it receives: delay ACKs for its replies
         if self.rtt_ts == 0.0 and not self.ts_ok and seq >= self.snd_max:
-            self.rtt_ts, self.rtt_seq = self.vm.now(), seq + n
+            self.rtt_ts, self.rtt_seq = self.tm.now(), seq + n
         return sent
 
     def output(self) -> None:
@@ -450,7 +469,7 @@ class TcpConnection(TransportConnection):
                 self.snd_max = self.snd_nxt
             sent_any = True
         if self.fin_pending and not self.fin_sent and self.snd_nxt == data_end:
-            self.tm.emit(self, FIN | ACK, self.snd_nxt, self._ack_options(), 0, 0)
+            self.send(FIN | ACK, self.snd_nxt, self._ack_options(), 0, 0)
             self._fin_sent()
             sent_any = True
         d = self.deadlines
@@ -546,7 +565,7 @@ class TcpConnection(TransportConnection):
             return
         self._send_data(seq, n, fin)
         if seq == self.snd_una:
-            self.una_rxt_at = self.vm.now()
+            self.una_rxt_at = self.tm.now()
             if self.recovery and self.srtt:
                 self.set_timer("tlp", max(1.5 * self.srtt, 0.006))
         self.stats["rxt_segs"] += 1
@@ -564,7 +583,7 @@ class TcpConnection(TransportConnection):
             self.abort("timed out")
             return
         if self.rto_boff == 0:
-            self.cc.on_rto(self.flight(), self.vm.now())
+            self.cc.on_rto(self.flight(), self.tm.now())
             self.prev_cwnd = self.cc.cwnd
         else:
             self.cc.cwnd = self.snd_mss
@@ -599,10 +618,10 @@ class TcpConnection(TransportConnection):
             return
         self.rto = min(RTO_INIT * (1 << self.rto_boff), RTO_MAX)
         if self.state == SYN_SENT:
-            self.tm.emit(self, SYN, self.iss, self.syn_options(False), 0, 0,
+            self.send(SYN, self.iss, self.syn_options(False), 0, 0,
                          wnd=min(self.rcv_wnd_avail(), 0xFFFF))
         else:
-            self.tm.emit(self, SYN | ACK, self.iss, self.syn_options(True, self._peer_syn), 0, 0,
+            self.send(SYN | ACK, self.iss, self.syn_options(True, self._peer_syn), 0, 0,
                          wnd=min(self.rcv_wnd_avail(), 0xFFFF))
         self.tm.stats["segments retransmitted"] += 1
         self.set_timer("syn", self.rto)
@@ -618,7 +637,7 @@ class TcpConnection(TransportConnection):
         if self.snd_wnd > 0 or s.tx_fifo.size <= self.snd_nxt - self.snd_una:
             return
         self.tm.stats["timeout persist"] += 1
-        self.tm.emit(self, ACK, self.snd_una - 1, self._ack_options(), 0, 0)
+        self.send(ACK, self.snd_una - 1, self._ack_options(), 0, 0)
         self.persist_boff = min(self.persist_boff + 1, 8)
         self.set_timer("persist", min(max(self.rto, RTO_MIN) * (1 << self.persist_boff), RTO_MAX))
 
@@ -638,7 +657,7 @@ class TcpConnection(TransportConnection):
     def _timeout_keep(self) -> None:
         if self.state not in (ESTABLISHED, CLOSE_WAIT) or not self.keepalive:
             return
-        idle = self.vm.now() - self.last_rx
+        idle = self.tm.now() - self.last_rx
         if idle < self.keep_idle - 1e-3 and self.keep_probes == 0:
             self.set_timer("keep", self.keep_idle - idle)
             return
@@ -647,7 +666,7 @@ class TcpConnection(TransportConnection):
             return
         self.keep_probes += 1
         # RFC 1122 4.2.3.6: an ACK with SEG.SEQ = SND.NXT - 1, which the peer must answer
-        self.tm.emit(self, ACK, self.snd_una - 1, self._ack_options(), 0, 0)
+        self.send(ACK, self.snd_una - 1, self._ack_options(), 0, 0)
         self.set_timer("keep", self.keep_intvl)
 
     def apply_options(self, o) -> None:
@@ -732,13 +751,13 @@ class TcpConnection(TransportConnection):
             return
         self.state = CLOSED
         self.deadlines.clear()
-        if self._armed is not None:
-            self.vm.timers.cancel(self._armed)
-            self._armed = None
+        if self.wake_at != INF:
+            self.wake_at = INF
+            self.tm.wake(self, None)
         self.tm.remove(self)
         s = self.session
         if s is not None:
-            sm = self.vm.session
+            sm = self.tm.sm
             if notify_reset and not s.app_closed:
                 sm.notify_reset(s)
             sm.free(s)
@@ -753,7 +772,7 @@ class TcpConnection(TransportConnection):
         dlen = len(data)
         rcv_nxt = self.rcv_nxt
         seq = rcv_nxt + ((seg.seq - rcv_nxt + 0x80000000) & W32) - 0x80000000  # unwrap()
-        now = self.vm.now()
+        now = self.tm.now()
         self.stats["in_segs"] += 1
         # options on a synchronized connection: timestamps (PAWS) and SACK
         ts = None
@@ -852,6 +871,36 @@ class TcpConnection(TransportConnection):
                 if self.quick:
                     self.quick -= 1
 
+    def receive(self, seg: Segment) -> None:
+        """One segment in (SYN-SENT has its own rules, RFC 9293 3.10.7.3); what it makes us
+        send goes out at the host's next flush."""
+        if self.state is SYN_SENT:
+            self.rcv_syn_sent(seg)
+            return
+        self.rcv_synchronized(seg)
+        if self.ack_now and self.state is not CLOSED:
+            self.ack_now = False
+            self.program_ack()
+
+    def rx_consumed(self) -> bool:
+        """The app read: advertise the opened window if it grew enough (receiver SWS, RFC
+        9293); True if an ACK is now due."""
+        s = self.session
+        if self.state == CLOSED or self.fin_rcvd or s is None:
+            return False
+        adv = self.rcv_las - self.rcv_nxt
+        avail = s.rx_fifo.free
+        cap = 0xFFFF << self.rcv_wscale  # the most the window field can say
+        if avail > cap:
+            avail = cap
+        step = min(s.rx_fifo.nitems // 4, 1 << 16)
+        # a window that grew by a step, or one that was below half a step and is opening: then
+        # every read says so, as a lost update would leave the sender to its backed-off probes
+        if avail - adv >= step or (adv < min(step, cap) // 2 and avail > adv) or (adv < self.rcv_mss <= avail):
+            self.program_ack()
+            return True
+        return False
+
     def challenge_ack(self) -> None:
         tm = self.tm
         if tm.challenge_ok():
@@ -877,7 +926,7 @@ class TcpConnection(TransportConnection):
         ls = self.listener
         self.tm.half_open_done(self)
         self._peer_syn = None  # the SYN's options, kept for SYN-ACK retransmissions: done with
-        sm = self.vm.session
+        sm = self.tm.sm
         if ls is None and self.app is not None:  # simultaneous open completes our connect
             app, opaque = self.app, self.opaque
             self.app = None
@@ -885,7 +934,7 @@ class TcpConnection(TransportConnection):
             self.start_keepalive()
             app.on_connected(s, None, opaque)
             return self.state != CLOSED
-        if ls is None or sm.pool[ls.index] is not ls:
+        if ls is None or ls.conn is None:  # the listener went meanwhile
             self.send_rst()
             self.delete()
             return False
@@ -907,7 +956,7 @@ class TcpConnection(TransportConnection):
         if ack < una - (self.max_snd_wnd if self.max_snd_wnd > 1 << 16 else 1 << 16):
             tm.count(E.ACK_OLD)
             return False  # RFC 5961 5.2: too old to be genuine
-        now = self.vm.now()
+        now = self.tm.now()
         wnd = seg.wnd << self.snd_wscale
         if self.sack_ok and sack_blocks:
             blocks = [(unwrap(a, self.snd_una), unwrap(b, self.snd_una)) for a, b in sack_blocks]
@@ -1003,7 +1052,7 @@ class TcpConnection(TransportConnection):
             self.cc.on_ack(acked, now, rtt, self.flight())
         self.tm.want_output(self)
         if s is not None and s.want_tx_space:
-            self.vm.session.notify_tx_space(s)
+            self.tm.sm.notify_tx_space(s)
 
     def on_dupack(self) -> None:
         self.dupacks += 1
@@ -1028,7 +1077,7 @@ class TcpConnection(TransportConnection):
             self.stats["fr"] += 1
             self.prev_cwnd, self.prev_ssthresh = self.cc.cwnd, self.cc.ssthresh
             self.rxt_tsval = self.now_ms()
-            self.cc.on_congestion(self.flight(), self.vm.now())
+            self.cc.on_congestion(self.flight(), self.tm.now())
             self.high_rxt = self.snd_una
             self._retransmit(self.snd_una, self.snd_mss)
             self.high_rxt = self.snd_una + self.snd_mss
@@ -1038,7 +1087,7 @@ class TcpConnection(TransportConnection):
         """RACK's lesson (RFC 8985): a retransmission still unacknowledged well past an RTT while
         later data keeps being acknowledged was lost too — send it again rather than wait an RTO."""
         at = self.una_rxt_at
-        if at and self.vm.now() - at > max(1.25 * self.srtt, 0.004):
+        if at and self.tm.now() - at > max(1.25 * self.srtt, 0.004):
             self.high_rxt = self.snd_una
             self.una_rxt_at = 0.0
 
@@ -1081,7 +1130,7 @@ class TcpConnection(TransportConnection):
             self.rcv_nxt += n
             if fifo.ooo:
                 self.program_ack()  # tell the sender at once which holes remain (SACK)
-            self.vm.session.notify_rx(s)
+            self.tm.sm.notify_rx(s)
         else:
             n = fifo.enqueue_at(seq - self.rcv_nxt, data)
             tm.count(E.ENQUEUED_OOO)
@@ -1099,7 +1148,7 @@ class TcpConnection(TransportConnection):
             self.state = CLOSE_WAIT
             self.stop_timer("keep")
             if s is not None:
-                self.vm.session.notify_disconnect(s)
+                self.tm.sm.notify_disconnect(s)
         elif st == FIN_WAIT_1:
             if self.snd_una == self.snd_max:
                 self.enter_time_wait()
@@ -1110,6 +1159,15 @@ class TcpConnection(TransportConnection):
         elif st == TIME_WAIT:
             self.set_timer("waitclose", self.tm.cfg.timewait_time)
 
+    def gives_way(self, seg: Segment) -> bool:
+        """A SYN for our 4-tuple in TIME_WAIT, starting past all we received: the old
+        connection goes so a listener can take the new one (RFC 1122 4.2.2.13, RFC 6191)."""
+        if self.state is TIME_WAIT and seg.flags & SYN and not seg.flags & (RST | ACK) \
+                and unwrap(seg.seq, self.rcv_nxt) > self.rcv_nxt:
+            self.delete()
+            return True
+        return False
+
     def enter_time_wait(self) -> None:
         self.state = TIME_WAIT
         for t in ("rxt", "persist", "keep"):
@@ -1118,8 +1176,8 @@ class TcpConnection(TransportConnection):
         s = self.session
         if s is not None:
             if not s.app_closed:
-                self.vm.session.notify_disconnect(s)
-            self.vm.session.transport_closed(s)
+                self.tm.sm.notify_disconnect(s)
+            self.tm.sm.transport_closed(s)
         self.program_ack(force=False)
 
     # ------------------------------------------------------------------ SYN-SENT (RFC 9293 3.10.7.3)
@@ -1158,13 +1216,13 @@ class TcpConnection(TransportConnection):
             self.stop_timer("syn")
             self.rto_boff = 0
             if self.rtt_ts:
-                self.update_rtt(self.vm.now() - self.rtt_ts)
+                self.update_rtt(self.tm.now() - self.rtt_ts)
                 self.rtt_ts = 0.0
             self.state = ESTABLISHED
-            self.last_rx = self.vm.now()
+            self.last_rx = self.tm.now()
             tm.half_open_done(self)
             app, opaque = self.app, self.opaque
-            s = self.vm.session.connected(app, self, opaque)
+            s = self.tm.sm.connected(app, self, opaque)
             self.session = s
             self.app = None
             self.rcv_las = self.rcv_nxt

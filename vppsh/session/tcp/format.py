@@ -16,7 +16,7 @@ def details(tm, c, level: int) -> list[str]:
     cc = c.cc
     cwnd, ssthresh = (cc.cwnd, cc.ssthresh) if cc else (0, 0)
     flags = ", ".join(sorted(f for f in c.flags if f not in ("half-open", "young")))
-    now = c.vm.now()
+    now = c.tm.now()
     st = c.stats
     iss, irs = c.iss, c.irs
     snd_una, snd_nxt = c.snd_una - iss, c.snd_nxt - iss

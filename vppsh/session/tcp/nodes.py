@@ -12,10 +12,10 @@ import numpy as np
 from ...vlib.buffer import F_OFFLOAD
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
-from ...wire.tcp import RST, SYN, format_tcp_header
+from ...wire.tcp import RST, format_tcp_header
 from ...vnet.ip4.fields import be16, be32
 from . import cookies
-from .connection import CLOSED, ESTABLISHED, SYN_SENT, TIME_WAIT, unwrap
+from .connection import CLOSED, ESTABLISHED, SYN_SENT
 from ..transport import TransportProto
 from .errors import ERRORS, TcpError as E
 from .main import segment_from
@@ -35,17 +35,6 @@ def _trace(vm, b: int) -> str:
     c = tm.conns[aux - 1] if 0 < aux <= len(tm.conns) else None
     head = "no tcp connection" if c is None else f"{tm.format_id(c)} state {c.state}"
     return head + "\n" + format_tcp_header(pkt[ihl:])
-
-
-def deliver(c, seg) -> None:
-    """Run the state machine on one segment (SYN-SENT has its own rules, RFC 9293 3.10.7.3)."""
-    if c.state is SYN_SENT:
-        c.rcv_syn_sent(seg)
-        return
-    c.rcv_synchronized(seg)
-    if c.ack_now and c.state is not CLOSED:
-        c.ack_now = False
-        c.program_ack()
 
 
 class TcpNode(Node):
@@ -172,7 +161,7 @@ class TcpStateNode(TcpNode):
                     if c is None:
                         self.count(self.err[E.INVALID_CONNECTION.reason])
                     else:
-                        deliver(c, seg)
+                        c.receive(seg)
                     continue
                 if c.minttl and buf.mv[buf.start(b) + 8] < c.minttl:  # GTSM (RFC 5082)
                     self.count(self.err[E.MINTTL.reason])
@@ -190,7 +179,7 @@ class Tcp4Established(TcpStateNode):
     def handle(self, tm, c, seg):
         if not seg.data and not seg.flags & ~0x18 and c.state is ESTABLISHED:
             tm.count(E.PURE_ACK)
-        deliver(c, seg)
+        c.receive(seg)
 
 
 class Tcp4RcvProcess(TcpStateNode):
@@ -199,21 +188,19 @@ class Tcp4RcvProcess(TcpStateNode):
     name = "tcp4-rcv-process"
 
     def handle(self, tm, c, seg):
-        if c.state is TIME_WAIT and seg.flags & SYN and not seg.flags & 0x14:
-            if unwrap(seg.seq, c.rcv_nxt) > c.rcv_nxt:
-                c.delete()
-                ls = self.vm.session.find_listener(TCP, seg.dst, seg.dport)
-                if ls is not None:
-                    tm.on_syn(ls, seg)
-                return
-        deliver(c, seg)
+        if c.gives_way(seg):  # a new SYN on a TIME_WAIT 4-tuple: a listener may take it
+            ls = self.vm.session.find_listener(TCP, seg.dst, seg.dport)
+            if ls is not None:
+                tm.on_syn(ls, seg)
+            return
+        c.receive(seg)
 
 
 class Tcp4SynSent(TcpStateNode):
     name = "tcp4-syn-sent"
 
     def handle(self, tm, c, seg):
-        deliver(c, seg)
+        c.receive(seg)
 
 
 class Tcp4Listen(TcpNode):
@@ -252,7 +239,7 @@ class Tcp4Listen(TcpNode):
                 if c is None:
                     tm.on_syn(ls, seg)
                 else:
-                    deliver(c, seg)
+                    c.receive(seg)
         finally:
             buf.free(frame)
             tm.flush()
