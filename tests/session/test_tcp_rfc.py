@@ -80,6 +80,51 @@ def test_challenge_acks_are_rate_limited():
     assert len(link.segments(mark, sender=s)) == 11
 
 
+# ------------------------------------------------------------ windows
+def test_zero_window_persist_probes_back_off_until_the_window_opens():
+    link = Link()
+    srv = Recorder(fifo=16 << 10, hold=True)  # reads nothing until told
+    cs, ss = link.handshake(srv=srv)
+    c = cs.conn
+    link.send(cs, bytes(60_000))  # more than the 16k the receiver can hold
+    link.run(0.1)
+    assert ss.rx_fifo.size == 16 << 10 and c.snd_wnd == 0
+    mark = len(link.sent)
+    link.run(6.0)
+    probes = [x for x in link.sent[mark:] if x.c is c and not x.seg.data]
+    assert len(probes) >= 3 and all(p.seg.seq == (c.snd_una - 1) & W32 for p in probes)  # SND.UNA - 1
+    link.read(ss)  # the app reads: the window opens, the rest arrives
+    for _ in range(10):  # reading as it comes
+        link.run(1.0)
+        link.read(ss)
+    assert srv.got == bytes(60_000)
+
+
+def test_a_syn_ack_offers_no_more_than_the_apps_fifo():
+    """The window of a passive open is the accepting app's fifo: offering more (the default 1 MB)
+    could not be taken back once that fifo is full, and the peer's data would be dropped."""
+    link = Link()
+    link.handshake(srv=Recorder(fifo=16 << 10))
+    synack = next(x.seg for x in link.sent if x.flags == SYN | ACK)
+    assert synack.wnd == 16 << 10
+
+
+def test_persist_probes_back_off():
+    link = Link()
+    cs, ss = link.handshake(srv=Recorder(fifo=16 << 10, hold=True))
+    c = cs.conn
+    link.send(cs, bytes(60_000))
+    link.run(0.1)
+    times = []
+    for _ in range(400):  # 40 s in 100 ms steps: when each probe left
+        n = len(link.sent)
+        link.run(0.1)
+        if any(x.c is c and not x.seg.data for x in link.sent[n:]):
+            times.append(link.clock)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(gaps) >= 3 and all(b >= a for a, b in zip(gaps, gaps[1:])) and gaps[-1] > 2 * gaps[0], gaps
+
+
 # ------------------------------------------------------------ keepalive
 def test_keepalive_probes_then_reset_when_the_peer_is_silent():
     link = Link()

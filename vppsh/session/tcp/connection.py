@@ -214,10 +214,13 @@ class TcpConnection(TransportConnection):
         return self.snd_nxt - self.snd_una
 
     def rcv_wnd_avail(self) -> int:
+        """Room to offer the peer: the rx fifo's, or, before the session exists (a SYN-ACK, a
+        SYN), the size the app's fifo will have: a larger window could not be taken back."""
         s = self.session
-        if s is None or s.rx_fifo is None:
-            return self.tm.cfg.rx_fifo
-        return s.rx_fifo.free
+        if s is not None and s.rx_fifo is not None:
+            return s.rx_fifo.free
+        app = self.listener.app if self.listener is not None else self.app
+        return app.rx_fifo_size if app is not None else self.tm.cfg.rx_fifo
 
     def _pipe(self) -> int:
         if self.sack_ok and self.recovery:
