@@ -6,7 +6,10 @@ Linux kernel through a tap."""
 from __future__ import annotations
 
 import os
+import random
 
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers.tcp_link import A, B, Link, Recorder
 from vppsh.session.tcp.connection import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
@@ -248,3 +251,25 @@ def test_one_lost_segment_is_resent_once_from_sacks_without_an_rto():
     resent = [x.seg for x in link.sent if x.c is c and x.seg.data and x.seg.seq == lost[0][0]]
     assert len(resent) == 2  # the original and one retransmission
     assert c.stats["fr"] == 1 and c.stats["tr"] == 0 and c.sack_ok
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**32 - 1), loss=st.sampled_from([0.02, 0.1, 0.25]))
+@example(seed=15, loss=0.25)  # both sides back in go-back-N at once: they must still hear the ACKs
+def test_random_loss_both_ways_delivers_everything_in_order(seed, loss):
+    """With a quarter of the segments lost each way, retransmissions back off to RTO_MAX at
+    times: the budget is 30 simulated minutes, not wall time."""
+    rnd = random.Random(seed)
+    link = Link(delay=0.002)
+    cs, ss = link.handshake()
+    link.lose = lambda sent: rnd.random() < loss
+    up, down = rnd.randbytes(150_000), rnd.randbytes(80_000)  # more than a 64k fifo holds
+    written = {cs: 0, ss: 0}
+    for _ in range(18_000):  # each app writes what its tx fifo takes as it drains
+        for s, data in ((cs, up), (ss, down)):
+            if written[s] < len(data):
+                written[s] += link.send(s, data[written[s]:])
+        link.run(0.1)
+        if len(ss.app.got) == len(up) and len(cs.app.got) == len(down):
+            break
+    assert ss.app.got == up and cs.app.got == down

@@ -372,9 +372,18 @@ class TcpConnection(TransportConnection):
             st["out_bytes"] += sent
         return sent
 
+    def acceptable_seq(self) -> int:
+        """SEG.SEQ for a segment without data (an ACK, a RST): the highest we sent, within the
+        peer's window (Linux's tcp_acceptable_seq). Not snd_nxt: after a timeout snd_nxt goes
+        back to resend, and a seq below what the peer already received would make it drop the
+        segment unread (RFC 9293 3.10.7.4), ACK field and all; two such peers, both resending,
+        then never hear each other's ACKs."""
+        edge = self.snd_una + self.snd_wnd
+        return self.snd_max if self.snd_max <= edge else max(self.snd_nxt, edge)
+
     def send_ack(self) -> None:
         self.pending_ack = self.ack_force = False
-        self.send(ACK, self.snd_nxt, self._ack_options(), 0, 0)
+        self.send(ACK, self.acceptable_seq(), self._ack_options(), 0, 0)
 
     def program_ack(self, force: bool = True) -> None:
         """ACK at the end of this frame. Unforced (new data, a FIN) it is skipped if a segment we
@@ -397,7 +406,7 @@ class TcpConnection(TransportConnection):
         self.rcv_las = self.rcv_nxt + min(self.rcv_wnd_avail(), 0xFFFF)
 
     def send_rst(self) -> None:
-        self.send(RST | ACK, self.snd_nxt, b"", 0, 0, wnd=0)
+        self.send(RST | ACK, self.acceptable_seq(), b"", 0, 0, wnd=0)
         self.tm.count(E.RST_SENT)
 
     def _send_data(self, seq: int, n: int, fin: bool = False) -> int:
