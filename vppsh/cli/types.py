@@ -16,6 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ..wire.ethernet import parse_mac
+from ..wire.ip4 import parse_ip4, parse_prefix
+
 
 class TypeMismatch(Exception):
     pass
@@ -97,35 +100,25 @@ def _float(text, ctx):
     return float(text)  # may be inf (1e999): every range rejects it
 
 
-_DOTTED = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
-
-
 def _ip4(text, ctx):
-    if not _DOTTED.fullmatch(text):
-        raise TypeMismatch(text)
     try:
-        return ipaddress.IPv4Address(text)
+        return ipaddress.IPv4Address(parse_ip4(text))
     except ValueError:
         raise TypeMismatch(text) from None
 
 
 def _ip4_prefix(text, ctx):
-    addr, sep, plen = text.partition("/")
-    if not sep or not (plen.isascii() and plen.isdigit()) or len(plen) > 2 or int(plen) > 32:
-        raise TypeMismatch(text)
-    return ipaddress.IPv4Interface(f"{_ip4(addr, ctx)}/{int(plen)}")
-
-
-_MAC_COLON = re.compile(r"[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}")
-_MAC_DOT = re.compile(r"[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}")
+    try:
+        return ipaddress.IPv4Interface(parse_prefix(text))
+    except ValueError:
+        raise TypeMismatch(text) from None
 
 
 def _mac(text, ctx):
-    if _MAC_COLON.fullmatch(text):
-        return bytes(int(x, 16) for x in text.split(":"))
-    if _MAC_DOT.fullmatch(text):
-        return bytes.fromhex(text.replace(".", ""))
-    raise TypeMismatch(text)
+    try:
+        return parse_mac(text)
+    except ValueError:
+        raise TypeMismatch(text) from None
 
 
 def _word(text, ctx):

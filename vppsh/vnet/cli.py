@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from ..vlib.errors import CliError
+from ..wire.ethernet import format_mac
 from ..wire.format import j
 from .devices.loopback import Loopback
 from .ip4.cli import address_lines
 
 _PAD = 32 + 5 + 10 + 21  # continuation lines of the counter column start here
-
-
-def _mac(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
 
 
 def _selected(ctx, a):
@@ -61,7 +58,7 @@ def show_hardware(ctx, a):
             ctx.out("    queue thread         mode      ")
             ctx.out(f"    0     main (0)       {hw.rx_mode:<10}")
         if hw.mac is not None:
-            ctx.out(f"  Ethernet address {_mac(hw.mac)}")
+            ctx.out(f"  Ethernet address {format_mac(hw.mac)}")
         for line in dev.details():
             ctx.out(line)
 

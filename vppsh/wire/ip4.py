@@ -88,12 +88,12 @@ class Ip4Header(NamedTuple):
         return bool(self.flags & FLAG_MF)
 
 
-_DOTTED = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+_DOTTED = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})")
 
 
 def parse_ip4(text: str) -> int:
-    """Dotted quad to int; ValueError on anything else."""
-    m = _DOTTED.match(text.strip())
+    """Dotted quad (ASCII digits) to int; ValueError on anything else."""
+    m = _DOTTED.fullmatch(text)
     if not m or any(int(x) > 255 for x in m.groups()):
         raise ValueError(f"invalid IPv4 address `{text}'")
     a, b, c, d = (int(x) for x in m.groups())
@@ -109,8 +109,8 @@ def format_ip4(addr) -> str:
 
 def parse_prefix(text: str) -> tuple[int, int]:
     """`a.b.c.d/len` (len 0..32) to (addr_int, len); host bits are kept as given."""
-    addr, sep, plen = text.strip().partition("/")
-    if not sep or not (plen.isascii() and plen.isdigit()) or int(plen) > 32:
+    addr, sep, plen = text.partition("/")
+    if not sep or not (plen.isascii() and plen.isdigit()) or len(plen) > 2 or int(plen) > 32:
         raise ValueError(f"invalid IPv4 prefix `{text}'")
     return parse_ip4(addr), int(plen)
 

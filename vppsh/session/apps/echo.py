@@ -17,6 +17,7 @@ import numpy as np
 
 from ...vlib.errors import CliError
 from ...wire.format import ff, format_unformat_error, unformat_memory_size
+from ...wire.ip4 import parse_ip4
 from ...vlib.process import WaitEvent
 from ..app import App
 from ..main import SessionError
@@ -38,13 +39,11 @@ _URI = re.compile(r"(tcp|udp)://([0-9]{1,3}(?:\.[0-9]{1,3}){3})/([0-9]{1,10})", 
 
 def parse_uri(uri: str) -> tuple[TransportProto, int, int]:
     """`tcp://10.0.0.1/1234` -> (TransportProto.TCP, ip, port); VPP's `Uri parse error: -19` otherwise."""
-    import ipaddress
-
     m = _URI.fullmatch(uri.strip())
     if m is None:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}")
     try:
-        ip = int(ipaddress.IPv4Address(m.group(2)))
+        ip = parse_ip4(m.group(2))
     except ValueError:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}") from None
     port = int(m.group(3))

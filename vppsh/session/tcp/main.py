@@ -4,8 +4,8 @@
 Segments are built straight into packet buffers: IP + TCP header with struct.pack_into, the
 payload copied from the session's tx fifo (the fifo keeps every unacknowledged byte, so a
 retransmission is just another copy). The TCP checksum is left partial (pseudo-header sum) and
-flagged NEEDS_CSUM in the buffer's virtio-net header: a gso/csum-offload tap hands that to the
-kernel, any other device finishes it in software (devices/offload.py). With TSO a segment may
+marked for offload (vnet/devices/offload.py): a gso/csum-offload tap hands that to the kernel,
+any other device finishes it in software. With TSO a segment may
 carry up to 64 KB, which the kernel cuts into MSS-sized packets.
 """
 
@@ -14,7 +14,9 @@ from __future__ import annotations
 import random
 import struct
 
-from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNET_HDR_LEN
+from ...wire.ip4 import format_ip4
+from ...vlib.buffer import F_GSO, PRE_DATA
+from ...vnet.devices.offload import tcp4_offload
 from ...vnet.ip4.egress import egress
 from ..main import SessionError
 from ..transport import ConnOptions, Transport, TransportProto
@@ -23,8 +25,6 @@ from .errors import TcpError as E
 from .host import TcpHost, TcpListener
 
 _HDRS = struct.Struct("!BBHHHBBHIIHHIIBBHHH")  # IPv4 (no options) + TCP header before its options
-_VNET = struct.Struct("<BBHHHHH")  # virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start/offset
-_VNET_CSUM = _VNET.pack(1, 0, 0, 0, 14 + 20, 16, 0)  # NEEDS_CSUM, no GSO
 _IP_FIELDS = struct.Struct("!2xH8xII")  # total length, src, dst
 _TCP_FIELDS = struct.Struct("!HHIIBBH")
 _IP_TCP_FIELDS = struct.Struct("!2xH8xIIHHIIBBH")  # both, when the IP header is 20 bytes
@@ -156,15 +156,7 @@ class TcpMain(TcpHost, Transport):
             mv[base + 40:base + 20 + thl] = opts
         buf.mv_current_length[b] = total
         buf.mv_sw_rx[b] = c.sw_if_index if c.sw_if_index >= 0 else 0
-        # partial checksum (virtio-net header): csum_start/offset count from the ethernet
-        # header ip4-rewrite adds
-        vo = b * VNET_HDR_LEN
-        if gso and n > gso:
-            _VNET.pack_into(buf.mv_vnet, vo, 1, 1, 14 + 20 + thl, gso, 14 + 20, 16, 0)  # GSO_TCPV4
-            buf.mv_flags[b] = F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO
-        else:
-            buf.mv_vnet[vo:vo + VNET_HDR_LEN] = _VNET_CSUM
-            buf.mv_flags[b] = F_LOCALLY_ORIGINATED | F_OFFLOAD
+        tcp4_offload(buf, b, thl, gso if gso and n > gso else 0)
         buf.mv_aux[b] = c.index + 1 if c.index >= 0 else 0
         out = self._out_index
         if out < 0:
@@ -177,10 +169,8 @@ class TcpMain(TcpHost, Transport):
         return [c for c in self.conns if c is not None]
 
     def format_id(self, conn) -> str:
-        from ...vnet.ip4.main import i2a
-
         return (f"[0:{conn.session.index if conn.session is not None else 0}][T] "
-                f"{i2a(conn.lcl_ip)}:{conn.lcl_port}->{i2a(conn.rmt_ip)}:{conn.rmt_port}")
+                f"{format_ip4(conn.lcl_ip)}:{conn.lcl_port}->{format_ip4(conn.rmt_ip)}:{conn.rmt_port}")
 
     def state_name(self, conn) -> str:
         return conn.state.name

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ...wire.ip4 import format_ip4
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
@@ -430,11 +431,9 @@ class UdpMain(Transport):
 
     # ------------------------------------------------------------ CLI helpers
     def format_id(self, c: UdpConnection) -> str:
-        from ...vnet.ip4.main import i2a
-
         s = c.session
         return (f"[{s.thread if s is not None else 0}:{s.index if s is not None else 0}][U] "
-                f"{i2a(c.lcl_ip)}:{c.lcl_port}->{i2a(c.rmt_ip)}:{c.rmt_port}")
+                f"{format_ip4(c.lcl_ip)}:{c.lcl_port}->{format_ip4(c.rmt_ip)}:{c.rmt_port}")
 
     def state_name(self, c: UdpConnection) -> str:
         return "LISTEN" if c.is_listener else "OPENED"

@@ -16,7 +16,7 @@ import numpy as np
 from ...vlib.buffer import F_OFFLOAD, PRE_DATA, RX
 from ...vlib.node import Node
 from ...vnet.ip4.fields import be16, be32
-from ...vnet.ip4.forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
+from ...vnet.ip4.forward import ICMP_DEST_UNREACH, icmp_aux, trace_ip4
 from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
 from ..transport import TransportProto
@@ -164,7 +164,7 @@ class Ip4UdpLookup(Node):
         pkt = buf.packet(b)
         ihl = (pkt[0] & 0x0F) * 4 if pkt else 20
         if len(pkt) < ihl + 8:
-            return format_ip4(self.vm, b)
+            return trace_ip4(self.vm, b)
         sport, dport = int.from_bytes(pkt[ihl:ihl + 2], "big"), int.from_bytes(pkt[ihl + 2:ihl + 4], "big")
         um = self.vm.session.transports.get(UDP)
         bound = um is not None and um.port_refcnt[dport] > 0
@@ -276,7 +276,7 @@ class Udp4Output(Node):
         self.next(0, frame)
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)
 
 
 def deliver_big(node, pkt: bytes, b: int) -> None:

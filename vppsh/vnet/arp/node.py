@@ -10,6 +10,8 @@ import ipaddress
 
 import numpy as np
 
+from ..ip4.forward import trace_ip4
+from ...wire.ip4 import format_ip4
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX, TX
 from ...vlib.node import Node
 from ..ip4.fields import be16, be32
@@ -53,13 +55,12 @@ class ArpInput(Node):
 def _format_arp(p: bytes) -> str:
     if len(p) < 28:
         return f"truncated arp packet ({len(p)} bytes)"
-    from ..ip4.main import i2a
 
     op = {1: "request", 2: "reply"}.get(int.from_bytes(p[6:8], "big"), "unknown")
     mac = lambda m: ":".join(f"{x:02x}" for x in m)  # noqa: E731
     return (f"{op}, type ethernet/IP4, address size 6/4\n"
-            f"{mac(p[8:14])}/{i2a(int.from_bytes(p[14:18], 'big'))} -> "
-            f"{mac(p[18:24])}/{i2a(int.from_bytes(p[24:28], 'big'))}")
+            f"{mac(p[8:14])}/{format_ip4(int.from_bytes(p[14:18], 'big'))} -> "
+            f"{mac(p[18:24])}/{format_ip4(int.from_bytes(p[24:28], 'big'))}")
 
 
 class ArpReply(Node):
@@ -196,9 +197,8 @@ class Ip4Glean(Node):
             self.drop(bi, self.err["held packets dropped: no ARP reply"])
 
     def format_trace(self, b):
-        from ..ip4.forward import format_ip4
 
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)
 
 
 class Ip4Arp(Ip4Glean):

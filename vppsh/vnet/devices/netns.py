@@ -14,6 +14,7 @@ import errno
 import ipaddress
 import os
 
+from ...wire.ethernet import format_mac
 from pyroute2 import IPRoute
 from pyroute2 import netns as _pr_netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -179,12 +180,6 @@ def _index(ipr, ifname: str, ns: str | None) -> int:
     return idx[0]
 
 
-def _mac_str(mac) -> str:
-    if isinstance(mac, (bytes, bytearray)):
-        return ":".join(f"{b:02x}" for b in mac)
-    return str(mac)
-
-
 def link_exists(ifname: str, ns: str | None = None) -> bool:
     if ns is not None and not netns_exists(ns):
         return False
@@ -244,8 +239,8 @@ def configure_link(
         step = ""
         try:
             if mac is not None:
-                step = f"set host-mac-addr {_mac_str(mac)}"
-                ipr.link("set", index=idx, address=_mac_str(mac))
+                step = f"set host-mac-addr {format_mac(mac)}"
+                ipr.link("set", index=idx, address=format_mac(mac))
             if mtu is not None:
                 step = f"set host-mtu-size {mtu}"
                 ipr.link("set", index=idx, mtu=int(mtu))

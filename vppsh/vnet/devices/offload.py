@@ -1,4 +1,9 @@
-"""Offload work a device without a virtio-net header cannot hand to the kernel.
+"""Checksum and segmentation offload: how the host stack asks for it, and the work a device
+without a virtio-net header cannot hand to the kernel.
+
+A buffer's offload request is kept as the virtio-net header a gso/csum-offload tap passes on
+(pool.vnet): the transports say what they want through tcp4_offload(), and only this module
+and the devices know the header's layout.
 
 A frame that arrived from a gso/csum-offload tap may carry a partial L4 checksum (the kernel's
 NEEDS_CSUM: sum from csum_start, stored at csum_start + csum_offset) or be a GSO super-frame.
@@ -8,10 +13,31 @@ and counted until software segmentation exists.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
-from ...vlib.buffer import F_GSO, F_OFFLOAD, PRE_DATA
+from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNET_HDR_LEN
 from ...wire.checksum import csum
+
+_VNET = struct.Struct("<BBHHHHH")  # virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start/offset
+_NEEDS_CSUM, _GSO_TCPV4 = 1, 1
+_ETH_IP4 = 14 + 20  # csum_start counts from the ethernet header ip4-rewrite adds (no IP options)
+_TCP4_CSUM = _VNET.pack(_NEEDS_CSUM, 0, 0, 0, _ETH_IP4, 16, 0)
+_FLAGS_CSUM = F_LOCALLY_ORIGINATED | F_OFFLOAD
+_FLAGS_GSO = F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO
+
+
+def tcp4_offload(pool, b: int, tcp_hdr_len: int, gso: int = 0) -> None:
+    """Buffer b (IPv4 + TCP, the TCP checksum left partial: the pseudo-header's sum) leaves
+    with its checksum to finish, and cut into gso-byte segments if gso."""
+    vo = b * VNET_HDR_LEN
+    if gso:
+        _VNET.pack_into(pool.mv_vnet, vo, _NEEDS_CSUM, _GSO_TCPV4, _ETH_IP4 + tcp_hdr_len, gso, _ETH_IP4, 16, 0)
+        pool.mv_flags[b] = _FLAGS_GSO
+    else:
+        pool.mv_vnet[vo:vo + VNET_HDR_LEN] = _TCP4_CSUM
+        pool.mv_flags[b] = _FLAGS_CSUM
 
 
 def finish_offload(dev, node, pool, bi: np.ndarray, start: np.ndarray, length: np.ndarray):

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import random
 import struct
+from ...wire.ethernet import format_mac, parse_mac
 from dataclasses import dataclass
 from itertools import islice
 
@@ -73,14 +74,8 @@ def random_mac() -> bytes:
     return b"\x02\xfe" + random.getrandbits(32).to_bytes(4, "big")
 
 
-def _mac_bytes(mac) -> bytes | None:
-    if mac is None or isinstance(mac, (bytes, bytearray)):
-        return None if mac is None else bytes(mac)
-    return bytes(int(x, 16) for x in str(mac).split(":"))
-
-
-def _mac_str(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
+def _mac(mac: bytes | str | None) -> bytes | None:
+    return parse_mac(mac) if isinstance(mac, str) else bytes(mac) if mac else None
 
 
 def _ring_size(n: int) -> int:
@@ -183,8 +178,8 @@ class TapDevice(Device):
         self.csum_offload = o.csum_offload and not o.gso  # v24.10 shows csum-enabled 0 with gso
         self.persist = o.persist
         self.vnet_hdr_len = VNET_HDR_LEN if (o.gso or o.csum_offload) else 0
-        self.mac = _mac_bytes(o.hw_addr) or random_mac()
-        self.host_mac = _mac_bytes(o.host_mac_addr) or random_mac()
+        self.mac = _mac(o.hw_addr) or random_mac()
+        self.host_mac = _mac(o.host_mac_addr) or random_mac()
         try:
             self._open(o)
             netns.configure_link(
@@ -432,7 +427,7 @@ class TapDevice(Device):
         if self.host_mtu_size:
             lines.append(f'  host-mtu-size "{self.host_mtu_size}"')
         lines += [
-            f"  host-mac-addr: {_mac_str(self.host_mac)}",
+            f"  host-mac-addr: {format_mac(self.host_mac)}",
             f"  host-carrier-up: {int(self.host_carrier_up)}",
             f"  tap-fds {self._fd}" if self._fd >= 0 else "  tap-fds",
             f"  gso-enabled {int(self.gso)}",
@@ -440,7 +435,7 @@ class TapDevice(Device):
             "  packet-coalesce 0",
             "  packet-buffering 0",
             "  rss-enabled 0",
-            f"  Mac Address: {_mac_str(self.mac)}",
+            f"  Mac Address: {format_mac(self.mac)}",
             f"  Device instance: {self.instance}",
             f"  flags 0x{int(self.admin_up):x}",
         ]

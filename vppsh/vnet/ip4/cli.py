@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+from ...wire.ip4 import format_ip4
 from ...vlib.errors import CliError
 from ...wire.format import fe, j
 from . import dpo as D
-from .main import Ip4Error, a2i, i2a
+from .main import Ip4Error
 
 
 def set_address(ctx, a):
@@ -51,7 +52,7 @@ def route(ctx, a):
                 raise CliError("expected paths.")
             if isinstance(via, int) and not isinstance(via, bool):  # `via <interface>`
                 via, sw = None, via
-            nh = a2i(via) if via is not None and not isinstance(via, bool) else None
+            nh = int(via) if via is not None and not isinstance(via, bool) else None
             ip4.route_add(addr, plen, nh, sw, bool(a.get("drop")), count)
     except Ip4Error as e:
         raise CliError(str(e)) from None
@@ -68,22 +69,22 @@ def _dpo_line(vm, d: int) -> str:
     if k == D.DROP:
         return "[@0]: dpo-drop ip4"
     if k == D.RECEIVE:
-        return f"[@{d}]: dpo-receive: {i2a(t.addr[d])} on {name}"
+        return f"[@{d}]: dpo-receive: {format_ip4(t.addr[d])} on {name}"
     if k == D.GLEAN:
         mac = vm.ip4.mac(int(t.sw_if_index[d])).hex()
-        return (f"[@{d}]: ipv4-glean: [src:{i2a(t.addr[d])}/{int(t.plen[d])}] {name}: mtu:{int(t.mtu[d])} "
+        return (f"[@{d}]: ipv4-glean: [src:{format_ip4(t.addr[d])}/{int(t.plen[d])}] {name}: mtu:{int(t.mtu[d])} "
                 f"next:1 flags:[] ffffffffffff{mac}0806")
     if k == D.ADJ:
-        return (f"[@{d}]: ipv4 via {i2a(t.addr[d])} {name}: mtu:{int(t.mtu[d])} next:{d} flags:[] "
+        return (f"[@{d}]: ipv4 via {format_ip4(t.addr[d])} {name}: mtu:{int(t.mtu[d])} next:{d} flags:[] "
                 f"{t.rewrite[d].tobytes().hex()}")
-    return f"[@{d}]: arp-ipv4: via {i2a(t.addr[d])} {name}"
+    return f"[@{d}]: arp-ipv4: via {format_ip4(t.addr[d])} {name}"
 
 
 def _entry_lines(vm, e) -> list[str]:
     t = vm.ip4.dpo
     d = e.dpo
     counts = f"to:[{int(t.to_pkts[d])}:{int(t.to_bytes[d])}]"
-    return [f"{i2a(e.addr)}/{e.plen}", "  unicast-ip4-chain",
+    return [f"{format_ip4(e.addr)}/{e.plen}", "  unicast-ip4-chain",
             f"  [@0]: dpo-load-balance: [proto:ip4 index:{d} buckets:1 uRPF:{d} {counts}]",
             f"    [0] {_dpo_line(vm, d)}"]
 
@@ -134,13 +135,13 @@ def show_neighbors(ctx, a):
         intf = vm.interfaces.get(sw)
         age = 0.0 if nb.static else now - nb.updated
         mac = ":".join(f"{x:02x}" for x in nb.mac)
-        ctx.out(j(f"{age:.4f}", 12, "=") + j(i2a(ip), 40, "=") + j("S" if nb.static else "D", 6, "=")
+        ctx.out(j(f"{age:.4f}", 12, "=") + j(format_ip4(ip), 40, "=") + j("S" if nb.static else "D", 6, "=")
                 + j(mac, 20, "=") + (intf.name if intf else str(sw)))
 
 
 def set_neighbor(ctx, a):
     ip4 = ctx.vm.ip4
-    sw, ip, mac = a["interface"], a2i(a["ip4_address"]), a["mac_address"]
+    sw, ip, mac = a["interface"], int(a["ip4_address"]), a["mac_address"]
     for k in range(a.get("count", 1)):
         nip = (ip + k) & 0xFFFFFFFF  # VPP's ip_address_increment wraps
         if a.get("del"):
@@ -159,8 +160,8 @@ def show_reass(ctx, a):
     if a.get("details"):
         for r in list(node.table.values()):
             fib, src, dst, ident, proto = r.key
-            lines = [f"ID: {r.id}, key: fib_index: {fib}, src: {i2a(int.from_bytes(src, 'big'))}, "
-                     f"dst: {i2a(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}",
+            lines = [f"ID: {r.id}, key: fib_index: {fib}, src: {format_ip4(int.from_bytes(src, 'big'))}, "
+                     f"dst: {format_ip4(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}",
                      f"  first_bi: {r.first_bi}, data_len: {r.data_len}, "
                      f"last_packet_octet: {r.last_octet if r.last_octet >= 0 else 0xFFFFFFFF}, "
                      f"trace_op_counter: {r.ops}"]

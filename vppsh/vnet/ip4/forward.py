@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 
+from ...wire.ip4 import format_ip4, format_ip4_header
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, PRE_DATA, RX, TX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
@@ -23,9 +24,8 @@ def icmp_aux(icmp_type: int, code: int, data: int = 0) -> int:
     return (icmp_type << 24) | (code << 16) | (data & 0xFFFF)
 
 
-def format_ip4(vm, b: int, rel: int = 0) -> str:
-    from ...wire.ip4 import format_ip4_header
-
+def trace_ip4(vm, b: int, rel: int = 0) -> str:
+    """A buffer's IP header as `show trace` prints it."""
     pkt = vm.buffers.packet(b)[rel:]
     return format_ip4_header(pkt) if len(pkt) >= 20 else f"truncated ip4 packet ({len(pkt)} bytes)"
 
@@ -129,7 +129,7 @@ class Ip4Input(Node):
         self.next(1, frame)
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)
 
 
 class Ip4Lookup(Node):
@@ -177,7 +177,7 @@ class Ip4Lookup(Node):
     def format_trace(self, b):
         dst = int.from_bytes(self.vm.buffers.packet(b)[16:20], "big")
         d = self.vm.ip4.lookup(dst)
-        return f"fib 0 dpo-idx {d} flow hash: 0x00000000\n{format_ip4(self.vm, b)}"
+        return f"fib 0 dpo-idx {d} flow hash: 0x00000000\n{trace_ip4(self.vm, b)}"
 
 
 class Ip4Rewrite(Node):
@@ -358,11 +358,10 @@ class Ip4Rewrite(Node):
         t = vm.ip4.dpo
         sw = int(t.sw_if_index[adj])
         intf = vm.interfaces.get(sw)
-        from .main import i2a
 
         pkt = vm.buffers.packet(b)
         dump = "\n".join(f"{o:08x}: {pkt[o:o + 32].hex()}" for o in range(0, min(len(pkt), 64), 32))
-        return (f"tx_sw_if_index {sw} dpo-idx {adj} : ipv4 via {i2a(t.addr[adj])} "
+        return (f"tx_sw_if_index {sw} dpo-idx {adj} : ipv4 via {format_ip4(t.addr[adj])} "
                 f"{intf.name if intf else sw}: mtu:{int(t.mtu[adj])} next:0 flags:[] "
                 f"{t.rewrite[adj].tobytes().hex()} flow hash: 0x00000000\n{dump}")
 
@@ -375,4 +374,4 @@ class Ip4Drop(Node):
         self.drop(frame, self.err["ip4 drop"])
 
     def format_trace(self, b):
-        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{format_ip4(self.vm, b)}"
+        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{trace_ip4(self.vm, b)}"

@@ -18,7 +18,7 @@ import numpy as np
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, F_TRACED, PRE_DATA, RX, TX
 from ...vlib.node import Node
 from ...wire.checksum import csum
-from .forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
+from .forward import ICMP_DEST_UNREACH, icmp_aux, trace_ip4
 
 DF, MF, OFFSET_MASK = 0x4000, 0x2000, 0x1FFF
 
@@ -194,4 +194,4 @@ class Ip4Frag(Node):
             vm.trace.add(self, b, f"IPv4 mtu: {mtu} fragments: {n} next: {nxt}")
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)

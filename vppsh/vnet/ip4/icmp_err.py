@@ -10,7 +10,7 @@ import errno
 import numpy as np
 
 from ...vlib.node import Node
-from .forward import format_ip4
+from .forward import trace_ip4
 
 # Linux's icmp_err_convert for destination unreachable: (errno, fatal) per code
 UNREACH = ((errno.ENETUNREACH, 0), (errno.EHOSTUNREACH, 0), (errno.ENOPROTOOPT, 1), (errno.ECONNREFUSED, 1),
@@ -64,4 +64,4 @@ class Ip4IcmpErrorInput(Node):
             buf.free(one)
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)

@@ -11,7 +11,7 @@ from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
 from .fields import add_to_checksum, be16, be32, header_checksum, put16, put32
-from .forward import ICMP_DEST_UNREACH, format_ip4, icmp_aux
+from .forward import ICMP_DEST_UNREACH, icmp_aux, trace_ip4
 
 PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17
 ICMP_ERROR_TYPES = (3, 4, 5, 11, 12)
@@ -72,7 +72,7 @@ class Ip4Receive(Node):
         self.nexts(nxt, frame)
 
     def format_trace(self, b):
-        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{format_ip4(self.vm, b)}"
+        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{trace_ip4(self.vm, b)}"
 
 
 class Ip4IcmpInput(Node):
@@ -107,7 +107,7 @@ class Ip4IcmpInput(Node):
         self.nexts(nxt, frame)
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)
 
 
 class Ip4IcmpEchoRequest(Node):
@@ -171,7 +171,7 @@ class Ip4IcmpEchoRequest(Node):
             buf.current_length[b] = len(new)
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)
 
 
 class Ip4IcmpEchoReply(Node):
@@ -199,7 +199,7 @@ class Ip4IcmpEchoReply(Node):
             buf.free(np.array([b], np.uint32))
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)
 
 
 class Ip4IcmpError(Node):
@@ -258,4 +258,4 @@ class Ip4IcmpError(Node):
         self.next(1, frame)
 
     def format_trace(self, b):
-        return format_ip4(self.vm, b)
+        return trace_ip4(self.vm, b)

@@ -8,6 +8,7 @@ hop points at the adjacency of (interface, next hop), incomplete until ARP resol
 from __future__ import annotations
 
 import ipaddress
+from ...wire.ip4 import format_ip4
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,14 +24,6 @@ SRC_INTERFACE, SRC_ADJ, SRC_CLI = "interface", "adjacency", "CLI"
 
 class Ip4Error(Exception):
     pass
-
-
-def a2i(a) -> int:
-    return int(ipaddress.IPv4Address(a))
-
-
-def i2a(i: int) -> str:
-    return str(ipaddress.IPv4Address(int(i)))
 
 
 @dataclass
@@ -255,7 +248,7 @@ class Ip4Main:
         keys = _prefixes(addr, plen, count)
         missing = [k for k in keys.tolist() if (k, plen) not in self.routes]
         if missing:
-            raise Ip4Error(f"route {i2a(missing[0])}/{plen} not found")
+            raise Ip4Error(f"route {format_ip4(missing[0])}/{plen} not found")
         self._unroute(keys, plen)
 
     def _unroute(self, keys: np.ndarray, plen: int) -> None:

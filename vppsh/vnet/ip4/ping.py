@@ -8,13 +8,13 @@ import struct
 
 import numpy as np
 
+from ...wire.ip4 import format_ip4
 from ...vlib.errors import CliError
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
 from ...vlib.process import WaitEvent
 from ...wire.checksum import csum
 from .egress import egress
-from .main import a2i, i2a
 
 PING_MAXIMUM_DATA_SIZE = 32768  # VPP's ping plugin limits
 MAX_PING_BURST = 256  # VLIB_FRAME_SIZE
@@ -34,7 +34,7 @@ def ping(ctx, a):
     target = a.get("ip4_address") or a.get("ipv4")
     if target is None:
         raise CliError("expecting IP4/IP6 address `'. Possible usage: ping <addr>")
-    dst = a2i(target)
+    dst = int(target)
     repeat, interval, size = a.get("repeat", 5), a.get("interval", 1.0), a.get("size", 60)
     burst = a.get("burst", 1)
     limit = min(PING_MAXIMUM_DATA_SIZE, vm.buffers.data_size - 36)  # IP + ICMP + timestamp: one buffer
@@ -85,7 +85,7 @@ def ping(ctx, a):
                         continue
                     received += 1
                     rtt = (t - sent_at[rseq]) * 1000
-                    ctx.out(f"{nbytes} bytes from {i2a(rsrc)}: icmp_seq={rseq} ttl={ttl} time={ff(rtt, 4)} ms")
+                    ctx.out(f"{nbytes} bytes from {format_ip4(rsrc)}: icmp_seq={rseq} ttl={ttl} time={ff(rtt, 4)} ms")
     finally:
         waiters.pop(ident, None)
     loss = 100.0 * (sent - received) / sent if sent else 100.0
