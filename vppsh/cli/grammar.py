@@ -38,6 +38,7 @@ import pyparsing as pp
 
 from ..wire.format import format_unformat_error
 from .types import TYPES, ArgType, TypeMismatch
+import importlib
 
 
 class GrammarError(Exception):
@@ -454,8 +455,6 @@ class Command:
     def handler(self) -> Callable:
         if self._handler is None:
             mod, _, fn = self.handler_name.partition(":")
-            import importlib
-
             self._handler = getattr(importlib.import_module("vppsh." + mod), fn)
         return self._handler
 

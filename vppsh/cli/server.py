@@ -35,6 +35,7 @@ import stat
 from .client import (DO, DONT, IAC, IP, OPT_ECHO, OPT_LINEMODE, OPT_NAWS, OPT_SGA, OPT_TTYPE, SB, SE,
                      TTYPE_IS, TTYPE_SEND, WILL, WONT, TelnetParser)
 from .session import CliSession
+from .complete import complete
 
 PROMPT = "vpp# "
 MAX_PENDING = 16 << 20  # bytes of unsent output (or unread input) before a client is dropped
@@ -504,8 +505,6 @@ class _Client:
     def _complete(self, o: bytearray) -> None:
         text = self.line.encode("latin-1").decode("utf-8", "replace")
         try:
-            from .complete import complete
-
             cands = complete(self.srv.tree, self.session.ctx, text)
         except ImportError:
             cands = []

@@ -10,6 +10,7 @@ from collections import deque
 
 from ..vlib.process import WaitEvent
 from .dispatch import CliFailure, Ctx, Interrupted, Quit, run_line
+import traceback
 
 
 class CliSession:
@@ -51,8 +52,6 @@ class CliSession:
                 except Interrupted:
                     err = "Aborted due to a keypress."
                 except Exception as e:  # a dispatcher bug must not kill the session
-                    import traceback
-
                     self.vm.logs.add("err", "cli", f"`{line}' failed:\n{traceback.format_exc().rstrip()}")
                     err = f"internal error: {type(e).__name__} (see show logging)"
                 self.running = False

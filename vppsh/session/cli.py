@@ -13,6 +13,8 @@ from .budget import MAX_FIFO_SIZE
 from .main import SessionError
 from .session import CLOSED_FROM, STATES
 from .transport import TransportProto
+from .udp.main import KNOWN_PORTS
+import numpy as np
 
 RT_BACKENDS = {"none": "enable without rt-backend", "rule-table": "enable with rt-backend rule table",
                "sdl": "enable with rt-backend sdl", "disable": "disable"}
@@ -308,8 +310,6 @@ def show_udp_ports(ctx, a):
     """Ports with a registered UDP handler (`bind`, the default) or every known port (`all`).
     Like VPP, ports the session layer uses are listed only when they have a well-known name."""
     vm = ctx.vm
-    from .udp.main import KNOWN_PORTS
-
     port = _port_arg(a)
     afs = ["ip4", "ip6"]
     if a.get("ip4"):
@@ -341,8 +341,6 @@ def show_udp_transport_ports(ctx, a):
     rows = [["port", "proto", "ref-cnt"]]
     if um is not None and not a.get("ip6"):
         ports = range(65536) if port < 0 else (port,)
-        import numpy as np
-
         used = np.flatnonzero(um.port_refcnt > 0)
         for p in used.tolist():
             if p in ports:

@@ -21,6 +21,8 @@ from . import options
 from .diag import UnixDiag
 from .private import PrivateNet
 from .socks import ListenSock, TcpSock, UdpSock, VSock, new_pair
+import fcntl
+import termios
 
 GC_INTERVAL = 0.5  # s: how soon a listener whose app died is noticed
 SOMAXCONN = 4096
@@ -296,9 +298,6 @@ class LdpMain:
             return 0, 0
         queued = 0
         if vs.b is not None:
-            import fcntl
-            import termios
-
             buf = bytearray(4)
             fcntl.ioctl(vs.b.fileno(), termios.FIONREAD, buf)
             queued = int.from_bytes(buf, "little") - vs.filler

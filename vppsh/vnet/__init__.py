@@ -1,21 +1,22 @@
 """vnet: interfaces and devices, ethernet, ARP, IPv4, FIB, packet generator, pcap."""
 
+from __future__ import annotations
+
+from .arp.node import ArpInput, ArpReply, Ip4Arp, Ip4Glean
+from .devices.input import DeviceInput
+from .ethernet.node import EthernetInput, NotEnabled
+from .interface import Interfaces
+from .ip4.forward import Ip4Drop, Ip4Input, Ip4Lookup, Ip4Rewrite
+from .ip4.icmp_err import Ip4IcmpErrorInput
+from .ip4.local import Ip4IcmpEchoReply, Ip4IcmpEchoRequest, Ip4IcmpError, Ip4IcmpInput, Ip4Receive
+from .ip4.main import Ip4Main
+from .nsim import remove as nsim_remove
+from .pcap_trace import PcapTrace
+from .pg.stream import PacketGenerator
+
 
 def attach(vm) -> None:
     """Give an engine its network subsystems and their graph nodes (VPP's vnet_main init)."""
-    from .arp.node import ArpInput, ArpReply, Ip4Arp, Ip4Glean
-    from .devices.input import DeviceInput
-    from .ethernet.node import EthernetInput, NotEnabled
-    from .interface import Interfaces
-    from .ip4.forward import Ip4Drop, Ip4Input, Ip4Lookup, Ip4Rewrite
-    from .ip4.local import Ip4IcmpEchoReply, Ip4IcmpEchoRequest, Ip4IcmpError, Ip4IcmpInput, Ip4Receive
-    from .ip4.icmp_err import Ip4IcmpErrorInput
-    from .ip4.main import Ip4Main
-    from .pg.stream import PacketGenerator
-
-    from .nsim import remove as nsim_remove
-    from .pcap_trace import PcapTrace
-
     vm.pcap = PcapTrace(vm)
     vm.nsim = {}  # sw_if_index -> nsim.Nsim: impairment on that interface
     vm.ip4 = Ip4Main(vm)

@@ -7,6 +7,7 @@ from ..wire.ethernet import format_mac
 from ..wire.format import j
 from .devices.loopback import Loopback
 from .ip4.cli import address_lines
+from .nsim import Nsim, remove
 
 _PAD = 32 + 5 + 10 + 21  # continuation lines of the counter column start here
 
@@ -171,8 +172,6 @@ def pcap_trace(ctx, a):
 
 def set_nsim(ctx, a):
     """set interface nsim <if> [delay <ms>] [loss|reorder|duplicate|corrupt <percent>] [seed <n>] [disable]"""
-    from .nsim import Nsim, remove
-
     vm = ctx.vm
     sw = vm.interfaces.get(a["interface"])
     remove(vm, sw.sw_if_index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..vlib.node import Node
+import logging
 
 COMBINED = ("rx", "tx")
 SIMPLE = ("drops", "punt", "ip4", "ip6", "rx-no-buf", "rx-miss", "rx-error", "tx-error", "mpls")
@@ -237,8 +238,6 @@ class Interfaces:
             try:
                 sw.hw.device.destroy()
             except Exception:  # keep cleaning up the others
-                import logging
-
                 logging.getLogger("vppsh").exception("destroying %s failed", sw.name)
 
     def set_admin(self, sw: SwInterface, up: bool) -> None:

@@ -23,6 +23,7 @@ from ..transport import ConnOptions, Transport, TransportProto
 from .connection import CLOSED, SYN_SENT, TIME_WAIT, Segment, TcpConnection
 from .errors import TcpError as E
 from .host import TcpHost, TcpListener
+from .format import details
 
 _HDRS = struct.Struct("!BBHHHBBHIIHHIIBBHHH")  # IPv4 (no options) + TCP header before its options
 _IP_FIELDS = struct.Struct("!2xH8xII")  # total length, src, dst
@@ -176,8 +177,6 @@ class TcpMain(TcpHost, Transport):
         return conn.state.name
 
     def format_details(self, conn, level: int) -> list[str]:
-        from .format import details
-
         return details(self, conn, level)
 
 

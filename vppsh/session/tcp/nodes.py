@@ -19,6 +19,7 @@ from .connection import CLOSED, ESTABLISHED, SYN_SENT
 from ..transport import TransportProto
 from .errors import ERRORS, TcpError as E
 from .main import segment_from
+from ...wire.tcp import checksum_ok
 
 TCP = int(TransportProto.TCP)  # (a plain int builds lookup keys faster than the enum member)
 
@@ -84,8 +85,6 @@ class Tcp4Input(TcpNode):
                     + (d & np.uint64(0xFFFF)) + np.uint64(6) + l4[k].astype(np.uint64)
                 ok = csum_rows(rows, ihl[k], l4[k], ps) == 0
             else:  # IP options somewhere in the frame: per packet (rare)
-                from ...wire.tcp import checksum_ok
-
                 ok = np.array([checksum_ok(int(src[i]), int(dst[i]), buf.packet(int(frame[i]))[
                     int(ihl[i]):int(tot[i])]) for i in k])
             badc = k[~ok]

@@ -22,6 +22,9 @@ from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
 from ..main import SessionError
 from ..transport import ConnOptions, Transport, TransportConnection, TransportProto
+from .nodes import deliver_big
+from ..fifo import Fifo
+from ...vnet.ip4.frag import FragError, fragment, to_buffers
 
 IP_HDR = struct.Struct("!BBHHHBBHII")
 UDP_HDR = struct.Struct("!HHHH")
@@ -105,8 +108,6 @@ class UdpMain(Transport):
 
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
-        from .nodes import deliver_big
-
         self.enabled = True
         self.vm.node("ip4-receive").register_protocol(17, "ip4-udp-lookup")
         self.vm.node("ip4-icmp-error-input").register_protocol(17, self.icmp_error)
@@ -157,8 +158,6 @@ class UdpMain(Transport):
     def listen(self, session, ip: int, port: int) -> UdpConnection:
         """A bound socket: datagrams from any peer land in this one session's rx fifo, so the
         listener has fifos of its own (a TCP listener has none)."""
-        from ..fifo import Fifo
-
         c = UdpConnection(ip, port, flags=("OWNS_PORT", "LISTEN"))
         c.session = session
         app = session.app
@@ -290,8 +289,6 @@ class UdpMain(Transport):
     def _output_big(self, c: UdpConnection, rip: int, lip: int, rport: int, data: bytes) -> None:
         """One datagram too big for a buffer: built whole, then sent as IP fragments of the
         egress interface's MTU (at most a buffer each). DF is clear, as VPP's UDP sends."""
-        from ...vnet.ip4.frag import FragError, fragment, to_buffers
-
         vm = self.vm
         node = vm.node("udp4-output")
         sw, rip, rport, lip = self._egress1(c, rip, rport, lip)

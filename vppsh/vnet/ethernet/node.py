@@ -8,6 +8,7 @@ import numpy as np
 from ...vlib.buffer import PRE_DATA, RX
 from ...vlib.node import Node
 from ..ip4.rows import col_view, gather, uniform_col
+from ...wire.ethernet import format_ethernet_header
 
 # the first 16 bytes as two little-endian words: dst MAC (bytes 0-5) and the type (bytes 12-13)
 _ETH_MASK = np.array([0xFFFF_FFFF_FFFF, 0xFFFF << 32], np.uint64)
@@ -114,8 +115,6 @@ class EthernetInput(Node):
         self.nexts(nxt, frame)
 
     def format_trace(self, b):
-        from ...wire.ethernet import format_ethernet_header
-
         return format_ethernet_header(self.vm.buffers.packet(b))
 
 

@@ -18,6 +18,8 @@ from ..fib.table import FibTable
 from . import dpo as D
 from .dpo import DpoTable
 from .neighbor import NeighborTable
+from .frag import Ip4Frag
+from .reass import Ip4LocalFullReass
 
 SRC_INTERFACE, SRC_ADJ, SRC_CLI = "interface", "adjacency", "CLI"
 
@@ -51,9 +53,6 @@ class Ip4Main:
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
         self.if_addr = np.zeros(64, np.uint32)
-        from .frag import Ip4Frag
-        from .reass import Ip4LocalFullReass
-
         for cls in (Ip4Frag, Ip4LocalFullReass):  # fragmentation and reassembly nodes
             vm.register(cls(vm))
 

@@ -20,6 +20,7 @@ from ..devices.offload import finish_in_place
 from ..interface import Device
 from ..ip4.rows import col_view
 from ..pcap import PcapWriter, read_pcap
+from ...wire import ethernet, ip4
 
 
 class PgError(Exception):
@@ -249,8 +250,6 @@ class PgInput(Node):
 def describe_packet(pkt: bytes, node: str) -> list[str]:
     """Decode headers for a trace line; ip nodes get an IP header, others an ethernet one."""
     try:
-        from ...wire import ethernet, ip4
-
         if node.startswith("ip4") and len(pkt) >= 20:
             return ip4.format_ip4_header(pkt).splitlines()
         if len(pkt) >= 14:
