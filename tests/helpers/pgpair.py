@@ -9,6 +9,26 @@ VPP0, VPP1 = "02:00:00:00:00:01", "02:00:00:00:00:02"
 PEER0, PEER1 = "02:fe:00:00:00:01", "02:fe:00:00:00:02"
 
 
+def setup(shell, pg1_addr: str) -> list[bytes]:
+    """pg0 (10.10.1.2/24, its peer 10.10.1.1 a static neighbour) and pg1 (`pg1_addr`), up;
+    returns the list that collects what leaves pg1."""
+    vm = shell.vm
+    for i, (mac, addr) in enumerate(((VPP0, "10.10.1.2/24"), (VPP1, pg1_addr))):
+        shell.run(f"create packet-generator interface pg{i} hw-addr {mac}")
+        shell.run(f"set interface state pg{i} up")
+        shell.run(f"set interface ip address pg{i} {addr}")
+    shell.run(f"set ip neighbor pg0 10.10.1.1 {PEER0} static")
+    sent: list[bytes] = []
+    dev = vm.interfaces.by_name["pg1"].hw.device
+
+    def tx(node, frame):
+        sent.extend(vm.buffers.packet(b) for b in frame.tolist())
+        vm.buffers.free(frame)
+
+    shell.call(lambda: setattr(dev, "tx", tx))
+    return sent
+
+
 def inject(shell, ifname: str, frames: list[bytes]) -> None:
     """`frames` into `ifname`'s ethernet-input, as if received there; then 50 ms of engine time."""
     vm = shell.vm

@@ -11,38 +11,10 @@ import sys
 
 import pytest
 
+from scripts.tcp_faults import FAULTS, STREAM
 from tests.helpers.tcp_peer import VPP_IP, setup_tap
 
 pytestmark = pytest.mark.root
-
-# Sends `size` random bytes and reads the echo concurrently; exits 3 on a stall > 5 s.
-STREAM = r"""
-import hashlib, os, socket, sys, threading, time
-ip, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.create_connection((ip, port), timeout=5)
-data = os.urandom(size)
-h, got, last = hashlib.sha256(), [0], [time.monotonic()]
-def rd():
-    while got[0] < size:
-        try:
-            d = s.recv(1 << 20)
-        except socket.timeout:
-            print("stall", got[0], flush=True); os._exit(3)
-        if not d: break
-        h.update(d); got[0] += len(d)
-t = threading.Thread(target=rd); t.start()
-for i in range(0, size, 1 << 20):  # sendall's timeout covers the whole call: 1 MB at a time
-    try:
-        s.sendall(data[i:i + (1 << 20)])
-    except socket.timeout:
-        print("stall sending", flush=True); os._exit(3)
-t.join()
-print(got[0], h.hexdigest() == hashlib.sha256(data).hexdigest())
-"""
-
-FAULTS = {"loss": "loss 5", "reorder": "reorder 25", "duplicate": "duplicate 1", "corrupt": "corrupt 1",
-          "delay": "delay 50"}
-
 
 def stream_through(ns, size: int, timeout: float = 240):
     return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", STREAM, VPP_IP, "1234",

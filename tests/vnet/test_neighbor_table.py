@@ -9,7 +9,7 @@ import re
 import pytest
 from scapy.all import ARP, IP, UDP, Ether
 
-from tests.helpers.pgpair import PEER0, PEER1, VPP0, VPP1, errors, inject
+from tests.helpers.pgpair import PEER0, PEER1, VPP0, VPP1, errors, inject, setup
 from vppsh.vnet.ip4.neighbor import AGE, FORCED_GC_FRESH, LIMIT, MAX_ASKED
 
 LIMIT_SMALL = 64
@@ -17,21 +17,7 @@ LIMIT_SMALL = 64
 
 @pytest.fixture
 def net(shell):
-    vm = shell.vm
-    for i, (mac, addr) in enumerate(((VPP0, "10.10.1.2/24"), (VPP1, "10.20.0.2/16"))):
-        shell.run(f"create packet-generator interface pg{i} hw-addr {mac}")
-        shell.run(f"set interface state pg{i} up")
-        shell.run(f"set interface ip address pg{i} {addr}")
-    shell.run(f"set ip neighbor pg0 10.10.1.1 {PEER0} static")
-    sent: list[bytes] = []
-    dev = vm.interfaces.by_name["pg1"].hw.device
-
-    def tx(node, frame):
-        sent.extend(vm.buffers.packet(b) for b in frame.tolist())
-        vm.buffers.free(frame)
-
-    shell.call(lambda: setattr(dev, "tx", tx))
-    return sent
+    return setup(shell, "10.20.0.2/16")
 
 
 def host(k: int) -> str:
