@@ -15,6 +15,7 @@ from ..vnet.ip4.egress import egress
 from .app import App, AppRegistry
 from .budget import Budget, engine_limit
 from .fifo import Fifo
+from .pool import Pool
 from .session import CLOSED_FROM, STATES, Session
 from .transport import ConnOptions, Transport, TransportProto
 
@@ -63,8 +64,7 @@ class SessionMain:
         self.vm = vm
         self.enabled = False
         self.rt_backend = "none"  # session enable [rt-backend ...]; show session rt-backend
-        self.pool: list[Session | None] = []
-        self._free: list[int] = []
+        self.pool = Pool()  # of Session
         self.apps = AppRegistry()
         self.transports: dict[TransportProto, Transport] = {}
         self.listeners: dict[tuple, Session] = {}  # (proto, ip, port) -> listener session
@@ -122,21 +122,16 @@ class SessionMain:
 
     # ------------------------------------------------------------ pool
     def alloc(self, proto: str, app: App, conn, fifos: bool = True) -> Session:
-        idx = self._free.pop() if self._free else len(self.pool)
-        if idx == len(self.pool):
-            self.pool.append(None)
-        s = Session(idx, proto, app, conn)
+        s = Session(self.pool.next_index(), proto, app, conn)
         if fifos:
             s.rx_fifo, s.tx_fifo = Fifo(app.rx_fifo_size, app.budget), Fifo(app.tx_fifo_size, app.budget)
-        self.pool[idx] = s
+        self.pool.put(s)
         app.sessions.add(s)
         return s
 
     def free(self, s: Session) -> None:
         """The transport is done with the connection: forget the session."""
-        if s.index < len(self.pool) and self.pool[s.index] is s:
-            self.pool[s.index] = None
-            self._free.append(s.index)
+        if self.pool.release(s.index, s):
             s.state = "transport-deleted"
             self.queue.pending.pop(s.index, None)
             self.mem_waiters.discard(s)

@@ -17,6 +17,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from ...wire.tcp import ACK, RST, SYN, TcpOptions
+from ..pool import Pool
 from ..session import NO_FLAGS
 from ..transport import TransportConnection, TransportProto
 from . import isn as isn_mod
@@ -74,8 +75,7 @@ class TcpHost:
 
     def __init__(self, cfg: TcpConfig | None = None) -> None:
         self.cfg = cfg or TcpConfig()
-        self.conns: list[TcpConnection | None] = []
-        self._free: list[int] = []
+        self.conns = Pool()  # of TcpConnection
         self.stats: Counter = Counter()
         self.ts_offset = random.getrandbits(32)
         self.ack_pending: list[TcpConnection] = []
@@ -110,17 +110,11 @@ class TcpHost:
 
     # ------------------------------------------------------------ connections
     def add(self, conn: TcpConnection) -> None:
-        idx = self._free.pop() if self._free else len(self.conns)
-        if idx == len(self.conns):
-            self.conns.append(None)
-        self.conns[idx] = conn
-        conn.index = idx
+        conn.index = self.conns.put(conn)
         self.sm.add_conn(*conn.key, conn)
 
     def remove(self, conn: TcpConnection) -> None:
-        if conn.index >= 0 and self.conns[conn.index] is conn:
-            self.conns[conn.index] = None
-            self._free.append(conn.index)
+        self.conns.release(conn.index, conn)
         conn.index = -1
         self.sm.del_conn(*conn.key, conn)
         self.half_open_done(conn)

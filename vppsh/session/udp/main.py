@@ -21,6 +21,7 @@ from ...vnet.ip4.icmp_err import icmp_errno
 from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
 from ..main import SessionError
+from ..pool import Pool
 from ..transport import ConnOptions, Transport, TransportConnection, TransportProto
 from .nodes import deliver_big
 from ..fifo import Fifo
@@ -87,8 +88,7 @@ class UdpMain(Transport):
 
     def __init__(self, vm) -> None:
         self.vm = vm
-        self.conns: list[UdpConnection | None] = []
-        self._free: list[int] = []
+        self.conns = Pool()  # of UdpConnection
         # local ports some UDP session uses (listeners and connected): ip4-udp-lookup sends
         # datagrams for any other port straight to port unreachable, vectorised
         self.port_refcnt = np.zeros(65536, np.int32)
@@ -124,11 +124,7 @@ class UdpMain(Transport):
         self.enabled = False
 
     def _add(self, c: UdpConnection) -> None:
-        idx = self._free.pop() if self._free else len(self.conns)
-        if idx == len(self.conns):
-            self.conns.append(None)
-        self.conns[idx] = c
-        c.index = idx
+        c.index = self.conns.put(c)
         self.port_refcnt[c.lcl_port] += 1
         if c.connected and not c.is_listener:
             self.connected_ports[c.lcl_port] += 1
@@ -138,9 +134,7 @@ class UdpMain(Transport):
         """Forget the connection and free its session (no app callback: the app asked, or left)."""
         if c.index < 0:
             return
-        if self.conns[c.index] is c:
-            self.conns[c.index] = None
-            self._free.append(c.index)
+        self.conns.release(c.index, c)
         c.index = -1
         self.port_refcnt[c.lcl_port] -= 1
         if c.connected and not c.is_listener:
