@@ -45,6 +45,8 @@ import uuid
 
 from tabulate import tabulate
 
+from vppsh.session.transport import TransportProto
+
 CMD = "sudo .venv/bin/python scripts/bench_tcp.py"
 CONNECTS_IN_FLIGHT = 128  # the echo client's pacing (vppsh/session/apps/echo.py)
 
@@ -527,7 +529,7 @@ def main() -> None:
         # -- 3. idle established sessions
         vpp.run("test echo server uri tcp://0.0.0.0/1234")
         # the previous tests' connections first leave TIME_WAIT (10 s): their cleanup is not idling
-        tm = vpp.engine.vm.session.transports["T"]
+        tm = vpp.engine.vm.session.transports[TransportProto.TCP]
         end = time.monotonic() + 20
         while vpp.engine.call(lambda: len(tm.active())) and time.monotonic() < end:
             time.sleep(0.2)
