@@ -365,18 +365,16 @@ class Mtrie:
                         np.repeat(cl[sub], 256), plen, touched)
 
     def _reclaim(self, touched: list[np.ndarray]) -> None:
-        """Free plies with no leaf longer than their depth, deepest first (freeing one may
-        empty its parent); such a ply is uniform (every leaf is the one prefix covering it
-        all) so its slot 0 is the parent's leaf."""
+        """Free plies with no leaf longer than their depth; such a ply is uniform (every leaf
+        is the one prefix covering it all) so its slot 0 is the parent's leaf. Deepest first,
+        as freeing a ply may empty its parent: `touched` holds every ply on each path walked,
+        so that parent is a candidate too."""
         if not touched:
             return
         cand = np.unique(np.concatenate(touched))
-        freed_parents = np.zeros(0, np.int64)
         for depth in range(self.bits - 8, 15, -8):
-            ids = np.union1d(cand[self.base[cand] == depth], freed_parents)
-            freed_parents = freed_parents[:0]
-            if len(ids):
-                ids = ids[~(self.lens[ids] > depth).any(axis=1)]
+            ids = cand[self.base[cand] == depth]
+            ids = ids[~(self.lens[ids] > depth).any(axis=1)]
             if not len(ids):
                 continue
             val, ln = self.leaves[ids, 0], self.lens[ids, 0]
@@ -384,7 +382,6 @@ class Mtrie:
             if depth > 16:
                 self.leaves[par, slot] = val
                 self.lens[par, slot] = ln
-                freed_parents = np.unique(par)
             else:
                 self.root[slot] = val
                 self.root_len[slot] = ln
