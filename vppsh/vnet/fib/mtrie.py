@@ -110,11 +110,13 @@ class Mtrie:
             return leaf
         flat = self.leaves.reshape(-1)
         for col in octets:
-            if leaf.max() < PLY:  # every destination has its result
+            # (x[x.argmin()] costs a quarter of x.min() on a frame: numpy's reduce overhead)
+            all_plies = leaf[leaf.argmin()] >= PLY
+            if not all_plies and leaf[leaf.argmax()] < PLY:  # every destination has its result
                 return leaf
             i = leaf << 8  # (leaf & MASK) << 8: the flag bit shifts out of 32 bits
             i |= col
-            if leaf.min() >= PLY:  # every destination goes down a ply
+            if all_plies:
                 leaf = flat.take(i)
             else:  # a terminal leaf makes a junk index: 'clip' keeps it in bounds, np.where drops it
                 leaf = np.where(leaf >= PLY, flat.take(i, mode="clip"), leaf)
