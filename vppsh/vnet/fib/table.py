@@ -1,12 +1,18 @@
-"""An IPv4 FIB table: entries by prefix, each with one DPO per source; the best source forwards.
+"""A FIB table (IPv4 or IPv6): entries by prefix, each with one DPO per source; the best source
+forwards.
 
 As in VPP (fib_entry.c, fib_source.h) several sources may hold the same prefix -- an
 interface's connected /24, a CLI route, the default-route special -- and the one with the
 lowest priority value wins. A DPO is opaque here: an int the caller resolves in its own table.
 
-The table owns the data plane's Mtrie16_8_8 and keeps it in step: when the winning DPO of a
-prefix changes the trie is rewritten, and a prefix that loses its last source hands its leaves
-to its cover (the longest shorter prefix), as ip4_fib_16_table_fwding_dpo_remove does.
+The table owns the data plane's trie (Mtrie16_8_8, or Ip6Mtrie for IPv6) and keeps it in step:
+when the winning DPO of a prefix changes the trie is rewritten, and a prefix that loses its last
+source hands its leaves to its cover (the longest shorter prefix), as
+ip4_fib_16_table_fwding_dpo_remove does.
+
+Addresses are Python ints in both families. Vectors (add_many, remove_many, lookup) take the
+trie's form: host-order integers (uint32) for IPv4; (n, 16) uint8 rows of network-order bytes
+for IPv6, as nodes gather them from headers (ip6_vector / ip6_ints convert).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .mtrie import Mtrie16_8_8, ip4_str, prefix_mask
+from .mtrie import Ip6Mtrie, Mtrie16_8_8, ip4_str, ip6_str, prefix_mask
 
 # fib_source.h foreach_fib_source: name -> priority class (lower is better)
 SOURCE_PRIORITY = {
@@ -34,12 +40,18 @@ SPECIALS = (
     (0xE0000000, 4, "special"),
     (0xFFFFFFFF, 32, "default-route"),
 )
+# ip6_fib.c vnet_ip6_fib_init: the default route (drop) and all link-local (VPP: ip6-link-local)
+SPECIALS6 = (
+    (0, 0, "default-route"),
+    (0xFE80 << 112, 10, "special"),
+)
 
 
 class FibEntry:
     """One prefix and the DPO each source gives it."""
 
     __slots__ = ("addr", "plen", "sources")
+    fmt = staticmethod(ip4_str)
 
     def __init__(self, addr: int, plen: int) -> None:
         self.addr = addr
@@ -57,30 +69,48 @@ class FibEntry:
 
     @property
     def prefix(self) -> str:
-        return f"{ip4_str(self.addr)}/{self.plen}"
+        return f"{self.fmt(self.addr)}/{self.plen}"
 
     def __repr__(self) -> str:
-        return f"FibEntry({self.prefix}, {self.sources})"
+        return f"{type(self).__name__}({self.prefix}, {self.sources})"
+
+
+class Fib6Entry(FibEntry):
+    """An IPv6 prefix: only its printing differs (no per-entry family field)."""
+
+    __slots__ = ()
+    fmt = staticmethod(ip6_str)
+
+
+# bits -> (trie, entry class, special entries)
+_FAMILY = {32: (Mtrie16_8_8, FibEntry, SPECIALS), 128: (Ip6Mtrie, Fib6Entry, SPECIALS6)}
 
 
 class FibTable:
-    """Control-plane IPv4 table: per-length dicts (as VPP's ip4_fib_hash) plus the mtrie."""
+    """Control-plane table of one family, `bits` 32 (IPv4) or 128 (IPv6): per-length dicts (as
+    VPP's ip4_fib_hash and ip6_fib's per-length hashes) plus the trie."""
 
-    def __init__(self, table_id: int, fib_index: int, miss_dpo: int = 0) -> None:
+    def __init__(self, table_id: int, fib_index: int, miss_dpo: int = 0, bits: int = 32) -> None:
+        if bits not in _FAMILY:
+            raise ValueError(f"a FIB is 32 or 128 bits, not {bits}")
+        trie, self._entry, self._specials = _FAMILY[bits]
+        self.bits = bits
         self.table_id = table_id
         self.fib_index = fib_index
         self.miss_dpo = miss_dpo  # what the trie answers where no prefix covers
-        self.by_len: list[dict[int, FibEntry]] = [{} for _ in range(33)]
-        self.forwarding = Mtrie16_8_8(miss_dpo)
+        self.by_len: list[dict[int, FibEntry]] = [{} for _ in range(bits + 1)]
+        self._masks = [prefix_mask(p, bits) for p in range(bits + 1)]
+        self.forwarding = trie(miss_dpo)
 
     @classmethod
     def default(cls, drop_dpo: int | Callable[[int, int], int], table_id: int = 0,
-                fib_index: int = 0) -> FibTable:
-        """A table with VPP's special entries (0/0, 0/32, 240/4, 224/4, 255.255.255.255/32),
-        all drop. `drop_dpo` is the DPO, or a function (addr, plen) -> DPO called per entry."""
+                fib_index: int = 0, bits: int = 32) -> FibTable:
+        """A table with VPP's special entries: IPv4 0/0, 0/32, 240/4, 224/4, 255.255.255.255/32,
+        all drop; IPv6 ::/0 (drop) and fe80::/10 (link-local in VPP). `drop_dpo` is the DPO, or
+        a function (addr, plen) -> DPO called per entry."""
         mk = drop_dpo if callable(drop_dpo) else (lambda a, p: drop_dpo)
-        t = cls(table_id, fib_index, 0 if callable(drop_dpo) else drop_dpo)
-        for addr, plen, src in SPECIALS:
+        t = cls(table_id, fib_index, 0 if callable(drop_dpo) else drop_dpo, bits)
+        for addr, plen, src in t._specials:
             t.add(addr, plen, src, mk(addr, plen))
         return t
 
@@ -88,10 +118,10 @@ class FibTable:
     def add(self, addr: int, plen: int, source: str, dpo: int) -> FibEntry:
         """Add or replace `source`'s DPO for addr/plen (address masked to the prefix)."""
         self._check(plen, source)
-        addr &= prefix_mask(plen)
+        addr &= self._masks[plen]
         e = self.by_len[plen].get(addr)
         if e is None:
-            e = self.by_len[plen][addr] = FibEntry(addr, plen)
+            e = self.by_len[plen][addr] = self._entry(addr, plen)
             old = None
         else:
             old = e.dpo
@@ -103,7 +133,7 @@ class FibTable:
     def remove(self, addr: int, plen: int, source: str) -> bool:
         """Withdraw `source` from addr/plen; True when no entry for the prefix remains."""
         self._check(plen, source)
-        addr &= prefix_mask(plen)
+        addr &= self._masks[plen]
         e = self.by_len[plen].get(addr)
         if e is None:
             return True
@@ -121,36 +151,40 @@ class FibTable:
         return True
 
     def add_many(self, addrs: np.ndarray, plen: int, source: str, dpos: np.ndarray | int) -> None:
-        """`ip route add <p> count N`: many prefixes of one length, the trie updated in bulk."""
+        """`ip route add <p> count N`: many prefixes of one length (addresses in the trie's
+        vector form), the trie updated in bulk."""
         self._check(plen, source)
-        a = (np.asarray(addrs).astype(np.int64) & prefix_mask(plen)).ravel()
-        d = np.broadcast_to(np.asarray(dpos, np.int64), a.shape)
-        tbl = self.by_len[plen]
-        ch_a, ch_d = [], []
-        for addr, dpo in zip(a.tolist(), d.tolist()):
+        a = self.forwarding.masked(addrs, plen)
+        keys = self.forwarding.ints(a)
+        d = np.broadcast_to(np.asarray(dpos, np.int64), (len(keys),))
+        tbl, mk = self.by_len[plen], self._entry
+        ch, ch_d = [], []  # rows whose forwarding changes, and their DPO
+        for j, (addr, dpo) in enumerate(zip(keys, d.tolist())):
             e = tbl.get(addr)
             if e is None:
-                e = tbl[addr] = FibEntry(addr, plen)
+                e = tbl[addr] = mk(addr, plen)
                 e.sources[source] = dpo
-                ch_a.append(addr)
+                ch.append(j)
                 ch_d.append(dpo)
             else:
                 old = e.dpo
                 e.sources[source] = dpo
                 if e.dpo != old:
-                    ch_a.append(addr)
+                    ch.append(j)
                     ch_d.append(e.dpo)
-        if ch_a:
-            self.forwarding.add_many(np.array(ch_a, np.int64), plen, np.array(ch_d, np.int64))
+        if ch:
+            rows = a if len(ch) == len(a) else a.take(ch, axis=0)
+            self.forwarding.add_many(rows, plen, np.array(ch_d, np.int64))
 
     def remove_many(self, addrs: np.ndarray, plen: int, source: str) -> int:
         """`ip route del <p> count N`: withdraw `source` from many prefixes; returns how many
         entries went away."""
         self._check(plen, source)
-        a = (np.asarray(addrs).astype(np.int64) & prefix_mask(plen)).ravel()
+        a = self.forwarding.masked(addrs, plen)
+        keys = self.forwarding.ints(a)
         tbl = self.by_len[plen]
-        gone, covers, chg = [], [], []
-        for addr in dict.fromkeys(a.tolist()):
+        gone, covers, chg, chg_d = [], [], [], []  # rows, and what the trie does with them
+        for j, addr in enumerate(keys):  # a repeat finds its entry gone or its source withdrawn
             e = tbl.get(addr)
             if e is None or source not in e.sources:
                 continue
@@ -158,32 +192,34 @@ class FibTable:
             del e.sources[source]
             if not e.sources:
                 del tbl[addr]
-                gone.append(addr)
+                gone.append(j)
                 covers.append(self._cover(addr, plen))
             elif e.dpo != old:
-                chg.append((addr, e.dpo))
+                chg.append(j)
+                chg_d.append(e.dpo)
         if gone:
             cv, cl = np.array(covers, np.int64).reshape(-1, 2).T
-            self.forwarding.delete_many(np.array(gone, np.int64), plen, cv, cl)
+            self.forwarding.delete_many(a.take(gone, axis=0), plen, cv, cl)
         if chg:
-            ca, cd = np.array(chg, np.int64).T
-            self.forwarding.add_many(ca, plen, cd)
+            self.forwarding.add_many(a.take(chg, axis=0), plen, np.array(chg_d, np.int64))
         return len(gone)
 
     # ---- queries ----------------------------------------------------------------------------
     def exact(self, addr: int, plen: int) -> FibEntry | None:
-        return self.by_len[plen].get(addr & prefix_mask(plen))
+        return self.by_len[plen].get(addr & self._masks[plen])
 
-    def longest_match(self, addr: int, max_len: int = 32) -> FibEntry | None:
-        """The longest entry (no longer than max_len) containing addr."""
-        for plen in range(max_len, -1, -1):
-            e = self.by_len[plen].get(addr & prefix_mask(plen))
-            if e is not None:
-                return e
+    def longest_match(self, addr: int, max_len: int | None = None) -> FibEntry | None:
+        """The longest entry (no longer than max_len, default all) containing addr."""
+        by_len, masks = self.by_len, self._masks
+        for plen in range(self.bits if max_len is None else max_len, -1, -1):
+            if by_len[plen]:  # most of IPv6's 129 lengths are empty: skip them unmasked
+                e = by_len[plen].get(addr & masks[plen])
+                if e is not None:
+                    return e
         return None
 
     def lookup(self, dst: np.ndarray) -> np.ndarray:
-        """Forwarding DPOs for a vector of host-order destinations (the data plane's view)."""
+        """Forwarding DPOs for a vector of destinations in the trie's form (the data plane's view)."""
         return self.forwarding.lookup(dst)
 
     def entries(self) -> list[FibEntry]:
@@ -207,9 +243,8 @@ class FibTable:
         e = self.longest_match(addr, plen - 1) if plen else None
         return (self.miss_dpo, 0) if e is None else (e.dpo, e.plen)
 
-    @staticmethod
-    def _check(plen: int, source: str) -> None:
-        if not 0 <= plen <= 32:
+    def _check(self, plen: int, source: str) -> None:
+        if not 0 <= plen <= self.bits:
             raise ValueError(f"Invalid prefix len: {plen}")
         if source not in SOURCE_PRIORITY:
             raise ValueError(f"unknown FIB source {source!r}")
