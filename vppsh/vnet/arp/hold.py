@@ -23,8 +23,9 @@ HOLD_TRIES = 3  # requests before the packets are dropped
 
 
 class HoldQueue:
-    def __init__(self, vm) -> None:
+    def __init__(self, vm, lookup: str = "ip4-lookup") -> None:
         self.vm = vm
+        self.lookup = lookup  # where released packets go: their route is complete now
         self.held: dict[tuple[int, int], list[int]] = {}  # (sw_if_index, ip) -> buffer indices
         self.bytes: dict[tuple[int, int], int] = {}  # what each queue is charged, as Linux counts it
         self.n = 0
@@ -69,7 +70,7 @@ class HoldQueue:
         self.bytes.pop((sw_if_index, ip), None)
         if q:
             self.n -= len(q)
-            self.vm.stage("ip4-lookup", np.array(q, np.uint32))
+            self.vm.stage(self.lookup, np.array(q, np.uint32))
 
     def _expire(self, key, q: list[int], on_expiry, tries: int) -> None:
         if self.held.get(key) is q:  # still waiting (not released, not a newer queue)

@@ -117,6 +117,22 @@ class ArpReply(Node):
         return _format_arp(self.vm.buffers.packet(b))
 
 
+def send_frame(node: Node, sw: int, pkt: bytes, counter: int) -> bool:
+    """One frame of ours (ethernet header included) from `node` straight to `sw`'s output."""
+    vm = node.vm
+    buf = vm.buffers
+    bi = buf.alloc(1)
+    if not len(bi):
+        return False
+    buf.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
+    buf.sw_if_index[RX, bi] = sw
+    buf.sw_if_index[TX, bi] = sw
+    buf.flags[bi] |= F_LOCALLY_ORIGINATED
+    node.next(vm.interfaces.output_next(node, sw), bi)
+    node.count(counter)
+    return True
+
+
 class Ip4Glean(Node):
     """A packet for an unresolved host on a connected subnet: ARP for it (throttled), hold it
     for the reply (as many per host as Linux, the newest: arp/hold.py), drop the rest. A new
@@ -130,14 +146,18 @@ class Ip4Glean(Node):
               ("held packets dropped: no ARP reply", "error"), ("held packets dropped: queue full", "error"),
               ("neighbor table full", "error"))
     target_from_packet = True
+    # the counters process() and _expired() keep, by the names each family gives them
+    HELD, THROTTLED, NO_REPLY = "packets held for ARP", "ARP requests throttled", "held packets dropped: no ARP reply"
+    QUEUE_FULL, TABLE_FULL = "held packets dropped: queue full", "neighbor table full"
 
     def process(self, frame):
         vm = self.vm
-        buf, t, ip4 = vm.buffers, vm.ip4.dpo, vm.ip4
+        buf, ip4 = vm.buffers, self.ip
+        t = ip4.dpo
         adj = buf.adj_index[frame]
         sws = t.sw_if_index[adj].tolist()
         if self.target_from_packet:
-            targets = be32(buf.gather(frame, 16, 4), 0).tolist()
+            targets = self._targets(frame)
         else:
             targets = t.addr[adj].tolist()
         now = ip4.table.clock()
@@ -157,47 +177,42 @@ class Ip4Glean(Node):
             for d in hold(sw, tip, b, self._expired):
                 (refused if d == b else evicted).append(d)
         if len(frame) > len(refused) + len(no_room):
-            self.count(self.err["packets held for ARP"], len(frame) - len(refused) - len(no_room))
+            self.count(self.err[self.HELD], len(frame) - len(refused) - len(no_room))
         if refused:
-            self.drop(np.array(refused, np.uint32), self.err["ARP requests throttled"])
+            self.drop(np.array(refused, np.uint32), self.err[self.THROTTLED])
         if evicted:
-            self.drop(np.array(evicted, np.uint32), self.err["held packets dropped: queue full"])
+            self.drop(np.array(evicted, np.uint32), self.err[self.QUEUE_FULL])
         if no_room:
-            self.drop(np.array(no_room, np.uint32), self.err["neighbor table full"])
+            self.drop(np.array(no_room, np.uint32), self.err[self.TABLE_FULL])
+
+    @property
+    def ip(self):
+        return self.vm.ip4
+
+    def _targets(self, frame) -> list[int]:
+        return be32(self.vm.buffers.gather(frame, 16, 4), 0).tolist()
 
     def _request(self, sw: int, tip: int, now: float) -> bool:
         """Send one ARP request for `tip` out `sw` (from our address on its subnet)."""
         vm, ip4 = self.vm, self.vm.ip4
-        buf = vm.buffers
         src = next((int(p.ip) for p in ip4.addrs.get(sw, []) if ipaddress.IPv4Address(tip) in p.network), 0)
         if not src and sw < len(ip4.if_addr):
             src = int(ip4.if_addr[sw])
         if not src:
             self.count(self.err["no source address for ARP request"])
             return False
-        vm.ip4.table.asking((sw, tip), now)
-        pkt = arp_request(ip4.mac(sw), src, tip)
-        bi = buf.alloc(1)
-        if not len(bi):
-            return False
-        buf.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
-        buf.sw_if_index[RX, bi] = sw
-        buf.sw_if_index[TX, bi] = sw
-        buf.flags[bi] |= F_LOCALLY_ORIGINATED
-        self.next(vm.interfaces.output_next(self, sw), bi)
-        self.count(self.err["ARP requests sent"])
-        return True
+        ip4.table.asking((sw, tip), now)
+        return send_frame(self, sw, arp_request(ip4.mac(sw), src, tip), self.err["ARP requests sent"])
 
     def _expired(self, sw: int, tip: int, bi: np.ndarray, tries: int) -> None:
         """No reply in time: ask again (up to HOLD_TRIES in all, as Linux's mcast_solicit),
         then drop what waited."""
-        if tries < HOLD_TRIES and self._request(sw, tip, self.vm.ip4.table.clock()):
-            self.vm.ip4.held.requeue(sw, tip, bi.tolist(), self._expired, tries + 1)
+        if tries < HOLD_TRIES and self._request(sw, tip, self.ip.table.clock()):
+            self.ip.held.requeue(sw, tip, bi.tolist(), self._expired, tries + 1)
         else:
-            self.drop(bi, self.err["held packets dropped: no ARP reply"])
+            self.drop(bi, self.err[self.NO_REPLY])
 
     def format_trace(self, b):
-
         return trace_ip4(self.vm, b)
 
 

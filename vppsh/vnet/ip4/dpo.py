@@ -17,11 +17,12 @@ INVALID = 0xFFFFFFFF
 
 
 class DpoTable:
-    def __init__(self, cap: int = 1024) -> None:
+    def __init__(self, cap: int = 1024, addr_dtype=np.uint32) -> None:
         self.cap = 0
+        self.addr_dtype = addr_dtype  # IPv6's addresses do not fit a numpy integer: object
         self.kind = np.zeros(0, np.uint8)
         self.sw_if_index = np.zeros(0, np.uint32)
-        self.addr = np.zeros(0, np.uint32)  # next hop / receive address / glean subnet
+        self.addr = np.zeros(0, addr_dtype)  # next hop / receive address / glean subnet
         self.plen = np.zeros(0, np.uint8)
         self.mtu = np.zeros(0, np.uint32)
         self.rewrite = np.zeros((0, 14), np.uint8)
@@ -46,7 +47,7 @@ class DpoTable:
 
         self.kind = g(self.kind, cap, np.uint8)
         self.sw_if_index = g(self.sw_if_index, cap, np.uint32)
-        self.addr = g(self.addr, cap, np.uint32)
+        self.addr = g(self.addr, cap, self.addr_dtype)
         self.plen = g(self.plen, cap, np.uint8)
         self.mtu = g(self.mtu, cap, np.uint32)
         self.rewrite = g(self.rewrite, (cap, 14), np.uint8)

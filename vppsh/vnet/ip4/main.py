@@ -40,28 +40,42 @@ class Neighbor:
 
 
 class Ip4Main:
+    """One address family's control plane; Ip6Main (vnet/ip6/main.py) is this with IPv6's
+    constants and its own address rules."""
+
+    BITS = 32  # host prefix length
+    ETHERTYPE = b"\x08\x00"
+    LOOKUP = "ip4-lookup"
+    Address = ipaddress.IPv4Address
+
     def __init__(self, vm) -> None:
         self.vm = vm
-        self.dpo = DpoTable()
-        self.fib = FibTable.default(0)
+        self.dpo = DpoTable(addr_dtype=np.uint32 if self.BITS == 32 else object)
+        self.fib = self._make_fib()
         self.addrs: dict[int, list[ipaddress.IPv4Interface]] = {}
         self.neighbors: dict[tuple[int, int], Neighbor] = {}
         self.routes: dict[tuple[int, int], Path] = {}  # (addr, plen) -> path; bulk adds share one
         self.ping_waiters: dict = {}  # ICMP id -> the CLI process of the ping waiting for replies
-        self.held = HoldQueue(vm)  # packets waiting for ARP (ip4-glean / ip4-arp)
+        self.held = HoldQueue(vm, self.LOOKUP)  # packets waiting for ARP (ip4-glean / ip4-arp)
         self.table = NeighborTable(self)  # the neighbours' bound and ageing
         # per sw_if_index, for the data path: is ip4 enabled, the first address (ICMP source)
         self.enabled = np.zeros(64, bool)
-        self.if_addr = np.zeros(64, np.uint32)
+        self.if_addr = np.zeros(64, np.uint32 if self.BITS == 32 else object)
+        self._register_nodes()
+
+    def _make_fib(self) -> FibTable:
+        return FibTable.default(0)
+
+    def _register_nodes(self) -> None:
         for cls in (Ip4Frag, Ip4LocalFullReass):  # fragmentation and reassembly nodes
-            vm.register(cls(vm))
+            self.vm.register(cls(self.vm))
 
     # ------------------------------------------------------------ per-interface arrays
     def _sync_if(self, sw_if_index: int) -> None:
         if sw_if_index >= len(self.enabled):
             n = max(len(self.enabled) * 2, sw_if_index + 1)
             self.enabled = np.concatenate([self.enabled, np.zeros(n - len(self.enabled), bool)])
-            self.if_addr = np.concatenate([self.if_addr, np.zeros(n - len(self.if_addr), np.uint32)])
+            self.if_addr = np.concatenate([self.if_addr, np.zeros(n - len(self.if_addr), self.if_addr.dtype)])
         lst = self.addrs.get(sw_if_index) or []
         self.enabled[sw_if_index] = bool(lst)
         self.if_addr[sw_if_index] = int(lst[0].ip) if lst else 0
@@ -88,15 +102,13 @@ class Ip4Main:
         self._sync_if(sw_if_index)
         net, plen, ip = int(pfx.network.network_address), pfx.network.prefixlen, int(pfx.ip)
         mtu = self.mtu(sw_if_index)
-        if plen < 32:
+        if plen < self.BITS:
             g = self.dpo.get(("glean", sw_if_index, net, plen), D.GLEAN, sw_if_index, net, plen, mtu)
             self._fib_add(net, plen, SRC_INTERFACE, g)
-        r = self.dpo.get(("receive", sw_if_index, ip), D.RECEIVE, sw_if_index, ip, 32)
-        self._fib_add(ip, 32, SRC_INTERFACE, r)
-        if plen < 31:  # network and broadcast addresses drop, as in VPP (not for /31)
-            bcast = int(pfx.network.broadcast_address)
-            self._fib_add(net, 32, SRC_INTERFACE, 0)
-            self._fib_add(bcast, 32, SRC_INTERFACE, 0)
+        r = self.dpo.get(("receive", sw_if_index, ip), D.RECEIVE, sw_if_index, ip, self.BITS)
+        self._fib_add(ip, self.BITS, SRC_INTERFACE, r)
+        for a in self._dropped(pfx):
+            self._fib_add(a, self.BITS, SRC_INTERFACE, 0)
         self.refresh_adjacencies(sw_if_index)
         self._resolve_routes()
 
@@ -109,20 +121,26 @@ class Ip4Main:
         for p in targets:
             lst.remove(p)
             net, plen, ip = int(p.network.network_address), p.network.prefixlen, int(p.ip)
-            if plen < 32:
+            if plen < self.BITS:
                 self._fib_del(net, plen, SRC_INTERFACE)
-            self._fib_del(ip, 32, SRC_INTERFACE)
-            if plen < 31:
-                self._fib_del(net, 32, SRC_INTERFACE)
-                self._fib_del(int(p.network.broadcast_address), 32, SRC_INTERFACE)
+            self._fib_del(ip, self.BITS, SRC_INTERFACE)
+            for a in self._dropped(p):
+                self._fib_del(a, self.BITS, SRC_INTERFACE)
             for key, nb in list(self.neighbors.items()):  # neighbours no longer on a subnet go
                 if nb.sw_if_index == sw_if_index and not self.connected(sw_if_index, nb.ip):
                     self.neighbor_del(sw_if_index, nb.ip)
         self._sync_if(sw_if_index)
         self._resolve_routes()
 
+    @staticmethod
+    def _dropped(pfx) -> tuple[int, ...]:
+        """Host routes an address adds as drops: network and broadcast, as in VPP (not /31)."""
+        if pfx.network.prefixlen >= 31:
+            return ()
+        return int(pfx.network.network_address), int(pfx.network.broadcast_address)
+
     def connected(self, sw_if_index: int, ip: int) -> bool:
-        a = ipaddress.IPv4Address(ip)
+        a = self.Address(ip)
         return any(a in p.network for p in self.addrs.get(sw_if_index, []))
 
     def on_link(self, sw_if_index: int, ip: int) -> bool:
@@ -147,7 +165,7 @@ class Ip4Main:
         """Addresses, neighbours and the routes through it go with the interface."""
         gone = [k for k, p in self.routes.items() if p.sw_if_index == sw_if_index]
         for a, plen in gone:
-            self._unroute(np.array([a], np.uint64), plen)
+            self._unroute([a], plen)
         if self.addrs.get(sw_if_index):
             self.address_del(sw_if_index, None)
         for k in [k for k in self.neighbors if k[0] == sw_if_index]:
@@ -180,7 +198,7 @@ class Ip4Main:
 
     # ------------------------------------------------------------ neighbours
     def rewrite(self, sw_if_index: int, dst_mac: bytes) -> np.ndarray:
-        return np.frombuffer(dst_mac + self.mac(sw_if_index) + b"\x08\x00", np.uint8)
+        return np.frombuffer(dst_mac + self.mac(sw_if_index) + self.ETHERTYPE, np.uint8)
 
     def neighbor_learn(self, sw_if_index: int, ip: int, mac: bytes, static: bool = False) -> bool:
         """Add or refresh a neighbour; False when a new dynamic one finds the table full."""
@@ -197,11 +215,11 @@ class Ip4Main:
         if nb is not None and static and not nb.static:
             self.table.forgotten(True)  # a dynamic entry made static
         if fresh:
-            adj = self.dpo.get(("adj", sw_if_index, ip), D.ADJ, sw_if_index, ip, 32, self.mtu(sw_if_index))
+            adj = self.dpo.get(("adj", sw_if_index, ip), D.ADJ, sw_if_index, ip, self.BITS, self.mtu(sw_if_index))
             self.dpo.kind[adj] = D.ADJ
             self.dpo.rewrite[adj] = self.rewrite(sw_if_index, mac)
             if nb is None and self.on_link(sw_if_index, ip):
-                self._fib_add(ip, 32, SRC_ADJ, adj)  # adj-fib: hands the reference to the FIB
+                self._fib_add(ip, self.BITS, SRC_ADJ, adj)  # adj-fib: hands the reference to the FIB
             else:
                 self.dpo.unlock(adj)
         self.held.release(sw_if_index, ip)
@@ -212,7 +230,7 @@ class Ip4Main:
         if nb is None:
             return
         self.table.forgotten(not nb.static)
-        self._fib_del(ip, 32, SRC_ADJ)
+        self._fib_del(ip, self.BITS, SRC_ADJ)
         adj = self.dpo.find(("adj", sw_if_index, ip))
         if adj is not None:
             self.dpo.kind[adj] = D.ADJ_INCOMPLETE
@@ -230,34 +248,52 @@ class Ip4Main:
                   count: int = 1) -> None:
         """Add `count` consecutive prefixes with one path; bulk adds share the path and DPO."""
         path = Path(nh, sw_if_index, drop)
-        keys = _prefixes(addr, plen, count)
-        old = [k for k in keys.tolist() if (k, plen) in self.routes] if self.routes else []
+        keys = self._prefixes(addr, plen, count)
+        old = [k for k in keys if (k, plen) in self.routes] if self.routes else []
         if old:
-            self._unroute(np.array(old, np.uint64), plen)
+            self._unroute(old, plen)
         d = self._resolve(path, addr, plen)
         if count == 1:
-            self._fib_add(int(keys[0]), plen, SRC_CLI, d)
+            self._fib_add(keys[0], plen, SRC_CLI, d)
         else:
-            self.fib.add_many(keys.astype(np.uint32), plen, SRC_CLI, d)
+            self.fib.add_many(self._fib_keys(keys), plen, SRC_CLI, d)
             if d:
                 self.dpo.refs[d] += count - 1
-        self.routes.update(dict.fromkeys(((k, plen) for k in keys.tolist()), path))
+        self.routes.update(dict.fromkeys(((k, plen) for k in keys), path))
 
     def route_del(self, addr: int, plen: int, count: int = 1) -> None:
-        keys = _prefixes(addr, plen, count)
-        missing = [k for k in keys.tolist() if (k, plen) not in self.routes]
+        keys = self._prefixes(addr, plen, count)
+        missing = [k for k in keys if (k, plen) not in self.routes]
         if missing:
-            raise Ip4Error(f"route {format_ip4(missing[0])}/{plen} not found")
+            raise Ip4Error(f"route {self.format(missing[0])}/{plen} not found")
         self._unroute(keys, plen)
 
-    def _unroute(self, keys: np.ndarray, plen: int) -> None:
-        for k in keys.tolist():
+    def _unroute(self, keys: list[int], plen: int) -> None:
+        for k in keys:
             del self.routes[(k, plen)]
             e = self.fib.exact(k, plen)
             d = e.sources.get(SRC_CLI) if e is not None else None
             if d is not None:
                 self.dpo.unlock(d)
-        self.fib.remove_many(keys.astype(np.uint32), plen, SRC_CLI)
+        self.fib.remove_many(self._fib_keys(keys), plen, SRC_CLI)
+
+    def _prefixes(self, addr: int, plen: int, count: int) -> list[int]:
+        """`count` consecutive prefixes of length `plen` from `addr`."""
+        step = 1 << (self.BITS - plen) if plen else 0
+        if count and addr + (count - 1) * step >= 1 << self.BITS:  # before allocating the keys
+            raise Ip4Error(f"count {count} runs past the end of the address space")
+        if self.BITS == 32:
+            return (addr + np.arange(count, dtype=np.uint64) * np.uint64(step)).tolist()
+        return list(range(addr, addr + count * step, step)) if step else [addr] * min(count, 1)
+
+    @staticmethod
+    def _fib_keys(keys: list[int]):
+        """Keys as the FIB's bulk calls take them."""
+        return np.array(keys, np.uint32)
+
+    @staticmethod
+    def format(a: int) -> str:
+        return format_ip4(a)
 
     def _resolve(self, p: "Path", addr: int, plen: int) -> int:
         """The DPO a path resolves to (the caller owns one reference)."""
@@ -272,13 +308,13 @@ class Ip4Main:
         if sw is None or not self.connected(sw, p.nh):
             # recursive: share the covering route's forwarding if it is an adjacency
             d = self.lookup(p.nh)
-            if self.dpo.kind[d] in (D.ADJ, D.ADJ_INCOMPLETE) and (addr, plen) != (p.nh, 32):
+            if self.dpo.kind[d] in (D.ADJ, D.ADJ_INCOMPLETE) and (addr, plen) != (p.nh, self.BITS):
                 self.dpo.refs[d] += 1
                 return d
             if sw is None:
                 return 0
         nb = self.neighbors.get((sw, p.nh))
-        adj = self.dpo.get(("adj", sw, p.nh), D.ADJ_INCOMPLETE, sw, p.nh, 32, self.mtu(sw))
+        adj = self.dpo.get(("adj", sw, p.nh), D.ADJ_INCOMPLETE, sw, p.nh, self.BITS, self.mtu(sw))
         if nb is not None:
             self.dpo.kind[adj] = D.ADJ
             self.dpo.rewrite[adj] = self.rewrite(sw, nb.mac)
@@ -298,7 +334,7 @@ class Ip4Main:
                         self.dpo.refs[d] += 1
                 else:
                     d = self._resolve(path, a, plen)
-                    if path.nh is not None and (a, plen) != (path.nh, 32):
+                    if path.nh is not None and (a, plen) != (path.nh, self.BITS):
                         shared = d
                 e = self.fib.exact(a, plen)
                 if e is not None and e.sources.get(SRC_CLI) == d:
@@ -312,10 +348,3 @@ class Path:
     nh: int | None
     sw_if_index: int | None
     drop: bool
-
-
-def _prefixes(addr: int, plen: int, count: int) -> np.ndarray:
-    step = 1 << (32 - plen) if plen else 0
-    if count and addr + (count - 1) * step > 0xFFFFFFFF:  # before allocating the keys
-        raise Ip4Error(f"count {count} runs past the end of the address space")
-    return addr + np.arange(count, dtype=np.uint64) * np.uint64(step)
