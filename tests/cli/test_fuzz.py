@@ -71,7 +71,8 @@ import pytest
 from vppsh.cli.grammar import Alt, Kw, Opt, Ph, Rep, Seq
 
 VALID = {"interface": "loop0", "node": "pg-input", "node-name": "pg-input", "stream": "s0",
-         "ip4-address": "10.9.0.1", "ip4-prefix": "10.9.0.0/24", "mac-address": "de:ad:00:00:00:01",
+         "ip4-address": "10.9.0.1", "ip4-prefix": "10.9.0.0/24", "ip6-address": "2001:db8:9::1",
+         "ip6-prefix": "2001:db8:9::/64", "mac-address": "de:ad:00:00:00:01",
          "file": "/nonexistent/x", "word": "x", "block": "{ }", "rest": "x"}
 # Lines whose run time grows with a number (a million routes, hours of pinging) are parsed
 # but not run at their upper edge; the host-touching ones are not run at all (as above).

@@ -46,7 +46,8 @@ def udp_echo_server(ns: str, quiet: float):
 
 _RECEIVER = """
 import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 5001)); s.listen(1); c, _ = s.accept()
 h, n = hashlib.sha256(), 0
 while True:

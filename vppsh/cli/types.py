@@ -18,6 +18,7 @@ from typing import Callable
 
 from ..wire.ethernet import parse_mac
 from ..wire.ip4 import parse_ip4, parse_prefix
+from ..wire.ip6 import parse_ip6, parse_ip6_prefix
 
 
 class TypeMismatch(Exception):
@@ -114,6 +115,20 @@ def _ip4_prefix(text, ctx):
         raise TypeMismatch(text) from None
 
 
+def _ip6(text, ctx):
+    try:
+        return ipaddress.IPv6Address(parse_ip6(text))
+    except ValueError:
+        raise TypeMismatch(text) from None
+
+
+def _ip6_prefix(text, ctx):
+    try:
+        return ipaddress.IPv6Interface(parse_ip6_prefix(text))
+    except ValueError:
+        raise TypeMismatch(text) from None
+
+
 def _mac(text, ctx):
     try:
         return parse_mac(text)
@@ -142,6 +157,8 @@ TYPES: dict[str, ArgType] = {
         ArgType("float", _float, numeric=True),
         ArgType("ip4-address", _ip4, "expected IP4 address `%s'"),
         ArgType("ip4-prefix", _ip4_prefix, "expected IP4/IP6 address/length `%s'"),
+        ArgType("ip6-address", _ip6, "expected IP6 address `%s'"),
+        ArgType("ip6-prefix", _ip6_prefix, "expected IP4/IP6 address/length `%s'"),
         ArgType("mac-address", _mac, "expected MAC address `%s'"),
         ArgType("file", _word, "expecting file name, got `%s'", _files),
         ArgType("word", _word),

@@ -1,4 +1,4 @@
-"""vnet: interfaces and devices, ethernet, ARP, IPv4, FIB, packet generator, pcap."""
+"""vnet: interfaces and devices, ethernet, ARP, IPv4, IPv6, FIB, packet generator, pcap."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from .ip4.forward import Ip4Drop, Ip4Input, Ip4Lookup, Ip4Rewrite
 from .ip4.icmp_err import Ip4IcmpErrorInput
 from .ip4.local import Ip4IcmpEchoReply, Ip4IcmpEchoRequest, Ip4IcmpError, Ip4IcmpInput, Ip4Receive
 from .ip4.main import Ip4Main
+from .ip6.forward import Ip6Drop, Ip6Input, Ip6Lookup, Ip6Rewrite
+from .ip6.local import Ip6DiscoverNeighbor, Ip6Glean, Ip6IcmpError, Ip6IcmpInput, Ip6Receive
+from .ip6.main import Ip6Main
 from .nsim import remove as nsim_remove
 from .pcap_trace import PcapTrace
 from .pg.stream import PacketGenerator
@@ -20,16 +23,21 @@ def attach(vm) -> None:
     vm.pcap = PcapTrace(vm)
     vm.nsim = {}  # sw_if_index -> nsim.Nsim: impairment on that interface
     vm.ip4 = Ip4Main(vm)
+    vm.ip6 = Ip6Main(vm)
     eth = vm.register(EthernetInput(vm))
     for cls in (Ip4Input, Ip4Lookup, Ip4Rewrite, Ip4Drop, Ip4Receive, Ip4IcmpInput, Ip4IcmpEchoRequest,
                 Ip4IcmpEchoReply, Ip4IcmpError, Ip4IcmpErrorInput, ArpInput, ArpReply, Ip4Glean, Ip4Arp):
+        vm.register(cls(vm))
+    for cls in (Ip6Input, Ip6Lookup, Ip6Rewrite, Ip6Drop, Ip6Receive, Ip6IcmpInput, Ip6IcmpError, Ip6Glean,
+                Ip6DiscoverNeighbor):
         vm.register(cls(vm))
     vm.register(NotEnabled(vm, "ip4"))
     vm.register(NotEnabled(vm, "ip6"))
     vm.interfaces = Interfaces(vm)
     vm.interfaces.on_create.append(lambda sw: eth.set_mac(sw.sw_if_index, sw.hw.mac))
-    vm.interfaces.on_create.append(lambda sw: vm.ip4.interface_created(sw.sw_if_index))
-    vm.interfaces.on_delete.append(lambda sw: vm.ip4.interface_deleted(sw.sw_if_index))
+    for ip in (vm.ip4, vm.ip6):
+        vm.interfaces.on_create.append(lambda sw, ip=ip: ip.interface_created(sw.sw_if_index))
+        vm.interfaces.on_delete.append(lambda sw, ip=ip: ip.interface_deleted(sw.sw_if_index))
     vm.interfaces.on_delete.append(lambda sw: nsim_remove(vm, sw.sw_if_index))
     vm.pg = PacketGenerator(vm)
     vm.register(DeviceInput(vm, "virtio-input"))

@@ -96,6 +96,7 @@ def set_mtu(ctx, a):
     else:
         sw.mtu[proto] = mtu
     vm.ip4.refresh_adjacencies(sw.sw_if_index)
+    vm.ip6.refresh_adjacencies(sw.sw_if_index)
 
 
 def set_mac(ctx, a):
@@ -106,6 +107,7 @@ def set_mac(ctx, a):
         sw.hw.device.mac = a["mac_address"]
     vm.node("ethernet-input").set_mac(sw.sw_if_index, sw.hw.mac)
     vm.ip4.refresh_adjacencies(sw.sw_if_index)
+    vm.ip6.mac_changed(sw.sw_if_index)
 
 
 def set_rx_mode(ctx, a):

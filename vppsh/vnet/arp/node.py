@@ -194,7 +194,7 @@ class Ip4Glean(Node):
 
     def _request(self, sw: int, tip: int, now: float) -> bool:
         """Send one ARP request for `tip` out `sw` (from our address on its subnet)."""
-        vm, ip4 = self.vm, self.vm.ip4
+        ip4 = self.vm.ip4
         src = next((int(p.ip) for p in ip4.addrs.get(sw, []) if ipaddress.IPv4Address(tip) in p.network), 0)
         if not src and sw < len(ip4.if_addr):
             src = int(ip4.if_addr[sw])

@@ -1,5 +1,5 @@
 """ethernet-input: accept frames for us (our MAC, broadcast, multicast), strip the header,
-and hand each to ip4-input, arp-input or a counted drop — one vectorised pass per frame."""
+and hand each to ip4-input, ip6-input, arp-input or a counted drop — one vectorised pass per frame."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from ...wire.ethernet import format_ethernet_header
 _ETH_MASK = np.array([0xFFFF_FFFF_FFFF, 0xFFFF << 32], np.uint64)
 _TILE = 4096
 
-NEXT_DROP, NEXT_IP4, NEXT_ARP, NEXT_IP4_OFF, NEXT_IP6_OFF = range(5)
+NEXT_DROP, NEXT_IP4, NEXT_ARP, NEXT_IP4_OFF, NEXT_IP6_OFF, NEXT_IP6 = range(6)
 
 
 class EthernetInput(Node):
     name = "ethernet-input"
-    next_nodes = ("error-drop", "ip4-input", "arp-input", "ip4-not-enabled", "ip6-not-enabled")
+    next_nodes = ("error-drop", "ip4-input", "arp-input", "ip4-not-enabled", "ip6-not-enabled", "ip6-input")
     errors = (("no error", "info"), ("unknown ethernet type", "error"), ("unknown vlan", "error"),
               ("l3 mac mismatch", "error"), ("ethernet frame too short", "error"))
 
@@ -104,7 +104,11 @@ class EthernetInput(Node):
         nxt[is_ip4 & ip4_on] = NEXT_IP4
         nxt[is_ip4 & ~ip4_on] = NEXT_IP4_OFF
         nxt[etype == 0x0806] = NEXT_ARP
-        nxt[etype == 0x86DD] = NEXT_IP6_OFF
+        is_ip6 = etype == 0x86DD
+        if is_ip6.any():
+            ip6_on = self.vm.ip6.enabled[np.minimum(rx, len(self.vm.ip6.enabled) - 1)]
+            nxt[is_ip6 & ip6_on] = NEXT_IP6
+            nxt[is_ip6 & ~ip6_on] = NEXT_IP6_OFF
         err[(etype == 0x8100) | (etype == 0x88A8)] = self.err["unknown vlan"]
         mismatch = ~(ours | group)
         nxt[mismatch] = NEXT_DROP

@@ -12,35 +12,46 @@ from .main import Ip4Error
 
 
 def set_address(ctx, a):
-    ip4 = ctx.vm.ip4
+    vm = ctx.vm
     sw = a["interface"]
+    pfx = a.get("ip4_prefix") or a.get("ip6_prefix")
     try:
         if a.get("del"):
-            if not a.get("all") and a.get("ip4_prefix") is None:
+            if a.get("all"):
+                vm.ip4.address_del(sw, None)
+                vm.ip6.address_del(sw, None)
+                return
+            if pfx is None:
                 raise CliError("expected IP4/IP6 address/length `'")
-            ip4.address_del(sw, None if a.get("all") else a["ip4_prefix"])
+            _family(vm, pfx).address_del(sw, pfx)
         else:
-            if a.get("ip4_prefix") is None:
+            if pfx is None:
                 raise CliError("expected IP4/IP6 address/length `all'")
-            ip4.address_add(sw, a["ip4_prefix"])
+            _family(vm, pfx).address_add(sw, pfx)
     except Ip4Error as e:
         raise CliError(str(e)) from None
 
 
+def _family(vm, x):
+    """vm.ip4 or vm.ip6, by the kind of address or prefix the user gave."""
+    return vm.ip6 if x.version == 6 else vm.ip4
+
+
 def address_lines(vm, sw_if_index: int) -> list[str]:
-    return [f"  L3 {p}" for p in vm.ip4.addrs.get(sw_if_index, [])]
+    return [f"  L3 {p}" for ip in (vm.ip4, vm.ip6) for p in ip.addrs.get(sw_if_index, [])]
 
 
 def route(ctx, a):
-    ip4 = ctx.vm.ip4
-    pfx = a.get("ip4_prefix")
+    pfx = a.get("ip4_prefix") or a.get("ip6_prefix")
     if pfx is None:
         raise CliError("expected ip4/ip6 destination address/length.")
     if a.get("table"):
         raise CliError(f"Nonexistent table id {a['table']}")
+    ip4 = _family(ctx.vm, pfx)
+    via = a.get("via")
+    if via is not None and hasattr(via, "version") and via.version != pfx.version:
+        raise CliError(f"parse error `via {via}'")
     addr, plen = int(pfx.network.network_address), pfx.network.prefixlen
-    if int(pfx.ip) != addr:
-        addr = int(pfx.ip) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
     count = a.get("count", 1)
     t0 = time.perf_counter()
     try:
@@ -50,7 +61,7 @@ def route(ctx, a):
             via, sw = a.get("via"), a.get("interface")
             if via is None and sw is None and not a.get("drop"):
                 raise CliError("expected paths.")
-            if isinstance(via, int) and not isinstance(via, bool):  # `via <interface>`
+            if type(via) is int:  # `via <interface>`
                 via, sw = None, via
             nh = int(via) if via is not None and not isinstance(via, bool) else None
             ip4.route_add(addr, plen, nh, sw, bool(a.get("drop")), count)
@@ -61,44 +72,50 @@ def route(ctx, a):
         ctx.out(f"{fe(count / max(time.perf_counter() - t0, 1e-9), 6)} routes/sec")
 
 
-def _dpo_line(vm, d: int) -> str:
-    t = vm.ip4.dpo
+def _dpo_line(vm, d: int, ip=None) -> str:
+    ip = ip or vm.ip4
+    t = ip.dpo
+    v, p, fmt = ("ipv6", "ip6", ip.format) if ip.BITS == 128 else ("ipv4", "ip4", format_ip4)
     k = int(t.kind[d])
     sw = vm.interfaces.get(int(t.sw_if_index[d]))
     name = sw.name if sw is not None else str(int(t.sw_if_index[d]))
     if k == D.DROP:
-        return "[@0]: dpo-drop ip4"
+        return f"[@0]: dpo-drop {p}"
     if k == D.RECEIVE:
-        return f"[@{d}]: dpo-receive: {format_ip4(t.addr[d])} on {name}"
+        return f"[@{d}]: dpo-receive: {fmt(t.addr[d])} on {name}"
     if k == D.GLEAN:
-        mac = vm.ip4.mac(int(t.sw_if_index[d])).hex()
-        return (f"[@{d}]: ipv4-glean: [src:{format_ip4(t.addr[d])}/{int(t.plen[d])}] {name}: mtu:{int(t.mtu[d])} "
-                f"next:1 flags:[] ffffffffffff{mac}0806")
+        mac = ip.mac(int(t.sw_if_index[d])).hex()
+        bcast = "333300000000" if ip.BITS == 128 else "ffffffffffff"
+        return (f"[@{d}]: {v}-glean: [src:{fmt(t.addr[d])}/{int(t.plen[d])}] {name}: mtu:{int(t.mtu[d])} "
+                f"next:1 flags:[] {bcast}{mac}{ip.ETHERTYPE.hex() if ip.BITS == 128 else '0806'}")
     if k == D.ADJ:
-        return (f"[@{d}]: ipv4 via {format_ip4(t.addr[d])} {name}: mtu:{int(t.mtu[d])} next:{d} flags:[] "
+        return (f"[@{d}]: {v} via {fmt(t.addr[d])} {name}: mtu:{int(t.mtu[d])} next:{d} flags:[] "
                 f"{t.rewrite[d].tobytes().hex()}")
-    return f"[@{d}]: arp-ipv4: via {format_ip4(t.addr[d])} {name}"
+    return f"[@{d}]: arp-{v}: via {fmt(t.addr[d])} {name}"
 
 
-def _entry_lines(vm, e) -> list[str]:
-    t = vm.ip4.dpo
+def _entry_lines(vm, e, ip=None) -> list[str]:
+    ip = ip or vm.ip4
+    t = ip.dpo
     d = e.dpo
+    p = "ip6" if ip.BITS == 128 else "ip4"
     counts = f"to:[{int(t.to_pkts[d])}:{int(t.to_bytes[d])}]"
-    return [f"{format_ip4(e.addr)}/{e.plen}", "  unicast-ip4-chain",
-            f"  [@0]: dpo-load-balance: [proto:ip4 index:{d} buckets:1 uRPF:{d} {counts}]",
-            f"    [0] {_dpo_line(vm, d)}"]
+    return [f"{ip.format(e.addr)}/{e.plen}", f"  unicast-{p}-chain",
+            f"  [@0]: dpo-load-balance: [proto:{p} index:{d} buckets:1 uRPF:{d} {counts}]",
+            f"    [0] {_dpo_line(vm, d, ip)}"]
 
 
 HEADER = ("ipv4-VRF:0, fib_index:0, flow hash:[src dst sport dport proto flowlabel ] epoch:0 flags:none "
           "locks:[default-route:1, ]")
 
 
-def show_fib(ctx, a):
+def show_fib(ctx, a, ip=None, key="ip4"):
     vm = ctx.vm
-    fib = vm.ip4.fib
+    ip = ip or vm.ip4
+    fib = ip.fib
     if a.get("table"):
         raise CliError(f"unknown input `table {a['table']}'")
-    ctx.out(HEADER)
+    ctx.out(HEADER.replace("ipv4", "ipv6") if ip.BITS == 128 else HEADER)
     if a.get("summary"):
         ctx.out(j("Prefix length", 20, "=") + j("Count", 16, "="))
         for plen, n in sorted(fib.prefix_lengths_summary(), reverse=True):
@@ -108,9 +125,9 @@ def show_fib(ctx, a):
         for line in fib.forwarding.dump(50):
             ctx.out(line)
         return
-    want = a.get("ip4_prefix")
-    if want is None and a.get("ip4_address") is not None:
-        e = fib.longest_match(int(a["ip4_address"]))
+    want = a.get(f"{key}_prefix")
+    if want is None and a.get(f"{key}_address") is not None:
+        e = fib.longest_match(int(a[f"{key}_address"]))
         entries = [e] if e else []
     elif want is not None:
         e = fib.exact(int(want.ip), want.network.prefixlen) or fib.longest_match(int(want.ip), want.network.prefixlen)
@@ -118,32 +135,42 @@ def show_fib(ctx, a):
     else:
         entries = fib.entries()
     for e in entries:
-        for line in _entry_lines(vm, e):
+        for line in _entry_lines(vm, e, ip):
             ctx.out(line)
 
 
-def show_neighbors(ctx, a):
+def show_neighbors(ctx, a, families=("ip4", "ip6")):
+    """VPP's ip_neighbor_show: one table, IPv4 rows then IPv6 rows."""
     vm = ctx.vm
-    ip4 = vm.ip4
     only = a.get("interface")
     ctx.out(j("Age", 12, "=") + j("IP", 40, "=") + j("Flags", 6, "=") + j("Ethernet", 20, "=")
             + j("Interface", 24, "="))
-    now = ip4.table.clock()
-    for (sw, ip), nb in sorted(ip4.neighbors.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        if only is not None and sw != only:
-            continue
-        intf = vm.interfaces.get(sw)
-        age = 0.0 if nb.static else now - nb.updated
-        mac = ":".join(f"{x:02x}" for x in nb.mac)
-        ctx.out(j(f"{age:.4f}", 12, "=") + j(format_ip4(ip), 40, "=") + j("S" if nb.static else "D", 6, "=")
-                + j(mac, 20, "=") + (intf.name if intf else str(sw)))
+    for ip4 in (getattr(vm, f) for f in families):
+        now = ip4.table.clock()
+        for (sw, ip), nb in sorted(ip4.neighbors.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            if only is not None and sw != only:
+                continue
+            intf = vm.interfaces.get(sw)
+            age = 0.0 if nb.static else now - nb.updated
+            mac = ":".join(f"{x:02x}" for x in nb.mac)
+            ctx.out(j(f"{age:.4f}", 12, "=") + j(ip4.format(ip), 40, "=") + j("S" if nb.static else "D", 6, "=")
+                    + j(mac, 20, "=") + (intf.name if intf else str(sw)))
+
+
+def show_neighbors4(ctx, a):
+    show_neighbors(ctx, a, ("ip4",))
+
+
+def show_neighbors6(ctx, a):
+    show_neighbors(ctx, a, ("ip6",))
 
 
 def set_neighbor(ctx, a):
-    ip4 = ctx.vm.ip4
-    sw, ip, mac = a["interface"], int(a["ip4_address"]), a["mac_address"]
+    target = a.get("ip4_address") or a.get("ip6_address")
+    ip4 = _family(ctx.vm, target)
+    sw, ip, mac = a["interface"], int(target), a["mac_address"]
     for k in range(a.get("count", 1)):
-        nip = (ip + k) & 0xFFFFFFFF  # VPP's ip_address_increment wraps
+        nip = (ip + k) & ((1 << ip4.BITS) - 1)  # VPP's ip_address_increment wraps
         if a.get("del"):
             ip4.neighbor_del(sw, nip)
         else:

@@ -8,12 +8,13 @@ import struct
 
 import numpy as np
 
-from ...wire.ip4 import format_ip4
 from ...vlib.errors import CliError
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
 from ...vlib.process import WaitEvent
 from ...wire.checksum import csum
+from ...wire import icmp6, ip6
+from . import dpo as D
 from .egress import egress
 
 PING_MAXIMUM_DATA_SIZE = 32768  # VPP's ping plugin limits
@@ -29,12 +30,33 @@ def _echo(src: int, dst: int, ident: int, seq: int, size: int, ttl: int = 64) ->
     return hdr + icmp
 
 
+def _echo6(src: int, dst: int, ident: int, seq: int, size: int) -> bytes:
+    body = icmp6.build_echo(src, dst, icmp6.ECHO_REQUEST, ident, seq,
+                            struct.pack("!Q", seq) + bytes((i & 0xFF) for i in range(size)))
+    return ip6.build(src, dst, ip6.PROTO_ICMP6, len(body), 64) + body
+
+
+def _egress6(vm, dst: int, sw: int | None) -> tuple[int, int]:
+    """(interface, source) toward an IPv6 destination: the FIB's, or `sw` if forced."""
+    v6 = vm.ip6
+    d = v6.lookup(dst)
+    if sw is None:
+        if int(v6.dpo.kind[d]) == D.DROP:
+            return -1, 0
+        sw = int(v6.dpo.sw_if_index[d])
+        if int(v6.dpo.kind[d]) == D.RECEIVE:
+            return sw, dst
+    return sw, v6.source_for(sw, dst)
+
+
 def ping(ctx, a):
     vm = ctx.vm
-    target = a.get("ip4_address") or a.get("ipv4")
+    target = a.get("ip4_address") or a.get("ipv4") or a.get("ip6_address") or a.get("ipv6")
     if target is None:
         raise CliError("expecting IP4/IP6 address `'. Possible usage: ping <addr>")
     dst = int(target)
+    v6 = target.version == 6
+    fam = vm.ip6 if v6 else vm.ip4
     repeat, interval, size = a.get("repeat", 5), a.get("interval", 1.0), a.get("size", 60)
     burst = a.get("burst", 1)
     limit = min(PING_MAXIMUM_DATA_SIZE, vm.buffers.data_size - 36)  # IP + ICMP + timestamp: one buffer
@@ -44,7 +66,7 @@ def ping(ctx, a):
         raise CliError(f"burst size must be between 1 and {MAX_PING_BURST}")
     if ctx.session is None:
         raise CliError("ping needs a CLI session")
-    waiters = vm.ip4.ping_waiters
+    waiters = fam.ping_waiters
     ident = int.from_bytes(os.urandom(2), "big")
     while ident in waiters:
         ctx.out(f"ICMP ID collision at {ident}, incrementing")
@@ -54,7 +76,10 @@ def ping(ctx, a):
     sent_at: dict[int, float] = {}
     try:
         for seq in range(1, repeat + 1):
-            sw, src, _mtu, _tso = egress(vm, dst, a.get("source"))
+            if v6:
+                sw, src = _egress6(vm, dst, a.get("source"))
+            else:
+                sw, src, _mtu, _tso = egress(vm, dst, a.get("source"))
             for _ in range(burst):
                 if sw < 0:
                     ctx.out("Failed: no egress interface")
@@ -65,11 +90,11 @@ def ping(ctx, a):
                     if not len(bi):
                         ctx.out("Failed: could not allocate a new buffer")
                     else:
-                        pkt = _echo(src, dst, ident, seq & 0xFFFF, size)  # a u16 on the wire
+                        pkt = (_echo6 if v6 else _echo)(src, dst, ident, seq & 0xFFFF, size)  # a u16 on the wire
                         vm.buffers.write(bi, np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
                         vm.buffers.flags[bi] |= F_LOCALLY_ORIGINATED
                         vm.buffers.sw_if_index[RX, bi] = sw
-                        vm.stage("ip4-lookup", bi)
+                        vm.stage(fam.LOOKUP, bi)
                         sent_at[seq & 0xFFFF] = vm.now()
                         sent += 1
             deadline = vm.now() + interval
@@ -85,7 +110,7 @@ def ping(ctx, a):
                         continue
                     received += 1
                     rtt = (t - sent_at[rseq]) * 1000
-                    ctx.out(f"{nbytes} bytes from {format_ip4(rsrc)}: icmp_seq={rseq} ttl={ttl} time={ff(rtt, 4)} ms")
+                    ctx.out(f"{nbytes} bytes from {fam.format(rsrc)}: icmp_seq={rseq} ttl={ttl} time={ff(rtt, 4)} ms")
     finally:
         waiters.pop(ident, None)
     loss = 100.0 * (sent - received) / sent if sent else 100.0

@@ -1,0 +1,59 @@
+"""CLI handlers for IPv6: enabling it on an interface, `show ip6 interface`, `show ip6 fib`,
+router advertisement settings. Addresses, routes, neighbours and ping share IPv4's handlers
+(vnet/ip4/cli.py), which pick the family from the address typed, as VPP's ip46 commands do."""
+
+from __future__ import annotations
+
+from ...vlib.errors import CliError
+from ...wire.ip6 import format_ip6
+from ..ip4.cli import show_fib as _show_fib
+
+
+def enable(ctx, a):
+    ctx.vm.ip6.enable(a["interface"])
+
+
+def disable(ctx, a):
+    ip6 = ctx.vm.ip6
+    sw = a["interface"]
+    if ip6.addrs.get(sw):
+        raise CliError("ip6 is enabled by an address on this interface: delete it first")
+    ip6.enable(sw, False)
+
+
+def show_interface(ctx, a):
+    """VPP's `show ip6 interface`: per enabled interface, its addresses and settings."""
+    vm = ctx.vm
+    ip6 = vm.ip6
+    only = a.get("interface")
+    shown = False
+    for sw in sorted(ip6.link_local):
+        if only is not None and sw != only:
+            continue
+        shown = True
+        intf = vm.interfaces.sw[sw]
+        ctx.out(f"{intf.name} is admin {'up' if intf.admin_up else 'down'}")
+        ctx.out("  Link-local address(es):")
+        ctx.out(f"    {format_ip6(ip6.link_local[sw])}")
+        glob = ip6.addrs.get(sw, [])
+        if glob:
+            ctx.out("  Global unicast address(es):")
+            for p in glob:
+                ctx.out(f"    {format_ip6(int(p.ip))}/{p.network.prefixlen}")
+        ctx.out(f"  MTU is {ip6.mtu(sw)}")
+        if ip6.ra.get(sw, {}).get("suppress"):
+            ctx.out("  ND router advertisements are suppressed")
+        else:
+            ctx.out("  ND router advertisements are sent in reply to solicitations")
+            ctx.out("  ND router advertisements live for 1800 seconds")
+    if only is not None and not shown:
+        raise CliError("IPv6 not enabled on interface")
+
+
+def show_fib(ctx, a):
+    _show_fib(ctx, a, ctx.vm.ip6, "ip6")
+
+
+def nd(ctx, a):
+    """ip6 nd <interface> [no] ra-suppress."""
+    ctx.vm.ip6.ra.setdefault(a["interface"], {})["suppress"] = not a.get("no")

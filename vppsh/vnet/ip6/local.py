@@ -1,0 +1,390 @@
+"""IPv6 local delivery: ip6-receive (extension headers, protocol dispatch), ip6-icmp-input
+(echo, neighbour discovery, router solicitations), ip6-icmp-error, and the neighbour
+resolution nodes ip6-glean / ip6-discover-neighbor.
+
+These run per packet: what reaches them is control traffic (ND, echo, errors) at a rate
+nothing vectorises; the forwarding path (forward.py) is the vector one.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import numpy as np
+
+from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
+from ...vlib.node import Node
+from ...wire import icmp6
+from ...wire import ip6 as W
+from ..arp.node import Ip4Glean, send_frame
+from ..ip4.forward import icmp_aux
+from .forward import trace_ip6
+
+PROTO_UDP = 17
+HOP_LIMIT = 64
+ND_HOP_LIMIT = 255
+ERROR_RATE, ERROR_BURST = 1000.0, 100  # ICMPv6 errors per second, as Linux's icmpv6 ratelimit allows
+
+
+def _locally_originated(buf, bi) -> None:
+    buf.flags[bi] = (buf.flags[bi] & ~np.uint32(F_OFFLOAD | F_GSO)) | F_LOCALLY_ORIGINATED
+
+
+def _replace(buf, b: int, pkt: bytes) -> None:
+    """Buffer b now holds `pkt` (an IPv6 packet no longer than one buffer) from its start."""
+    buf.current_data[b] = 0
+    buf.write(np.array([b], np.uint32), np.frombuffer(pkt, np.uint8)[None, :], np.array([len(pkt)]))
+
+
+class Ip6Receive(Node):
+    """Packets for us: walk the extension headers (RFC 8200 4), then by protocol."""
+
+    name = "ip6-receive"
+    next_nodes = ("error-drop", "ip6-icmp-input", "ip6-icmp-error")
+    errors = (("unknown ip protocol", "error"), ("extension header chain too long", "error"),
+              ("extension header truncated", "error"), ("routing header type 0", "error"),
+              ("hop-by-hop header not first", "error"), ("ip6 fragments not reassembled", "error"),
+              ("ip6 multicast not joined", "error"))
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.proto_next: dict[int, int] = {W.PROTO_ICMP6: 1}  # tcp6/udp6 register here
+
+    def register_protocol(self, proto: int, node_name: str) -> None:
+        self.proto_next[proto] = self.add_next(node_name)
+
+    def process(self, frame):
+        buf = self.vm.buffers
+        for b in frame.tolist():
+            pkt = buf.packet(b)
+            c = W.walk(pkt)
+            if c.error is not None:
+                if c.error in ("routing header type 0", "hop-by-hop header not first"):
+                    code = icmp6.ERRONEOUS_FIELD if c.error.startswith("routing") else icmp6.UNRECOGNIZED_NEXT_HEADER
+                    self._icmp_error(b, icmp6.PARAM_PROBLEM, code, c.pointer, c.error)
+                else:
+                    self.drop1(b, c.error)
+                continue
+            if c.frag >= 0:
+                self.drop1(b, "ip6 fragments not reassembled")
+                continue
+            if pkt[24] == 0xFF and c.proto != W.PROTO_ICMP6:
+                self.drop1(b, "ip6 multicast not joined")
+                continue
+            slot = self.proto_next.get(c.proto)
+            if slot is not None:
+                buf.aux[b] = c.offset  # where the upper layer starts, for the next node
+                self.next1(slot, b)
+            elif c.proto == PROTO_UDP:  # nothing listens: port unreachable
+                self._icmp_error(b, icmp6.DEST_UNREACH, icmp6.PORT_UNREACH, 0, None)
+            elif c.proto == W.NO_NEXT:
+                self.drop1(b, "unknown ip protocol")
+            else:  # RFC 8200 4: parameter problem, pointing at the field that named it
+                ptr = self._nh_field(pkt, c.offset)
+                self._icmp_error(b, icmp6.PARAM_PROBLEM, icmp6.UNRECOGNIZED_NEXT_HEADER, ptr, "unknown ip protocol")
+
+    @staticmethod
+    def _nh_field(pkt: bytes, upper: int) -> int:
+        """Offset of the next-header byte that names the protocol at `upper`."""
+        field, off, nh = W.OFF_NH, W.IP6_HDR_LEN, pkt[W.OFF_NH]
+        while off < upper and nh in W.EXT_HEADERS:
+            size = 8 if nh == W.FRAGMENT else (pkt[off + 1] + 1) * 8
+            field, nh = off, pkt[off]
+            off += size
+        return field
+
+    def _icmp_error(self, b: int, itype: int, code: int, param: int, counter: str | None) -> None:
+        self.vm.buffers.aux[b] = icmp_aux(itype, code, param)
+        if counter:
+            self.count(self.err[counter])
+        self.next1(2, b)
+
+    def drop1(self, b: int, counter: str) -> None:
+        self.drop(np.array([b], np.uint32), self.err[counter])
+
+    def format_trace(self, b):
+        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{trace_ip6(self.vm, b)}"
+
+
+class Ip6IcmpInput(Node):
+    """ICMPv6 for us: echo requests answered, echo replies to the waiting ping, neighbour
+    discovery (RFC 4861: NS answered and its sender learned, NA learned only for what we asked,
+    RS answered with an RA), errors counted. ND messages must arrive with hop limit 255 and
+    code 0 (7.1.1, 6.1.1): anything else was forwarded by someone, or forged."""
+
+    name = "ip6-icmp-input"
+    next_nodes = ("error-drop", "ip6-lookup")
+    errors = (("valid packets", "info"), ("unknown type", "error"), ("icmp6 packet too short", "error"),
+              ("icmp6 checksum error", "error"), ("echo replies sent", "info"), ("echo replies received", "info"),
+              ("no ping waiting for this reply", "error"), ("neighbor solicitations received", "info"),
+              ("neighbor advertisements sent", "info"), ("neighbor advertisements received", "info"),
+              ("ND hop limit not 255", "error"), ("neighbor discovery invalid", "error"),
+              ("NS for unknown target", "error"),
+              ("NA for unknown target", "error"), ("neighbor table full", "error"),
+              ("router solicitations received", "info"), ("router advertisements sent", "info"),
+              ("router advertisements received", "info"), ("icmp6 errors received", "info"))
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        for b in frame.tolist():
+            pkt = buf.packet(b)
+            off = int(buf.aux[b])
+            msg = pkt[off:]
+            src, dst = int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big")
+            if len(msg) < 8 if msg[:1] and msg[0] >= 128 else len(msg) < 4:
+                self.drop1(b, "icmp6 packet too short")
+                continue
+            if not icmp6.checksum_ok(src, dst, msg):
+                self.drop1(b, "icmp6 checksum error")
+                continue
+            t = msg[0]
+            self.count(self.err["valid packets"])
+            if t == icmp6.ECHO_REQUEST:
+                self._echo(b, pkt, off, src, dst)
+            elif t == icmp6.ECHO_REPLY:
+                self._echo_reply(b, pkt, msg, src)
+            elif t in (icmp6.NEIGHBOR_SOLICITATION, icmp6.NEIGHBOR_ADVERTISEMENT, icmp6.ROUTER_SOLICITATION,
+                       icmp6.ROUTER_ADVERTISEMENT):
+                if pkt[W.OFF_HLIM] != ND_HOP_LIMIT:
+                    self.drop1(b, "ND hop limit not 255")
+                elif msg[1] != 0:
+                    self.drop1(b, "neighbor discovery invalid")
+                else:
+                    self._nd(b, t, msg, src, dst)
+            elif t < 128:
+                self.drop1(b, "icmp6 errors received")
+            else:
+                self.drop1(b, "unknown type")
+
+    def drop1(self, b: int, counter: str) -> None:
+        self.drop(np.array([b], np.uint32), self.err[counter])
+
+    # ------------------------------------------------------------ echo
+    def _echo(self, b: int, pkt: bytes, off: int, src: int, dst: int) -> None:
+        """The reply carries the request's data from our address (the one asked, or for a
+        multicast request the interface's), without the request's extension headers."""
+        ip6 = self.vm.ip6
+        rx = int(self.vm.buffers.sw_if_index[RX, b])
+        me = dst if not W.is_multicast(dst) else ip6.source_for(rx, src)
+        msg = pkt[off:]
+        reply = icmp6.build_echo(me, src, icmp6.ECHO_REPLY, *struct.unpack_from("!HH", msg, 4), msg[8:])
+        _replace(self.vm.buffers, b, W.build(me, src, W.PROTO_ICMP6, len(reply), HOP_LIMIT) + reply)
+        _locally_originated(self.vm.buffers, b)
+        self.count(self.err["echo replies sent"])
+        self.next1(1, b)
+
+    def _echo_reply(self, b: int, pkt: bytes, msg: bytes, src: int) -> None:
+        vm = self.vm
+        ident, seq = struct.unpack_from("!HH", msg, 4)
+        proc = vm.ip6.ping_waiters.get(ident)
+        if proc is None:
+            self.drop1(b, "no ping waiting for this reply")
+            return
+        self.count(self.err["echo replies received"])
+        vm.signal(proc, "reply", (seq, pkt[W.OFF_HLIM], len(msg), src, vm.now()))
+        vm.buffers.free(np.array([b], np.uint32))
+
+    # ------------------------------------------------------------ neighbour discovery
+    def _nd(self, b: int, t: int, msg: bytes, src: int, dst: int) -> None:
+        vm = self.vm
+        ip6 = vm.ip6
+        rx = int(vm.buffers.sw_if_index[RX, b])
+        body = 24 if t in (icmp6.NEIGHBOR_SOLICITATION, icmp6.NEIGHBOR_ADVERTISEMENT) else \
+            8 if t == icmp6.ROUTER_SOLICITATION else 16
+        opts = icmp6.parse_options(msg[body:]) if len(msg) >= body else None
+        if opts is None:
+            self.drop1(b, "neighbor discovery invalid")
+            return
+        if t == icmp6.ROUTER_ADVERTISEMENT:
+            self.drop1(b, "router advertisements received")  # we route; we do not take others' advice
+            return
+        if t == icmp6.ROUTER_SOLICITATION:
+            self.count(self.err["router solicitations received"])
+            sll = icmp6.option_mac(opts, icmp6.OPT_SOURCE_LL)
+            if src and sll is not None:
+                ip6.neighbor_learn(rx, src, sll)
+            smac = self._src_mac(b)
+            vm.buffers.free(np.array([b], np.uint32))
+            if not ip6.ra.get(rx, {}).get("suppress"):
+                unicast = bool(src) and sll is not None
+                self._send_ra(rx, src if unicast else W.ALL_NODES, sll or smac if unicast else None)
+            return
+        target = int.from_bytes(msg[8:24], "big")
+        if W.is_multicast(target):
+            self.drop1(b, "neighbor discovery invalid")
+            return
+        if t == icmp6.NEIGHBOR_SOLICITATION:
+            sll = icmp6.option_mac(opts, icmp6.OPT_SOURCE_LL)
+            if src == 0 and (sll is not None or dst != W.solicited_node(target)):
+                self.drop1(b, "neighbor discovery invalid")  # DAD: from ::, to the solicited-node group
+                return
+            if not ip6.is_local(rx, target):
+                self.drop1(b, "NS for unknown target")
+                return
+            self.count(self.err["neighbor solicitations received"])
+            if src and sll is not None and not ip6.neighbor_learn(rx, src, sll):
+                self.count(self.err["neighbor table full"])
+            solicited = src != 0
+            to = src if solicited else W.ALL_NODES
+            flags = icmp6.NA_ROUTER | icmp6.NA_OVERRIDE | (icmp6.NA_SOLICITED if solicited else 0)
+            mac = ip6.mac(rx)
+            na = icmp6.build_na(target, to, target, flags, mac)
+            dmac = (sll or self._src_mac(b)) if solicited else W.multicast_mac(to)
+            vm.buffers.free(np.array([b], np.uint32))
+            send_frame(self, rx, dmac + mac + b"\x86\xdd" + W.build(target, to, W.PROTO_ICMP6, len(na), ND_HOP_LIMIT)
+                       + na, self.err["neighbor advertisements sent"])
+            return
+        # neighbour advertisement
+        flags = msg[4]
+        if W.is_multicast(dst) and flags & icmp6.NA_SOLICITED:
+            self.drop1(b, "neighbor discovery invalid")
+            return
+        tll = icmp6.option_mac(opts, icmp6.OPT_TARGET_LL)
+        key = (rx, target)
+        if key not in ip6.table.asked and key not in ip6.neighbors:
+            self.drop1(b, "NA for unknown target")
+            return
+        self.count(self.err["neighbor advertisements received"])
+        if tll is not None:
+            ip6.neighbor_learn(rx, target, tll)
+        vm.buffers.free(np.array([b], np.uint32))
+
+    def _send_ra(self, sw: int, dst: int, dmac: bytes | None) -> None:
+        """A router advertisement as VPP's defaults make it: default router for 1800 s, our
+        MTU and link-layer address, each on-link prefix for autoconfiguration."""
+        ip6 = self.vm.ip6
+        src = ip6.link_local.get(sw)
+        if src is None:
+            return
+        mac = ip6.mac(sw)
+        prefixes = [icmp6.PrefixInfo(int(p.network.network_address), p.network.prefixlen)
+                    for p in ip6.addrs.get(sw, [])]
+        ra = icmp6.build_ra(src, dst, HOP_LIMIT, 0, 1800, 0, 0, mac, ip6.mtu(sw), prefixes)
+        send_frame(self, sw, (dmac or W.multicast_mac(dst)) + mac + b"\x86\xdd"
+                   + W.build(src, dst, W.PROTO_ICMP6, len(ra), ND_HOP_LIMIT) + ra, self.err["router advertisements sent"])
+
+    def _src_mac(self, b: int) -> bytes:
+        """The ethernet source of a received packet (its header sits before current data)."""
+        buf = self.vm.buffers
+        o = buf.start(b)
+        return bytes(buf.mv[o - 8:o - 2])
+
+    def format_trace(self, b):
+        return trace_ip6(self.vm, b)
+
+
+class Ip6IcmpError(Node):
+    """Turn each packet into the ICMPv6 error about it (type, code and parameter from aux),
+    from our address toward its source, quoting what fits in 1280 bytes (RFC 4443 2.4):
+    never about an ICMPv6 error, a packet from :: or a multicast source, nor one sent to a
+    multicast group (but packet too big); rate-limited as Linux's icmpv6 ratelimit."""
+
+    name = "ip6-icmp-error"
+    next_nodes = ("error-drop", "ip6-lookup")
+    errors = (("destination unreachable response sent", "info"), ("packet too big response sent", "info"),
+              ("hop limit exceeded response sent", "info"), ("parameter problem response sent", "info"),
+              ("error message dropped", "error"), ("error message rate limited", "error"))
+    SENT = {icmp6.DEST_UNREACH: "destination unreachable response sent",
+            icmp6.PACKET_TOO_BIG: "packet too big response sent",
+            icmp6.TIME_EXCEEDED: "hop limit exceeded response sent",
+            icmp6.PARAM_PROBLEM: "parameter problem response sent"}
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.tokens, self.at = float(ERROR_BURST), time.monotonic()
+
+    def process(self, frame):
+        vm = self.vm
+        buf, ip6 = vm.buffers, vm.ip6
+        for b in frame.tolist():
+            pkt = buf.packet(b)
+            aux = int(buf.aux[b])
+            itype, code, param = aux >> 24 & 0xFF, aux >> 16 & 0xFF, aux & 0xFFFF
+            if itype == icmp6.PACKET_TOO_BIG:
+                param = int(ip6.dpo.mtu[int(buf.adj_index[b])])
+            if not self._allowed(pkt, itype, code):
+                self.drop(np.array([b], np.uint32), self.err["error message dropped"])
+                continue
+            now = time.monotonic()
+            self.tokens = min(float(ERROR_BURST), self.tokens + (now - self.at) * ERROR_RATE)
+            self.at = now
+            if self.tokens < 1:
+                self.drop(np.array([b], np.uint32), self.err["error message rate limited"])
+                continue
+            self.tokens -= 1
+            o_src, o_dst = int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big")
+            rx = int(buf.sw_if_index[RX, b])
+            me = o_dst if ip6.ours(o_dst) else ip6.source_for(rx, o_src)
+            if not me:
+                self.drop(np.array([b], np.uint32), self.err["error message dropped"])
+                continue
+            msg = icmp6.build_error(me, o_src, itype, code, param, pkt)
+            _replace(buf, b, W.build(me, o_src, W.PROTO_ICMP6, len(msg), HOP_LIMIT) + msg)
+            _locally_originated(buf, b)
+            self.count(self.err[self.SENT[itype]])
+            self.next1(1, b)
+
+    @staticmethod
+    def _allowed(pkt: bytes, itype: int, code: int) -> bool:
+        src, dst = int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big")
+        if src == 0 or W.is_multicast(src):
+            return False
+        if W.is_multicast(dst) and not (itype == icmp6.PACKET_TOO_BIG or
+                                        itype == icmp6.PARAM_PROBLEM and code == icmp6.UNRECOGNIZED_OPTION):
+            return False
+        c = W.walk(pkt)
+        if c.error is None and c.proto == W.PROTO_ICMP6 and c.offset < len(pkt):
+            t = pkt[c.offset]
+            if t < 128 or t == icmp6.REDIRECT:  # never an error about an error (RFC 4443 2.4 e)
+                return False
+        return True
+
+    def format_trace(self, b):
+        return trace_ip6(self.vm, b)
+
+
+class Ip6Glean(Ip4Glean):
+    """A packet for an unresolved host on a connected prefix: solicit it (RFC 4861 7.2.2, to
+    its solicited-node group), hold the packet for the advertisement as ip4-glean holds for
+    ARP, with the same bounds."""
+
+    name = "ip6-glean"
+    errors = (("neighbor solicitations sent", "info"), ("neighbor solicitations throttled", "info"),
+              ("no source address for ND", "error"), ("packets held for ND", "info"),
+              ("held packets dropped: no ND reply", "error"), ("held packets dropped: queue full", "error"),
+              ("neighbor table full", "error"))
+    HELD, THROTTLED, NO_REPLY = "packets held for ND", "neighbor solicitations throttled", \
+        "held packets dropped: no ND reply"
+
+    @property
+    def ip(self):
+        return self.vm.ip6
+
+    def _targets(self, frame) -> list[int]:
+        rows = self.vm.buffers.gather(frame, 24, 16)
+        return [int.from_bytes(r.tobytes(), "big") for r in rows]
+
+    def _request(self, sw: int, tip: int, now: float) -> bool:
+        ip6 = self.vm.ip6
+        src = ip6.source_for(sw, tip)
+        if not src:
+            self.count(self.err["no source address for ND"])
+            return False
+        ip6.table.asking((sw, tip), now)
+        mac = ip6.mac(sw)
+        group = W.solicited_node(tip)
+        ns = icmp6.build_ns(src, group, tip, mac)
+        frame = W.multicast_mac(group) + mac + b"\x86\xdd" + W.build(src, group, W.PROTO_ICMP6, len(ns), ND_HOP_LIMIT)
+        return send_frame(self, sw, frame + ns, self.err["neighbor solicitations sent"])
+
+    def format_trace(self, b):
+        return trace_ip6(self.vm, b)
+
+
+class Ip6DiscoverNeighbor(Ip6Glean):
+    """Same, for a routed next hop whose adjacency is incomplete: solicit the next hop."""
+
+    name = "ip6-discover-neighbor"
+    target_from_packet = False
