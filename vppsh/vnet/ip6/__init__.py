@@ -1,0 +1,1 @@
+"""IPv6: control plane, forwarding, local delivery, neighbour discovery, CLI."""
