@@ -134,6 +134,8 @@ class Client:
         if vs is None:
             return self.reply(seq, errno.EBADF)
         vs.owner = (self.pid, fdnum)
+        if isinstance(vs, UdpSock):
+            vs.pull()  # the datagrams the app sent before this request go first (sendto's autobind too)
         if op == proto.BIND:
             err, ep = ldp.address(vs, family, raw, port)
             if not err:
