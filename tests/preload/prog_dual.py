@@ -14,8 +14,8 @@ import struct
 import subprocess
 import sys
 
-from common import (CLOSED, ECHO, LOCAL, PEER, UDP_ECHO, Remote, attempt, c_recv, cret, en, ident, libc,
-                    pollmask, recv_exact, registry, run, tcp_state, wait_mask)
+from common import (CLOSED, ECHO, LOCAL, PEER, UDP_ECHO, Remote, attempt, cret, en, ident, libc, pollmask,
+                    recv_exact, registry, run, tcp_state, wait_mask)
 
 case = registry()
 R: Remote = None  # type: ignore[assignment]
@@ -249,7 +249,7 @@ def sockaddrs_of_the_other_family():
             ("in_port0", raw_in(PEER, 0), 16), ("in6_port0", raw_in6(M_PEER, 0), 28),
             ("native", raw_in6(NATIVE, UDP_ECHO), 28), ("native_port0", raw_in6(NATIVE, 0), 28))}
         if not v6only:  # the echo of the AF_INET sockaddr's datagram, from a mapped address
-            r["udp.v6only0.echo_of_in_16"] = attempt(lambda: [u.recv(10).decode(), ep(u.getsockname())[:1]])
+            r["udp.v6only0.echo_of_in_16"] = attempt(lambda s=u: [s.recv(10).decode(), ep(s.getsockname())[:1]])
         u.close()
     return r
 
@@ -536,7 +536,7 @@ def pktinfo():
 
     def recv_cmsgs(s, room=256):
         readable(s)
-        d, anc, flags, a = s.recvmsg(100, room)
+        d, anc, flags, _a = s.recvmsg(100, room)
         out = []
         for lvl, typ, data in anc:
             if (lvl, typ) == (IP6, IPV6_PKTINFO):
@@ -599,7 +599,7 @@ def inherited_across_exec():
             s.listen(1)
         s.set_inheritable(True)
         p = subprocess.run([sys.executable, "-c", CHILD, str(s.fileno())], pass_fds=[s.fileno()],
-                           capture_output=True, text=True, timeout=20)
+                           capture_output=True, text=True, timeout=20, check=False)
         r[what] = json.loads(p.stdout) if p.returncode == 0 else f"exit {p.returncode}: {p.stderr[-300:]}"
         s.close()
     return r

@@ -158,12 +158,12 @@ def record(n_runs: int, programs: list[str] | None = None) -> int:
     for i in range(n_runs):
         with Topology("native") as t:
             start_peer_services(t)
-            for p in runs_by_prog:
+            for p, results in runs_by_prog.items():
                 r = run_program(t, p)
                 if not r.complete or r.rc != 0:
                     print(r.diagnostics(), file=sys.stderr)
                     return 1
-                runs_by_prog[p].append(r.results)
+                results.append(r.results)
         print(f"run {i + 1}/{n_runs} done ({time.monotonic() - t0:.1f} s)", file=sys.stderr)
     unstable, out = [], load_expected() if programs else {}
     for p, results in runs_by_prog.items():
