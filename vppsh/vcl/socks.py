@@ -702,8 +702,10 @@ class UdpSock(VSock):
                     self.close()
                     return
                 rfam, rport, _rs, rraw, lfam, _lp, _ls, lraw, _ifx, _fl, _err = DGRAM_HDR.unpack_from(msg)
-                self.pending = (msg[DGRAM_HDR.size:], from_wire(rfam, rraw, rport) if rfam else None,
-                                from_wire(lfam, lraw, 0) if lfam else None)
+                to, src = from_wire(rfam, rraw, rport), from_wire(lfam, lraw, 0)
+                if (rfam and to is None) or (lfam and src is None):  # not the shim's: nothing to send
+                    continue
+                self.pending = (msg[DGRAM_HDR.size:], to if rfam else None, src if lfam else None)
             data, to, src = self.pending
             if not self._sendable(to, src):
                 self.pending = None
