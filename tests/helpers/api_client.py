@@ -17,15 +17,16 @@ class Client:
         self.s.connect(path)
         self.seq = 0
 
-    def send(self, op: int, a=0, b=0, c=0, addr=0, port=0, data=b"", fd: int | None = None, fdnum=0xFFFF,
-             raw: bytes | None = None) -> None:
+    def send(self, op: int, a=0, b=0, c=0, d=0, addr: tuple = proto.NO_ADDR, data=b"", fd: int | None = None,
+             fdnum=-1, raw: bytes | None = None) -> None:
+        """addr: a vl_addr's fields (proto.addr_fields)."""
         self.seq += 1
-        msg = raw if raw is not None else proto.MSG.pack(op, len(data), self.seq, 0, a, b, c, addr, port, fdnum) + data
+        msg = raw if raw is not None else proto.MSG.pack(op, len(data), self.seq, 0, a, b, c, d, fdnum, *addr) + data
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))] if fd is not None else []
         self.s.sendmsg([msg], anc)
 
     def reply(self):
-        """(err, a, addr, port, data, fd or None); None if the engine closed the connection."""
+        """(err, a, (family, ip, port), data, fd or None); None if the engine closed the connection."""
         data, anc, _, _ = self.s.recvmsg(proto.MSG.size + proto.MAX_DATA, socket.CMSG_SPACE(4))
         if not data:
             return None
@@ -33,8 +34,8 @@ class Client:
         for level, typ, cdata in anc:
             if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
                 fd = array.array("i", cdata[:4])[0]
-        op, n, seq, err, a, b, c, addr, port, _ = proto.MSG.unpack_from(data)
-        return err, a, addr, port, data[proto.MSG.size:proto.MSG.size + n], fd
+        op, n, seq, err, a, b, c, d, _fd, family, port, _scope, raw = proto.MSG.unpack_from(data)
+        return err, a, (family, proto.addr_ip(family, raw), port), data[proto.MSG.size:proto.MSG.size + n], fd
 
     def call(self, *args, **kw):
         self.send(*args, **kw)

@@ -182,8 +182,8 @@ def _kill(p: subprocess.Popen) -> None:
 # -------------------------------------------------------------------------------------- programs
 PRELOAD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "preload")
 PROGRAMS = {"tcp_client": "prog_tcp_client.py", "tcp_server": "prog_tcp_server.py", "udp": "prog_udp.py",
-            "poll": "prog_poll.py", "process": "prog_process.py"}
-SERVERS = {"tcp_server"}  # announce "listening PORT"; the peer's remote-controlled client connects
+            "poll": "prog_poll.py", "process": "prog_process.py", "dual": "prog_dual.py"}
+SERVERS = {"tcp_server", "dual"}  # announce "listening PORT"; the peer's remote-controlled client connects
 EXPECTED = os.path.join(PRELOAD_DIR, "expected.json")
 
 

@@ -434,12 +434,13 @@ def registry():
 
 class Remote:
     """The peer's remote-controlled TCP client (peer_client.py, in the peer namespace). We listen
-    for its control connection on an ephemeral port and announce it as "listening PORT" on
+    for its control connection on an ephemeral port (of `family`: an AF_INET6 listener takes
+    the IPv4 client as Linux's dual-stack sockets do) and announce it as "listening PORT" on
     stdout; the test then starts peer_client.py PORT there."""
 
-    def __init__(self, timeout=20.0):
-        ls = socket.socket()
-        ls.bind(("0.0.0.0", 0))
+    def __init__(self, timeout=20.0, family=socket.AF_INET):
+        ls = socket.socket(family)
+        ls.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
         ls.listen(1)
         print(f"listening {ls.getsockname()[1]}", flush=True)
         ls.settimeout(timeout)

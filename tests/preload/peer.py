@@ -7,6 +7,7 @@ TCP 11  watch: first line "TOKEN [N]"; sends b"+" and N bytes (b"w" * N), reads 
         and records what it saw for TOKEN: {"bytes": after the line, "end": "EOF"/"ECONNRESET"/...}
 TCP 12  query: line "TOKEN"; answers the watch record for TOKEN as one JSON line (waits <= 5 s)
 TCP 13  accept, read one byte (the client's go), then abortive close (SO_LINGER {1, 0}: RST)
+TCP 14  header report: read one byte, answer "TOS TTL" of the IP header that carried it, close
 TCP 15  delayed echo: lines "MS TEXT"; sleeps MS milliseconds, then sends TEXT back
 TCP 16  stall: accepts, never reads, holds the connection open until the peer goes away
 TCP 17  black hole: a listener with a full accept queue; the kernel drops SYNs to it
@@ -16,6 +17,7 @@ UDP  8  answers from another port (10.0.0.1:10) with the same payload
 Nothing on TCP/UDP 5: connection refused / port unreachable.
 """
 
+import ctypes
 import json
 import socket
 import struct
@@ -136,6 +138,39 @@ def chargen(c):
         n -= min(n, len(block))
 
 
+SO_ATTACH_FILTER = 26
+HEADERS: dict = {}  # client port -> (TOS, TTL) of its first segment with data, to TCP 14
+HEADERS_SEEN = threading.Condition()
+
+
+def sniff_port_14():
+    """A raw socket sees the IP header of what reaches TCP 14 (a BPF filter keeps the rest out)."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    prog = [(0xB1, 0, 0, 0),  # ldxb 4*([0]&0xf): the IP header's length
+            (0x48, 0, 0, 2),  # ldh [x+2]: the destination port
+            (0x15, 0, 1, 14),  # jeq #14
+            (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]  # accept, drop
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in prog))
+    raw.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(prog), ctypes.addressof(code)))
+    while True:
+        d = raw.recv(65536)
+        ihl = (d[0] & 15) * 4
+        sport = struct.unpack_from("!H", d, ihl)[0]
+        if len(d) > ihl + (d[ihl + 12] >> 4) * 4:  # carries data
+            with HEADERS_SEEN:
+                HEADERS.setdefault(sport, (d[1], d[8]))
+                HEADERS_SEEN.notify_all()
+
+
+def header_report(c):
+    c.recv(1)
+    port = c.getpeername()[1]
+    with HEADERS_SEEN:
+        HEADERS_SEEN.wait_for(lambda: port in HEADERS, timeout=5)
+        tos, ttl = HEADERS.pop(port, (None, None))
+    c.sendall(f"{tos} {ttl}".encode())
+
+
 def udp_echo():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind((ADDR, 7))
@@ -177,8 +212,8 @@ def lo_up():
 def main():
     lo_up()
     keep = [serve(7, echo), serve(9, discard), serve(11, watch), serve(12, query), serve(13, rst),
-            serve(15, delayed_echo), serve(16, stall), serve(19, chargen), black_hole()]
-    for fn in (udp_echo, udp_other_port):
+            serve(14, header_report), serve(15, delayed_echo), serve(16, stall), serve(19, chargen), black_hole()]
+    for fn in (udp_echo, udp_other_port, sniff_port_14):
         threading.Thread(target=fn, daemon=True).start()
     print("ready", flush=True)
     try:

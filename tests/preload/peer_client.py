@@ -13,6 +13,10 @@ connections it asks for are numbered by the program ("id").
                                                   {"data": TEXT, "end": null|"EOF"|ERRNO|"timeout"}
   {"op": "recv_end", "id": K}                     until EOF or error -> {"bytes": N, "end": ...}
   {"op": "shut_wr" | "close" | "rst", "id": K}    (rst: SO_LINGER {1, 0}, then close) -> {"r": "ok"}
+  {"op": "udp_send", "id": K, "port": P, "data": TEXT}  a datagram to 10.0.0.0:P from UDP socket K
+                                                  (made at its first use) -> {"r": "ok"|ERRNO, "port": its port}
+  {"op": "udp_recv", "id": K, "wait": S}          a datagram on socket K within S s -> {"data": TEXT,
+                                                  "from": [IP, PORT]} | {"r": "timeout"|ERRNO}
   {"op": "bye"}                                   exit
 """
 
@@ -52,10 +56,27 @@ class Client:
         self.conns[cid] = s
         return "ok"
 
+    def udp(self, c: dict) -> dict:
+        u = self.conns.get(c["id"])
+        if u is None:
+            u = self.conns[c["id"]] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("0.0.0.0", 0))
+        if c["op"] == "udp_send":
+            u.sendto(c["data"].encode("latin-1"), (LOCAL, c["port"]))
+            return {"r": "ok", "port": u.getsockname()[1]}
+        u.settimeout(c.get("wait", TIMEOUT))
+        try:
+            d, a = u.recvfrom(65536)
+        except socket.timeout:
+            return {"r": "timeout"}
+        return {"data": d.decode("latin-1"), "from": list(a)}
+
     def do(self, c: dict) -> dict:
         op, cid = c["op"], c.get("id")
         s = self.conns.get(cid)
         try:
+            if op in ("udp_send", "udp_recv"):
+                return self.udp(c)
             if op == "connect":
                 return {"r": self.connect(cid, c["port"])}
             if op == "connect_bg":

@@ -35,7 +35,7 @@ def hello(c: Client, name: str):
 def test_random_requests_get_replies_and_hurt_nobody(shell, api):
     good = Client(api)
     assert hello(good, "good")[0] == 0
-    err, *_, sock_fd = good.call(proto.SOCKET, socket.SOCK_STREAM)
+    err, *_, sock_fd = good.call(proto.SOCKET, socket.SOCK_STREAM, socket.AF_INET)
     assert err == 0 and sock_fd is not None
     mine = socket.socket(fileno=sock_fd)
 
@@ -58,18 +58,20 @@ def test_random_requests_get_replies_and_hurt_nobody(shell, api):
             bad.send(0, raw=raw, fd=fd)
         else:
             data = rnd.randbytes(rnd.choice((0, 1, 4, 8, 16, 255)))
-            bad.send(op, r(), r(), r(), rnd.getrandbits(32), rnd.getrandbits(16), data, fd=fd)
+            addr = (rnd.choice((0, 2, 10, rnd.getrandbits(16))), rnd.getrandbits(16), rnd.getrandbits(32),
+                    rnd.randbytes(16))
+            bad.send(op, r(), r(), r(), rnd.getrandbits(32), addr, data, fd=fd)
         rep = bad.reply()
         if rep is None:  # the engine hung up on garbage: a fresh connection, a fresh app
             bad.close()
             bad = Client(api)
             assert hello(bad, "bad")[0] == 0
             continue
-        if rep[5] is not None:
+        if rep[4] is not None:
             if len(held) < 20:
-                held.append(socket.socket(fileno=rep[5]))
+                held.append(socket.socket(fileno=rep[4]))
             else:
-                os.close(rep[5])
+                os.close(rep[4])
     bad.close()
     for s in held + list(pair):
         s.close()
@@ -80,9 +82,9 @@ def test_random_requests_get_replies_and_hurt_nobody(shell, api):
     log = shell.run("show logging")
     assert "failed" not in log and "Traceback" not in log, log
     # the good app's socket still works through the engine
-    assert good.call(proto.BIND, fd=mine.fileno(), addr=0, port=0)[0] == 0
-    err, _a, _addr, port, _d, _fd = good.call(proto.NAME, 0, fd=mine.fileno())
-    assert err == 0 and port > 0
+    assert good.call(proto.BIND, fd=mine.fileno(), addr=proto.addr_fields(proto.AF_INET, 0, 0))[0] == 0
+    err, _a, (family, _ip, port), _d, _fd = good.call(proto.NAME, 0, fd=mine.fileno())
+    assert err == 0 and family == proto.AF_INET and port > 0
     assert good.call(proto.LISTEN, 16, fd=mine.fileno())[0] == 0
     assert f"0.0.0.0:{port}->0.0.0.0:0" in shell.run("show session verbose")
     mine.close()
@@ -91,7 +93,7 @@ def test_random_requests_get_replies_and_hurt_nobody(shell, api):
 
 def test_one_app_per_connection(shell, api):
     c = Client(api)
-    assert c.call(proto.SOCKET, socket.SOCK_STREAM)[0] == errno.EPROTO  # no hello yet
+    assert c.call(proto.SOCKET, socket.SOCK_STREAM, socket.AF_INET)[0] == errno.EPROTO  # no hello yet
     assert hello(c, "once")[0] == 0
     assert hello(c, "twice")[0] == errno.EISCONN
     assert "once-ldp" in shell.run("show app") and "twice-ldp" not in shell.run("show app")
@@ -108,17 +110,17 @@ def test_a_request_the_engine_fails_still_gets_its_answer(shell, api, monkeypatc
 
     c = Client(api)
     assert hello(c, "app")[0] == 0
-    err, *_, sock_fd = c.call(proto.SOCKET, socket.SOCK_STREAM)
+    err, *_, sock_fd = c.call(proto.SOCKET, socket.SOCK_STREAM, socket.AF_INET)
     assert err == 0
 
-    def bug(*_a):
+    def bug(*_a, **_kw):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(LdpMain, "bind", bug)
-    err, _a, _addr, _port, why, _fd = c.call(proto.BIND, fd=sock_fd)
+    err, _a, _addr, why, _fd = c.call(proto.BIND, fd=sock_fd, addr=proto.addr_fields(proto.AF_INET, 0, 0))
     assert err == errno.EIO and why == b"internal error: RuntimeError (see its log)"
     assert "RuntimeError: a bug" in shell.run("show logging")
     monkeypatch.undo()
-    assert c.call(proto.BIND, fd=sock_fd)[0] == 0
+    assert c.call(proto.BIND, fd=sock_fd, addr=proto.addr_fields(proto.AF_INET, 0, 0))[0] == 0
     os.close(sock_fd)
     c.close()

@@ -131,14 +131,14 @@ http {{
   keepalive_timeout 5;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{ listen {port}; root {d}; }}
+  server {{ {listen} root {d}; }}
 }}
 """
 
 
-def nginx_conf(tmp_path, port: int):
+def nginx_conf(tmp_path, port: int, listen: str = "listen {port};"):
     conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(d=tmp_path, port=port))
+    conf.write_text(NGINX_CONF.format(d=tmp_path, listen=listen.format(port=port)))
     (tmp_path / "f.bin").write_bytes(PAYLOAD)
     return str(conf)
 
@@ -158,6 +158,40 @@ def test_nginx_through_the_shim(net, tmp_path):
     assert len(re.findall(r"nginx-ldp-\d+", apps)) == 3, apps  # the master and both workers
     ng.send_signal(signal.SIGQUIT)
     ng.wait(10)
+    sessions_settle(net)
+
+
+def test_dual_stack_servers_serve_an_ipv4_client(net, tmp_path):
+    """Servers on AF_INET6 sockets through the shim, an IPv4 curl in the peer namespace: python's
+    http.server on :: (dual-stack; also its default), nginx's stock pair `listen P; listen [::]:P;` (its [::] is
+    IPV6_V6ONLY: beside the IPv4 listener on the same port) and `listen [::]:P ipv6only=off`. The
+    file arrives whole, and the servers saw the client as ::ffff:10.0.0.1 where it came in on
+    the AF_INET6 socket."""
+    need("curl", "nginx")
+    (tmp_path / "f.bin").write_bytes(PAYLOAD)
+    for port, bind in ((8002, ["-b", "::"]), (8005, [])):  # (with no -b it takes getaddrinfo's first: ::)
+        py = net.app([sys.executable, "-m", "http.server", *bind, str(port), "-d", str(tmp_path)],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_port(net, port)
+        r = net.peer_run(["curl", "-sS", "--max-time", "20", f"http://10.0.0.0:{port}/f.bin"])
+        assert r.returncode == 0 and sha(r.stdout) == sha(PAYLOAD), r.stderr
+        py.kill()
+        out, log = py.communicate(timeout=10)
+        assert out.startswith(f"Serving HTTP on :: port {port}"), out
+        assert '::ffff:10.0.0.1 - - ' in log and '"GET /f.bin HTTP/1.1" 200' in log, log
+    for port, listen in ((8083, "listen {port}; listen [::]:{port};"), (8084, "listen [::]:{port} ipv6only=off;")):
+        d = tmp_path / str(port)
+        d.mkdir()
+        conf = nginx_conf(d, port, listen + " access_log {d}/access.log;".replace("{d}", str(d)))
+        ng = net.app(["nginx", "-c", conf], stderr=subprocess.PIPE)
+        wait_port(net, port)
+        for _ in range(2):
+            r = net.peer_run(["curl", "-sS", "--max-time", "20", f"http://10.0.0.0:{port}/f.bin"])
+            assert r.returncode == 0 and sha(r.stdout) == sha(PAYLOAD), (listen, r.stderr)
+        ng.send_signal(signal.SIGQUIT)
+        ng.wait(10)
+        clients = {line.split()[0] for line in (d / "access.log").read_text().splitlines()}
+        assert clients == {"10.0.0.1" if "ipv6only" not in listen else "::ffff:10.0.0.1"}, (listen, clients)
     sessions_settle(net)
 
 

@@ -8,7 +8,8 @@ so the reference is never a recording from another machine.
 
 tests/preload/expected.json documents the cases and one kernel's answers (and lists the cases
 the programs must print); re-record it (several native runs, which must agree) with:
-    .venv/bin/python -m tests.system.test_preload_semantics --record [--runs 3]
+    .venv/bin/python -m tests.system.test_preload_semantics --record [--runs 3] [--program NAME ...]
+(--program: only those programs' entries are rewritten).
 """
 
 from __future__ import annotations
@@ -147,23 +148,24 @@ def test_same_as_the_kernel(runs, prog, case):
 
 
 # ------------------------------------------------------------------------------------ recording
-def record(n_runs: int) -> int:
-    """Run every program natively n_runs times; write expected.json if all runs agree."""
+def record(n_runs: int, programs: list[str] | None = None) -> int:
+    """Run every program (or those named) natively n_runs times; write their entries of
+    expected.json if all runs agree."""
     import time
 
-    runs_by_prog: dict = {p: [] for p in PROGRAMS}
+    runs_by_prog: dict = {p: [] for p in (programs or PROGRAMS)}
     t0 = time.monotonic()
     for i in range(n_runs):
         with Topology("native") as t:
             start_peer_services(t)
-            for p in PROGRAMS:
+            for p, results in runs_by_prog.items():
                 r = run_program(t, p)
                 if not r.complete or r.rc != 0:
                     print(r.diagnostics(), file=sys.stderr)
                     return 1
-                runs_by_prog[p].append(r.results)
+                results.append(r.results)
         print(f"run {i + 1}/{n_runs} done ({time.monotonic() - t0:.1f} s)", file=sys.stderr)
-    unstable, out = [], {}
+    unstable, out = [], load_expected() if programs else {}
     for p, results in runs_by_prog.items():
         out[p] = results[0]
         for c in results[0]:
@@ -179,7 +181,8 @@ def record(n_runs: int) -> int:
     with open(EXPECTED, "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
         f.write("\n")
-    print(f"wrote {EXPECTED}: {sum(len(v) for v in out.values())} cases", file=sys.stderr)
+    print(f"wrote {EXPECTED}: {sum(len(out[p]) for p in runs_by_prog)} cases of {', '.join(runs_by_prog)}",
+          file=sys.stderr)
     return 0
 
 
@@ -189,4 +192,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--record", action="store_true", required=True)
     ap.add_argument("--runs", type=int, default=3)
-    sys.exit(record(ap.parse_args().runs))
+    ap.add_argument("--program", action="append", choices=list(PROGRAMS), help="record only this one (repeatable)")
+    args = ap.parse_args()
+    sys.exit(record(args.runs, args.program))

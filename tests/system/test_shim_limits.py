@@ -52,7 +52,8 @@ except OSError as e:
     sys.exit(0)
 for guess in range(1, 50):
     try:
-        c.send(struct.pack("<16sIHHI", guess.to_bytes(16, "little"), 0x01020304, 31337, 7000, 0) + b"SPOOFED\n")
+        c.send(struct.pack("<16sHHI16sHHI16s", guess.to_bytes(16, "little"), 2, 31337, 0, bytes([1, 2, 3, 4]) + bytes(12),
+                           2, 7000, 0, bytes(16)) + b"SPOOFED\n")
     except OSError:
         break
 print("connected", "listed" if listed else "unlisted", flush=True)
@@ -168,7 +169,7 @@ def test_a_guessed_token_takes_no_connection():
         srv, _pid, _fd = _serve(net)
         c = Client(net.api)
         assert c.call(proto.HELLO, a=os.getpid(), data=b"thief")[0] == 0
-        err, _a, _addr, _port, _data, sock = c.call(proto.SOCKET, a=socket.SOCK_STREAM)
+        err, _a, _addr, _data, sock = c.call(proto.SOCKET, a=socket.SOCK_STREAM, b=socket.AF_INET)
         assert err == 0 and sock is not None
         for guess in range(1, 200):
             assert c.call(proto.ACCEPTED, data=guess.to_bytes(16, "little"), fd=sock)[0] == errno.ECONNABORTED

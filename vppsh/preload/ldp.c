@@ -1,4 +1,4 @@
-/* vppsh's preload shim: unmodified programs' AF_INET sockets on vppsh's host stack.
+/* vppsh's preload shim: unmodified programs' AF_INET and AF_INET6 sockets on vppsh's host stack.
  *
  * Every TCP/UDP socket the program opens is one end of an AF_UNIX socketpair whose other end
  * the engine holds (a TCP listener: a listening AF_UNIX socket the engine connects to once
@@ -41,6 +41,7 @@
 #define EXPORT __attribute__((visibility("default")))
 #define DEFAULT_API_SOCKET "/run/vppsh/api.sock"
 #define MAX_DGRAM 65507
+#define SIN6_LEN_RFC2133_ 24 /* the shortest sockaddr_in6 Linux takes (no sin6_scope_id) */
 
 /* ------------------------------------------------------------------ libc */
 static int (*libc_socket)(int, int, int);
@@ -264,8 +265,8 @@ struct fdent {
     uint8_t kind;       /* VL_K_*, or K_FOREIGN: checked, not ours */
     uint8_t linger0;    /* SO_LINGER {1, 0}: close resets */
     uint8_t connected;  /* UDP: has a default peer; TCP: connect() or accept() happened */
-    uint8_t pad;
-    uint32_t gen;
+    uint8_t family;     /* AF_INET or AF_INET6: the sockaddrs it takes and gives */
+    uint8_t v6only;     /* AF_INET6: IPV6_V6ONLY (a sendto() to IPv4 is ENETUNREACH) */
     ino_t ino;          /* the socket's inode when the entry was made: a reused fd differs */
 };
 #define K_FOREIGN 0xff
@@ -294,13 +295,15 @@ static struct fdent *ent(int fd)
     return fd >= 0 && fd < fdtab_n ? &fdtab[fd] : NULL;
 }
 
-static void ent_set(int fd, int kind, ino_t ino)
+static void ent_set(int fd, int kind, ino_t ino, int family, int v6only)
 {
     struct fdent *e = ent(fd);
     if (e) {
         memset(e, 0, sizeof *e);
         e->kind = kind;
         e->ino = ino;
+        e->family = (uint8_t)family;
+        e->v6only = (uint8_t)v6only;
     }
 }
 
@@ -326,6 +329,7 @@ static ino_t ctl_ino;
 static pid_t ctl_pid;
 static pid_t engine_pid;    /* the engine, as this process sees it (SO_PEERCRED) */
 static uint32_t ctl_seq;
+static uint32_t engine_caps; /* VL_CAP_*, from the HELLO reply */
 static char hello_err[128]; /* why the engine refused us, for socket()'s message */
 
 static void atfork_prepare(void) { pthread_mutex_lock(&ctl_mu); }
@@ -414,7 +418,7 @@ static int ctl_ensure(void)
     socklen_t crl = sizeof cr;
     engine_pid = libc_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 ? cr.pid : 0;
     struct vl_msg req = {.op = VL_HELLO, .a = pid, .b = (int32_t)rx_fifo_size, .c = (int32_t)tx_fifo_size,
-                         .addr = segment_size};
+                         .d = segment_size};
     req.len = (uint16_t)snprintf((char *)req.data, sizeof req.data, "%s", app_name);
     struct vl_msg rep;
     rep.err = 0;
@@ -436,6 +440,7 @@ static int ctl_ensure(void)
             logmsg("VCL<%d>: configured %s %u (0x%x) is above vppsh's limit: using %u (0x%x)", (int)pid,
                    what[i], asked[i], asked[i], got[i], got[i]);
     warned = pid;
+    engine_caps = rep.d;
     DBG(2, "attached to vppsh at %s as %s-ldp-%d", api_path, app_name, (int)pid);
     return 0;
 }
@@ -447,7 +452,7 @@ static int xchg(struct vl_msg *req, int send_fd, struct vl_msg *rep, int *recv_f
     char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
     struct iovec iov = {req, VL_HDR_LEN + req->len};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    req->fd = send_fd >= 0 && send_fd < 0xffff ? (uint16_t)send_fd : 0xffff;
+    req->fd = send_fd;
     if (send_fd >= 0) {
         memset(cbuf, 0, sizeof cbuf);
         mh.msg_control = cbuf;
@@ -615,18 +620,18 @@ static int classify(int fd)
         return e->kind == K_FOREIGN ? VL_K_NONE : e->kind;
     int dom = 0;
     socklen_t l = sizeof dom;
-    int kind = VL_K_NONE;
-    uint8_t connected = 0;
+    int kind = VL_K_NONE, family = 0, flags = 0;
     if (libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX) {
         struct vl_msg req = {.op = VL_LOOKUP}, rep;
         if (rpc(&req, fd, &rep, NULL) == 0 && !rep.err) {
             kind = rep.a;
-            connected = rep.b & VL_F_CONNECTED;
+            flags = rep.b;
+            family = rep.c;
         }
     }
-    ent_set(fd, kind ? kind : K_FOREIGN, ino);
+    ent_set(fd, kind ? kind : K_FOREIGN, ino, family, !!(flags & VL_F_V6ONLY));
     if (e)
-        e->connected = connected;
+        e->connected = !!(flags & VL_F_CONNECTED);
     return kind;
 }
 
@@ -689,30 +694,106 @@ static int reply_err(const struct vl_msg *rep)
     return 0;
 }
 
-static int get_in(const struct sockaddr *sa, socklen_t len, struct vl_msg *m)
+/* Which call a sockaddr is for: Linux checks each differently. */
+enum { A_BIND, A_CONNECT, A_SENDTO };
+
+static int is_mapped(const uint8_t *a)
 {
+    static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return !memcmp(a, pfx, sizeof pfx);
+}
+
+/* A sockaddr the program gave for a socket of this family, as the protocol carries it, checked
+ * as Linux checks it for this call (its length and family; what the address means is the
+ * engine's to say). An AF_INET6 socket takes an IPv4 sockaddr in a UDP connect (unless
+ * IPV6_V6ONLY) and sendto. sendto: an AF_UNSPEC address is none (family 0 in *a); an address
+ * no route reaches is ENETUNREACH here, where Linux says so at once: IPv4 from a socket with
+ * IPV6_V6ONLY, native IPv6 from an engine that routes none. */
+static int get_addr(int family, int v6only, int call, int udp, const struct sockaddr *sa, socklen_t len,
+                    struct vl_addr *a)
+{
+    memset(a, 0, sizeof *a);
     if (!sa)
         return fail(EFAULT);
     if (len < sizeof(sa_family_t))
         return fail(EINVAL);
-    if (sa->sa_family != AF_INET)
-        return fail(sa->sa_family == AF_INET6 ? EAFNOSUPPORT : EAFNOSUPPORT);
-    if (len < sizeof(struct sockaddr_in))
-        return fail(EINVAL);
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    m->addr = ntohl(in->sin_addr.s_addr);
-    m->port = ntohs(in->sin_port);
+    if (family != AF_INET6) { /* as inet_bind, inet_stream_connect and udp_sendmsg */
+        if (sa->sa_family != AF_INET)
+            return fail(EAFNOSUPPORT);
+        if (len < sizeof(struct sockaddr_in))
+            return fail(EINVAL);
+    } else if (sa->sa_family == AF_INET && ((call == A_CONNECT && udp) || call == A_SENDTO)) {
+        if (v6only) /* ip6_datagram_connect: EAFNOSUPPORT; udpv6_sendmsg: ENETUNREACH */
+            return fail(call == A_SENDTO ? ENETUNREACH : EAFNOSUPPORT);
+        if (len < sizeof(struct sockaddr_in))
+            return fail(EINVAL);
+    } else if (call == A_SENDTO && sa->sa_family == AF_UNSPEC) {
+        return 0;
+    } else { /* inet6_bind, tcp_v6_connect, ip6_datagram_connect, udpv6_sendmsg */
+        if (sa->sa_family == AF_INET6 || call != A_SENDTO) {
+            if (len < SIN6_LEN_RFC2133_)
+                return fail(EINVAL);
+        }
+        if (sa->sa_family != AF_INET6)
+            return fail(call == A_SENDTO ? EINVAL : EAFNOSUPPORT);
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        a->family = AF_INET;
+        a->port = ntohs(in->sin_port);
+        memcpy(a->addr, &in->sin_addr, 4);
+        return 0;
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    a->family = AF_INET6;
+    a->port = ntohs(in6->sin6_port);
+    a->scope_id = len >= sizeof *in6 ? in6->sin6_scope_id : 0;
+    memcpy(a->addr, &in6->sin6_addr, 16);
+    if (call == A_SENDTO && is_mapped(a->addr) && v6only)
+        return fail(ENETUNREACH);
+    if (call == A_SENDTO && !is_mapped(a->addr) && !(engine_caps & VL_CAP_IP6)) {
+        if (!a->port) /* udpv6_sendmsg looks at the port before it routes */
+            return fail(EINVAL);
+        DBG(1, "sendto(): vppsh routes no IPv6");
+        return fail(ENETUNREACH);
+    }
     return 0;
 }
 
-static void put_in(struct sockaddr *sa, socklen_t *len, uint32_t addr, uint16_t port)
+/* An address the engine gave, as a sockaddr of its family (the socket's: the engine sees to
+ * that): *len says how much the program's buffer holds, and becomes the address's length. */
+static void put_addr(struct sockaddr *sa, socklen_t *len, const struct vl_addr *a)
 {
     if (!sa || !len)
         return;
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr)};
-    socklen_t n = *len < sizeof in ? *len : sizeof in;
-    memcpy(sa, &in, n);
-    *len = sizeof in;
+    union {
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u;
+    socklen_t n;
+    memset(&u, 0, sizeof u);
+    if (a->family == AF_INET6) {
+        u.in6.sin6_family = AF_INET6;
+        u.in6.sin6_port = htons(a->port);
+        u.in6.sin6_scope_id = a->scope_id;
+        memcpy(&u.in6.sin6_addr, a->addr, 16);
+        n = sizeof u.in6;
+    } else {
+        u.in.sin_family = AF_INET;
+        u.in.sin_port = htons(a->port);
+        memcpy(&u.in.sin_addr, a->addr, 4);
+        n = sizeof u.in;
+    }
+    memcpy(sa, &u, *len < n ? *len : n);
+    *len = n;
+}
+
+/* An address the engine gave as IPv4 (a mapped one too), network byte order. */
+static uint32_t addr_v4(const struct vl_addr *a)
+{
+    uint32_t v;
+    memcpy(&v, a->family == AF_INET6 ? a->addr + 12 : a->addr, 4);
+    return v;
 }
 
 static const char *opname(int op)
@@ -745,11 +826,7 @@ EXPORT int socket(int domain, int type, int protocol)
     if (protocol && !(base == SOCK_STREAM && protocol == IPPROTO_TCP) &&
         !(base == SOCK_DGRAM && protocol == IPPROTO_UDP))
         return fail(EPROTONOSUPPORT);
-    if (domain == AF_INET6) { /* vppsh has no IPv6: like a kernel built without it */
-        DBG(1, "socket(AF_INET6) = EAFNOSUPPORT");
-        return fail(EAFNOSUPPORT);
-    }
-    struct vl_msg req = {.op = VL_SOCKET, .a = base}, rep;
+    struct vl_msg req = {.op = VL_SOCKET, .a = base, .b = domain}, rep;
     int fd = -1;
     if (rpc(&req, -1, &rep, &fd) < 0) {
         int e = errno;
@@ -768,8 +845,9 @@ EXPORT int socket(int domain, int type, int protocol)
         libc_fcntl(fd, F_SETFD, (void *)0L);
     if (type & SOCK_NONBLOCK)
         libc_fcntl(fd, F_SETFL, (void *)(long)(libc_fcntl(fd, F_GETFL, NULL) | O_NONBLOCK));
-    ent_set(fd, base == SOCK_STREAM ? VL_K_TCP : VL_K_UDP, fd_ino(fd));
-    DBG(1, "socket(AF_INET, %s) = %d", base == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_DGRAM", fd);
+    ent_set(fd, base == SOCK_STREAM ? VL_K_TCP : VL_K_UDP, fd_ino(fd), domain, 0);
+    DBG(1, "socket(%s, %s) = %d", domain == AF_INET6 ? "AF_INET6" : "AF_INET",
+        base == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_DGRAM", fd);
     return fd;
 }
 
@@ -789,7 +867,8 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
     if (!classify(fd))
         return libc_bind(fd, sa, len);
     struct vl_msg req = {.op = VL_BIND}, rep;
-    if (get_in(sa, len, &req) < 0)
+    struct fdent *e = ent(fd);
+    if (get_addr(e ? e->family : AF_INET, e && e->v6only, A_BIND, 0, sa, len, &req.addr) < 0)
         return -1;
     return sock_rpc(fd, &req, &rep, NULL);
 }
@@ -799,6 +878,8 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 static int take_over(int fd, int nfd, int kind)
 {
     int fl = libc_fcntl(fd, F_GETFL, NULL), fdfl = libc_fcntl(fd, F_GETFD, NULL);
+    struct fdent *e = ent(fd);
+    int family = e ? e->family : AF_INET, v6only = e && e->v6only;
     if (dup3(nfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
         int e = errno;
         libc_close(nfd);
@@ -807,7 +888,7 @@ static int take_over(int fd, int nfd, int kind)
     libc_close(nfd);
     if (fl & O_NONBLOCK)
         libc_fcntl(fd, F_SETFL, (void *)(long)(libc_fcntl(fd, F_GETFL, NULL) | O_NONBLOCK));
-    ent_set(fd, kind, fd_ino(fd));
+    ent_set(fd, kind, fd_ino(fd), family, v6only);
     return 0;
 }
 
@@ -862,6 +943,8 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
         return fail(EOPNOTSUPP);
     if (kind != VL_K_LISTEN)
         return libc_accept4(fd, sa, len, flags);
+    struct fdent *le = ent(fd);
+    int family = le ? le->family : AF_INET, v6only = le && le->v6only;
     for (;;) {
         int nfd = libc_accept4(fd, NULL, NULL, flags);
         if (nfd < 0 && errno == EAGAIN && engine_gone == getpid())
@@ -875,10 +958,10 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
         else if (read_accept_hdr(nfd, &h) == 0) {
             memcpy(req.data, h.token, sizeof h.token);
             if (sock_rpc(nfd, &req, &rep, NULL) == 0) {
-                ent_set(nfd, VL_K_TCP, fd_ino(nfd));
+                ent_set(nfd, VL_K_TCP, fd_ino(nfd), family, v6only);
                 if (ent(nfd))
                     ent(nfd)->connected = 1;
-                put_in(sa, len, h.rmt_addr, h.rmt_port);
+                put_addr(sa, len, &h.rmt);
                 DBG(1, "accept(%d) = %d", fd, nfd);
                 return nfd;
             }
@@ -902,9 +985,11 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     if (!kind)
         return libc_connect(fd, sa, len);
     struct vl_msg req = {.op = VL_CONNECT}, rep;
+    struct fdent *fe = ent(fd);
     if (kind == VL_K_UDP && sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC)
-        req.a = 1;
-    else if (get_in(sa, len, &req) < 0)
+        req.addr.family = AF_UNSPEC; /* dissolve the association */
+    else if (get_addr(fe ? fe->family : AF_INET, fe && fe->v6only, A_CONNECT, kind == VL_K_UDP, sa, len,
+                      &req.addr) < 0)
         return -1;
     if (kind == VL_K_LISTEN)
         return fail(EISCONN);
@@ -918,7 +1003,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
         en->connected = 1; /* from here the pair's answers are TCP's */
     if (r == 0) {
         if (en && kind == VL_K_UDP)
-            en->connected = !req.a;
+            en->connected = req.addr.family != AF_UNSPEC;
         return 0;
     }
     if (errno != EINPROGRESS || (libc_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
@@ -943,7 +1028,7 @@ static int name_call(int fd, struct sockaddr *sa, socklen_t *len, int peer)
         return fail(EFAULT);
     if (sock_rpc(fd, &req, &rep, NULL) < 0)
         return -1;
-    put_in(sa, len, rep.addr, rep.port);
+    put_addr(sa, len, &rep.addr);
     return 0;
 }
 
@@ -976,6 +1061,8 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
     req.len = len;
     if (sock_rpc(fd, &req, &rep, NULL) < 0)
         return -1;
+    if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && len >= sizeof(int) && ent(fd))
+        ent(fd)->v6only = *(const int *)val != 0;
     if (level == SOL_SOCKET && name == SO_LINGER && len >= sizeof(struct linger)) {
         const struct linger *lg = val;
         struct fdent *e = ent(fd);
@@ -992,11 +1079,11 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 static int udp_take_error(int fd)
 {
     struct vl_dgram_hdr h;
-    if (libc_recv(fd, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof h || !(h.flags & VL_DGRAM_ERR))
+    if (libc_recv(fd, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof h || !(h.flags & VL_DG_ERR))
         return 0;
-    if (libc_recv(fd, &h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h || !(h.flags & VL_DGRAM_ERR))
+    if (libc_recv(fd, &h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h || !(h.flags & VL_DG_ERR))
         return 0;
-    return (int)h.addr;
+    return h.err;
 }
 
 EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
@@ -1027,7 +1114,7 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         int e = 0;
         socklen_t el = sizeof e;
         libc_getsockopt(fd, level, name, &e, &el);
-        req.addr = (uint32_t)e;
+        req.d = (uint32_t)e;
     }
     if (sock_rpc(fd, &req, &rep, NULL) < 0)
         return -1;
@@ -1188,23 +1275,65 @@ EXPORT int dup3(int fd, int fd2, int flags)
 }
 
 /* ------------------------------------------------------------------ UDP data */
-static ssize_t udp_send(int fd, const struct iovec *iov, int iovcnt, int flags,
-                        const struct sockaddr *to, socklen_t tolen)
+/* The source a sendmsg() asks for in its cmsgs (IP_PKTINFO; IPV6_PKTINFO on an AF_INET6
+ * socket), as Linux's ip_cmsg_send takes them for IPv4 traffic: an IPV6_PKTINFO address must be
+ * IPv4-mapped there. to_v4: the destination is IPv4 (-1: the connected peer's, whichever). */
+static int udp_src(const struct msghdr *mh, int family, int to_v4, struct vl_addr *src)
 {
-    struct vl_dgram_hdr h = {0};
-    struct vl_msg m;
-    if (to) {
-        if (get_in(to, tolen, &m) < 0)
-            return -1;
-        if (!m.addr || !m.port)
-            return fail(m.port ? EINVAL : EINVAL);
-        h.addr = m.addr;
-        h.port = m.port;
-    } else {
-        struct fdent *e = ent(fd);
-        if (e && !e->connected)
-            return fail(EDESTADDRREQ);
+    if (!mh || !mh->msg_control || mh->msg_controllen < sizeof(struct cmsghdr))
+        return 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+        if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_PKTINFO && to_v4) {
+            struct in_pktinfo pi;
+            if (c->cmsg_len < CMSG_LEN(sizeof pi))
+                return fail(EINVAL);
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            memset(src, 0, sizeof *src);
+            if (pi.ipi_spec_dst.s_addr) {
+                src->family = AF_INET;
+                memcpy(src->addr, &pi.ipi_spec_dst, 4);
+            }
+        } else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_PKTINFO && family == AF_INET6) {
+            struct in6_pktinfo pi;
+            if (c->cmsg_len < CMSG_LEN(sizeof pi))
+                return fail(EINVAL);
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            const uint8_t *a = (const uint8_t *)&pi.ipi6_addr;
+            memset(src, 0, sizeof *src);
+            if (is_mapped(a)) {
+                src->family = AF_INET;
+                memcpy(src->addr, a + 12, 4);
+                if (!addr_v4(src))
+                    src->family = 0;
+            } else if (to_v4 == 1) {
+                return fail(EINVAL);
+            } else if (memcmp(a, (const uint8_t[16]){0}, 16)) { /* native IPv6: the engine's to judge */
+                src->family = AF_INET6;
+                memcpy(src->addr, a, 16);
+            }
+        }
     }
+    return 0;
+}
+
+static ssize_t udp_send(int fd, const struct iovec *iov, int iovcnt, int flags,
+                        const struct sockaddr *to, socklen_t tolen, const struct msghdr *ctl)
+{
+    struct vl_dgram_hdr h;
+    memset(&h, 0, sizeof h);
+    struct fdent *e = ent(fd);
+    int family = e && e->family ? e->family : AF_INET;
+    if (to) {
+        if (get_addr(family, e && e->v6only, A_SENDTO, 1, to, tolen, &h.rmt) < 0)
+            return -1;
+    }
+    int v4 = h.rmt.family == AF_INET || (h.rmt.family == AF_INET6 && is_mapped(h.rmt.addr));
+    if (v4 && (!addr_v4(&h.rmt) || !h.rmt.port))
+        return fail(EINVAL);
+    if (!h.rmt.family && e && !e->connected)
+        return fail(EDESTADDRREQ);
+    if (udp_src(ctl, family, h.rmt.family ? v4 : -1, &h.lcl) < 0)
+        return -1;
     if (iovcnt < 0 || iovcnt > IOV_MAX - 1)
         return fail(EINVAL);
     struct iovec v[IOV_MAX];
@@ -1224,8 +1353,55 @@ static ssize_t udp_send(int fd, const struct iovec *iov, int iovcnt, int flags,
     return n - (ssize_t)sizeof h;
 }
 
+/* Linux's put_cmsg: as much of it as the program's buffer holds (MSG_CTRUNC if not all). */
+static void put_cmsg(struct msghdr *mh, size_t *used, int level, int type, const void *data, size_t n,
+                     int *mflags)
+{
+    size_t room = mh->msg_control && mh->msg_controllen > *used ? mh->msg_controllen - *used : 0;
+    size_t cmlen = CMSG_LEN(n);
+    if (room < sizeof(struct cmsghdr)) {
+        *mflags |= MSG_CTRUNC;
+        return;
+    }
+    if (room < cmlen) {
+        *mflags |= MSG_CTRUNC;
+        cmlen = room;
+    }
+    struct cmsghdr c = {.cmsg_len = cmlen, .cmsg_level = level, .cmsg_type = type};
+    char *p = (char *)mh->msg_control + *used;
+    memcpy(p, &c, sizeof c);
+    memcpy(p + CMSG_LEN(0), data, cmlen - CMSG_LEN(0));
+    *used += CMSG_SPACE(n) < room ? CMSG_SPACE(n) : room;
+}
+
+/* The cmsgs the socket asked for (the engine says which in the header), in Linux's order:
+ * udpv6_recvmsg gives IPV6_PKTINFO before the IPv4 ones. */
+static void udp_cmsgs(struct msghdr *mh, const struct vl_dgram_hdr *h, int *mflags)
+{
+    size_t used = 0;
+    if (h->flags & VL_DG_PKTINFO6) {
+        struct in6_pktinfo pi;
+        memset(&pi, 0, sizeof pi);
+        if (h->lcl.family == AF_INET6) {
+            memcpy(&pi.ipi6_addr, h->lcl.addr, 16);
+        } else { /* (the engine writes the socket's family: not reached) */
+            pi.ipi6_addr.s6_addr[10] = pi.ipi6_addr.s6_addr[11] = 0xff;
+            memcpy(pi.ipi6_addr.s6_addr + 12, h->lcl.addr, 4);
+        }
+        pi.ipi6_ifindex = h->ifindex;
+        put_cmsg(mh, &used, SOL_IPV6, IPV6_PKTINFO, &pi, sizeof pi, mflags);
+    }
+    if (h->flags & VL_DG_PKTINFO) {
+        struct in_pktinfo pi = {.ipi_ifindex = h->ifindex};
+        pi.ipi_spec_dst.s_addr = pi.ipi_addr.s_addr = addr_v4(&h->lcl);
+        put_cmsg(mh, &used, SOL_IP, IP_PKTINFO, &pi, sizeof pi, mflags);
+    }
+    mh->msg_controllen = used;
+}
+
+/* ctl: recvmsg()'s msghdr, where the cmsgs go (NULL: nowhere) */
 static ssize_t udp_recv(int fd, const struct iovec *iov, int iovcnt, int flags,
-                        struct sockaddr *from, socklen_t *fromlen, int *msg_flags)
+                        struct sockaddr *from, socklen_t *fromlen, struct msghdr *ctl, int *msg_flags)
 {
     struct vl_dgram_hdr h;
     if (iovcnt < 0 || iovcnt > IOV_MAX - 1)
@@ -1242,16 +1418,21 @@ static ssize_t udp_recv(int fd, const struct iovec *iov, int iovcnt, int flags,
     if (n < (ssize_t)sizeof h) { /* the engine closed its end */
         if (fromlen)
             *fromlen = 0;
+        if (ctl)
+            ctl->msg_controllen = 0;
         return 0;
     }
-    if (h.flags & VL_DGRAM_ERR) { /* an ICMP error: recv() reports it, and it is gone */
+    if (h.flags & VL_DG_ERR) { /* an ICMP error: recv() reports it, and it is gone */
         if (flags & MSG_PEEK)
             libc_recv(fd, &h, sizeof h, MSG_DONTWAIT);
-        return fail((int)h.addr);
+        return fail(h.err);
     }
+    int mf = mh.msg_flags & MSG_TRUNC;
+    put_addr(from, fromlen, &h.rmt);
+    if (ctl)
+        udp_cmsgs(ctl, &h, &mf);
     if (msg_flags)
-        *msg_flags = mh.msg_flags & MSG_TRUNC;
-    put_in(from, fromlen, h.addr, h.port);
+        *msg_flags = mf;
     return n - (ssize_t)sizeof h;
 }
 
@@ -1277,7 +1458,7 @@ static int tcp_unconnected(struct fdent *e, int fd)
 static int engine_error(int fd, int unix_err)
 {
     struct vl_msg req = {.op = VL_GETOPT, .a = SOL_SOCKET, .b = SO_ERROR, .c = sizeof(int),
-                         .addr = (uint32_t)unix_err}, rep;
+                         .d = (uint32_t)unix_err}, rep;
     int v = 0;
     if (rpc(&req, fd, &rep, NULL) < 0 || rep.err || rep.len < sizeof v)
         return 0;
@@ -1360,7 +1541,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
     LIBC();
     struct iovec v = {buf, n};
     if (is_udp(fd))
-        return udp_recv(fd, &v, 1, 0, NULL, NULL, NULL);
+        return udp_recv(fd, &v, 1, 0, NULL, NULL, NULL, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_read(fd, buf, n);
@@ -1379,7 +1560,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
     LIBC();
     if (is_udp(fd))
-        return udp_recv(fd, iov, iovcnt, 0, NULL, NULL, NULL);
+        return udp_recv(fd, iov, iovcnt, 0, NULL, NULL, NULL, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_readv(fd, iov, iovcnt);
@@ -1392,7 +1573,7 @@ EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
     LIBC();
     struct iovec v = {buf, n};
     if (is_udp(fd))
-        return udp_recv(fd, &v, 1, flags, NULL, NULL, NULL);
+        return udp_recv(fd, &v, 1, flags, NULL, NULL, NULL, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_recv(fd, buf, n, flags);
@@ -1412,7 +1593,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
     LIBC();
     if (is_udp(fd)) {
         struct iovec v = {buf, n};
-        return udp_recv(fd, &v, 1, flags, from, fromlen, NULL);
+        return udp_recv(fd, &v, 1, flags, from, fromlen, NULL, NULL);
     }
     struct fdent *e = tcp_ent(fd);
     if (!e)
@@ -1442,10 +1623,9 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
     int mf = 0;
     socklen_t nl = mh->msg_namelen;
     ssize_t r = udp_recv(fd, mh->msg_iov, (int)mh->msg_iovlen, flags,
-                         mh->msg_name, mh->msg_name ? &nl : NULL, &mf);
+                         mh->msg_name, mh->msg_name ? &nl : NULL, mh, &mf);
     if (r >= 0) {
         mh->msg_namelen = mh->msg_name ? nl : 0;
-        mh->msg_controllen = 0;
         mh->msg_flags = mf;
     }
     return r;
@@ -1476,7 +1656,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
     LIBC();
     struct iovec v = {(void *)buf, n};
     if (is_udp(fd))
-        return udp_send(fd, &v, 1, 0, NULL, 0);
+        return udp_send(fd, &v, 1, 0, NULL, 0, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_write(fd, buf, n);
@@ -1494,7 +1674,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     LIBC();
     if (is_udp(fd))
-        return udp_send(fd, iov, iovcnt, 0, NULL, 0);
+        return udp_send(fd, iov, iovcnt, 0, NULL, 0, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_writev(fd, iov, iovcnt);
@@ -1528,7 +1708,7 @@ EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
     LIBC();
     struct iovec v = {(void *)buf, n};
     if (is_udp(fd))
-        return udp_send(fd, &v, 1, flags, NULL, 0);
+        return udp_send(fd, &v, 1, flags, NULL, 0, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_send(fd, buf, n, flags);
@@ -1542,7 +1722,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct
     LIBC();
     struct iovec v = {(void *)buf, n};
     if (is_udp(fd))
-        return udp_send(fd, &v, 1, flags, to, tolen);
+        return udp_send(fd, &v, 1, flags, to, tolen, NULL);
     struct fdent *e = tcp_ent(fd);
     if (!e)
         return libc_sendto(fd, buf, n, flags, to, tolen);
@@ -1557,7 +1737,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
         struct fdent *e = tcp_ent(fd);
         return e ? tcp_sendmsg(e, fd, mh, flags) : libc_sendmsg(fd, mh, flags);
     }
-    return udp_send(fd, mh->msg_iov, (int)mh->msg_iovlen, flags, mh->msg_name, mh->msg_namelen);
+    return udp_send(fd, mh->msg_iov, (int)mh->msg_iovlen, flags, mh->msg_name, mh->msg_namelen, mh);
 }
 
 EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)

@@ -182,9 +182,15 @@ class SessionMain:
         return sw, src
 
     # ------------------------------------------------------------ app-facing API
-    def listen(self, app: App, proto: TransportProto, ip: int, port: int) -> Session:
+    def listen(self, app: App, proto: TransportProto, ip: int, port: int, exclusive: bool = True) -> Session:
+        """Listen on ip:port (0: a free port). Not `exclusive`: the app has judged the port shared
+        (a socket API's rules: an address beside the wildcard, SO_REUSEADDR/SO_REUSEPORT), so only
+        the same address and port is refused; lookups find the address before the wildcard."""
         self.require()
-        if port == 0 or self.port_in_use(proto, ip, port):
+        if port and not exclusive:
+            if (proto, ip, port) in self.listeners:
+                raise SessionError("session already exists")
+        elif port == 0 or self.port_in_use(proto, ip, port):
             if port == 0:
                 port = self.alloc_port(proto, ip, 0, 0)
             else:

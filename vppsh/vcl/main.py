@@ -18,7 +18,9 @@ from ..session.budget import DEFAULT_SEGMENT_SIZE
 from ..session.main import SessionError
 from ..session.transport import TransportProto
 from . import options
+from .addr import Ep, from_wire, overlap, session_families, v4_part
 from .diag import UnixDiag
+from .proto import AF_INET, AF_INET6, CAP_IP6
 from .private import PrivateNet
 from .socks import ListenSock, TcpSock, UdpSock, VSock, new_pair
 import fcntl
@@ -193,32 +195,59 @@ class LdpMain:
         client.app = app
         return 0, "", app
 
-    def socket(self, app: LdpApp, kind: int) -> tuple[int, socket.socket | None]:
+    def socket(self, app: LdpApp, kind: int, family: int = AF_INET) -> tuple[int, socket.socket | None]:
+        if family not in (AF_INET, AF_INET6):
+            return errno.EAFNOSUPPORT, None
         if kind == socket.SOCK_STREAM:
             a, b = new_pair(socket.SOCK_STREAM)
-            vs: VSock = TcpSock(self, app, b)
+            vs: VSock = TcpSock(self, app, b, family=family)
         elif kind == socket.SOCK_DGRAM:
             a, b = new_pair(socket.SOCK_SEQPACKET)
-            vs = UdpSock(self, app, b)
+            vs = UdpSock(self, app, b, family)
         else:
             return errno.EPROTONOSUPPORT, None
         self.add(vs, os.fstat(a.fileno()).st_ino)
         return 0, a
 
-    def _local_ok(self, ip: int) -> bool:
-        ip4 = self.vm.ip4
-        return ip == 0 or any(ip4.is_local(sw, ip) for sw in list(ip4.addrs))
+    def caps(self) -> int:
+        """What the HELLO reply tells the shim about this engine (proto.CAP_*)."""
+        return CAP_IP6 if AF_INET6 in session_families(self.vm.session) else 0
 
-    def _conflict(self, vs: VSock, ip: int, port: int) -> bool:
-        if vs.proto == TransportProto.TCP and not vs.opts.reuseaddr:  # closed sockets' connections (TIME_WAIT...)
-            for k in self.vm.session.conns:
-                if k[0] == TransportProto.TCP and k[2] == port and (not ip or not k[1] or k[1] == ip):
+    def address(self, vs: VSock, family: int, raw: bytes, port: int, udp_connect: bool = False) -> tuple[int, Ep | None]:
+        """The address a request carries, for this socket: Linux's errno for a family the call
+        does not take (the shim checked the sockaddr's form). An AF_INET6 socket takes IPv4
+        sockaddrs in a UDP connect() (sendto's come in datagrams), unless IPV6_V6ONLY."""
+        ep = from_wire(family, raw, port)
+        if ep is None or (vs.family == AF_INET and family != AF_INET):
+            return errno.EAFNOSUPPORT, None
+        if vs.family == AF_INET6 and family == AF_INET and (not udp_connect or vs.opts.v6only):
+            return errno.EAFNOSUPPORT, None
+        return 0, ep
+
+    def is_local(self, ep: Ep) -> bool:
+        """A wildcard, or an address of one of our interfaces (IPv4: the session layer has no
+        IPv6 yet, so no IPv6 address is ours to use)."""
+        if not ep.ip:
+            return True
+        if ep.fam != AF_INET or ep.fam not in session_families(self.vm.session):
+            return False
+        ip4 = self.vm.ip4
+        return any(ip4.is_local(sw, ep.ip) for sw in list(ip4.addrs))
+
+    def _conflict(self, vs: VSock, ep: Ep) -> bool:
+        """Would vs bound to ep clash with a socket on that port? Footprints (addr.footprint)
+        meet, and SO_REUSEADDR/SO_REUSEPORT do not allow it, as Linux's bind checks."""
+        mine = vs.footprint(ep)
+        v4, port = v4_part(mine), ep.port
+        if vs.proto == TransportProto.TCP and not vs.opts.reuseaddr and v4 is not None:
+            for k in self.vm.session.conns:  # closed sockets' connections (TIME_WAIT...)
+                if k[0] == TransportProto.TCP and k[2] == port and (not v4 or not k[1] or k[1] == v4):
                     return True
         for o in self.by_ino.values():
             if o is vs or o.proto != vs.proto:
                 continue
-            lip, lport = o.local()
-            if lport != port or (lip and ip and lip != ip):
+            oep = o.local()
+            if oep.port != port or not overlap(mine, o.footprint(oep)):
                 continue
             if vs.opts.reuseport and o.opts.reuseport:
                 continue
@@ -227,64 +256,82 @@ class LdpMain:
             return True
         return False
 
-    def bind(self, vs: VSock, ip: int, port: int) -> tuple[int, int]:
+    def bind(self, vs: VSock, ep: Ep, user: bool = False) -> int:
+        """bind() (`user`), and the port listen() or sendto() takes for an unbound socket."""
         sm = self.vm.session
-        if vs.bound or vs.session is not None or getattr(vs, "state", "new") != "new":
-            return errno.EINVAL, 0
-        if not self._local_ok(ip):
-            return errno.EADDRNOTAVAIL, 0
-        if port == 0:
+        if vs.has_port():
+            return errno.EINVAL
+        if vs.family == AF_INET6 and ep.fam == AF_INET and vs.opts.v6only:
+            return errno.EINVAL  # an IPv4-mapped address on a socket that takes no IPv4
+        if not self.is_local(ep):
+            return errno.EADDRNOTAVAIL
+        v4 = v4_part(vs.footprint(ep))
+        locks = (ep.ip != 0, ep.port != 0) if user else vs.locks
+        if ep.port == 0:
             for _ in range(64):
                 try:
-                    port = sm.alloc_port(vs.proto, ip, 0, 0)
+                    ep = ep._replace(port=sm.alloc_port(vs.proto, v4 or 0, 0, 0))
                 except SessionError:
-                    return errno.EADDRINUSE, 0
-                if not self._conflict(vs, ip, port):
+                    return errno.EADDRINUSE
+                if not self._conflict(vs, ep):
                     break
-        elif self._conflict(vs, ip, port) or (sm.port_in_use(vs.proto, ip, port) and not
-                                              (vs.opts.reuseport or vs.opts.reuseaddr)):
-            return errno.EADDRINUSE, 0
+        elif self._conflict(vs, ep) or (v4 is not None and sm.port_in_use(vs.proto, v4, ep.port) and
+                                        not (vs.opts.reuseport or vs.opts.reuseaddr)):
+            return errno.EADDRINUSE
         if isinstance(vs, UdpSock):
             try:
-                vs.bind(ip, port)
+                vs.bind(ep)
             except SessionError:
-                return errno.EADDRINUSE, 0
-        vs.bound = (ip, port)
-        return 0, port
+                return errno.EADDRINUSE
+        else:
+            vs.bound = ep
+        vs.locks = locks
+        return 0
 
-    def reconnect(self, vs: TcpSock, ip: int, port: int) -> tuple[int, socket.socket]:
+    def reconnect(self, vs: TcpSock, ep: Ep) -> tuple[int, socket.socket]:
         """connect() again after a failed one: Linux allows it. The old pair is dead (its app
         end shows the reset), so the socket starts over on a new one; the shim puts the new
         app end at the same fd number."""
         a, b = new_pair(socket.SOCK_STREAM)
-        ns = TcpSock(self, vs.app, b, vs.opts)
-        ns.bound, ns.owner = vs.bound, vs.owner
+        ns = TcpSock(self, vs.app, b, vs.opts, vs.family)
+        ns.bound, ns.owner, ns.locks = vs.bound, vs.owner, vs.locks
         if vs.b is not None:
             vs.release()
         else:
             self.forget(vs)
         self.add(ns, os.fstat(a.fileno()).st_ino)
-        return ns.connect(ip, port, a.fileno()), a
+        return ns.connect(ep, a.fileno()), a
 
     def listen(self, vs: VSock, backlog: int) -> tuple[int, socket.socket | None]:
         if isinstance(vs, ListenSock):
             return 0, None
         if not isinstance(vs, TcpSock) or vs.state != "new":
             return errno.EINVAL, None
+        if vs.bound is None:  # listen() on an unbound socket takes a port
+            err = self.bind(vs, vs.any())
+            if err:
+                return err, None
+        ep = vs.bound
+        mine = vs.footprint(ep)
+        for o in self.listeners:  # (bind let SO_REUSEADDR through; listening twice it does not)
+            if o.local().port == ep.port and overlap(mine, o.footprint()) and not (vs.opts.reuseport and
+                                                                                  o.opts.reuseport):
+                return errno.EADDRINUSE, None
         sm = self.vm.session
-        ip, port = vs.bound or (0, 0)
-        group = next((o for o in self.listeners if vs.opts.reuseport and o.opts.reuseport and port and
-                      o.local() == (ip, port)), None)
+        v4 = v4_part(mine)
+        group = next((o for o in self.listeners if vs.opts.reuseport and o.opts.reuseport and o.session is not None
+                      and v4 is not None and o.local().port == ep.port and v4_part(o.footprint()) == v4), None)
         if group is not None:  # SO_REUSEPORT: another listener on the same session
             s = group.session
-        else:
+        elif v4 is not None:
             try:
-                s = sm.listen(vs.app, TransportProto.TCP, ip, port)
+                s = sm.listen(vs.app, TransportProto.TCP, v4, ep.port, exclusive=False)  # (bind judged)
             except SessionError:
                 return errno.EADDRINUSE, None
+        else:
+            s = None  # IPv6 only: nothing to listen to until the session layer carries IPv6
         lsock = self.private.listener(min(max(backlog, 0), SOMAXCONN))
-        ls = ListenSock(self, vs.app, vs.opts, s, lsock.getsockname(), group)
-        ls.bound = vs.bound
+        ls = ListenSock(self, vs.app, vs.opts, vs.family, ep, s, lsock.getsockname(), group)
         vs.release()
         self.add(ls, os.fstat(lsock.fileno()).st_ino)
         self.listeners.add(ls)

@@ -5,6 +5,10 @@ buffer sizes, linger) are applied to the connection, now or when it exists; the 
 Linux accepts are recorded and read back, so programs that set them (BIRD's SO_PRIORITY,
 IP_MTU_DISCOVER...) work. What vppsh cannot do is refused the way Linux refuses what it does
 not know (ENOPROTOOPT), never silently pretended.
+
+An AF_INET6 socket has both levels, as on Linux: its IPv4 traffic (to ::ffff:a.b.c.d) takes
+IP_TTL, IP_TOS and IP_MINTTL, its IPv6 traffic IPV6_UNICAST_HOPS, IPV6_TCLASS and
+IPV6_MINHOPCOUNT (Linux's mapped connections never look at the IPv6 ones).
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import struct
 
 from ..session.transport import ConnOptions, TransportProto
 
-SOL_SOCKET, SOL_IP, SOL_TCP = socket.SOL_SOCKET, socket.IPPROTO_IP, socket.IPPROTO_TCP
+SOL_SOCKET, SOL_IP, SOL_TCP, SOL_IPV6 = socket.SOL_SOCKET, socket.IPPROTO_IP, socket.IPPROTO_TCP, 41
 SO_PROTOCOL, SO_DOMAIN = 38, 39
-IP_MINTTL, IP_BIND_ADDRESS_NO_PORT = 21, 24
+IP_PKTINFO, IP_MINTTL, IP_BIND_ADDRESS_NO_PORT = 8, 21, 24
+IPV6_UNICAST_HOPS, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP, IPV6_MTU_DISCOVER, IPV6_MTU = 16, 18, 19, 23, 24
+IPV6_V6ONLY, IPV6_RECVPKTINFO, IPV6_PKTINFO, IPV6_TCLASS, IPV6_MINHOPCOUNT = 26, 49, 50, 67, 73
+AF_INET, AF_INET6 = int(socket.AF_INET), int(socket.AF_INET6)
 TCP_SYNCNT, TCP_INFO, TCP_CONGESTION, TCP_MD5SIG, TCP_USER_TIMEOUT = 7, 11, 13, 14, 18
 SIOCOUTQ, SIOCOUTQNSD = 0x5411, 0x894B
 
@@ -37,6 +44,11 @@ PLAIN = {
     (SOL_TCP, TCP_USER_TIMEOUT): 0, (SOL_TCP, 23): 0, (SOL_TCP, 25): 0xFFFFFFFF,  # FASTOPEN, NOTSENT_LOWAT
 }
 TCP_ONLY = {(SOL_TCP, n) for n in range(1, 40)}
+# an AF_INET6 socket's booleans Linux keeps (and reads back as 0/1), with their defaults
+BOOL6 = {
+    25: 0, IPV6_RECVPKTINFO: 0, 51: 0, 62: 0, 66: 0,  # RECVERR, RECVPKTINFO, RECVHOPLIMIT, DONTFRAG, RECVTCLASS
+    70: 1, 74: 0, 75: 0, 78: 0,  # AUTOFLOWLABEL, RECVORIGDSTADDR, TRANSPARENT, FREEBIND
+}
 
 TCP_INFO_FMT = struct.Struct("=8B24I")  # the first 104 bytes of struct tcp_info
 TCP_INFO_FIELDS = ("state", "ca_state", "retransmits", "probes", "backoff", "options", "wscale",
@@ -48,11 +60,16 @@ TCP_CLOSED, TCP_LISTEN = 7, 10  # Linux's numbers (tcp_states.h), as the transpo
 
 
 @functools.cache
-def kernel_errno(level: int, name: int, get: bool) -> int:
+def kernel_errno(level: int, name: int, get: bool, family: int = AF_INET) -> int:
     """What this machine's kernel answers for an option it does not know: unknown IP options
     fall through to netfilter, whose answer changed between kernel versions (EOPNOTSUPP on 6.1,
-    ENOPROTOOPT on 6.18), so the engine asks its own kernel once rather than assume one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    ENOPROTOOPT on 6.18), so the engine asks its own kernel once rather than assume one (for a
+    socket of the family in question: an AF_INET one answers SOL_IPV6 too)."""
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:  # a kernel without IPv6
+        return errno.ENOPROTOOPT
+    with s:
         try:
             s.getsockopt(level, name) if get else s.setsockopt(level, name, 1)
         except OSError as e:
@@ -89,6 +106,11 @@ class SockOpts:
         self.linger = (0, 0)
         self.sndbuf = self.rcvbuf = 0  # 0: the app's fifo sizes
         self.cc = "cubic"
+        self.v6only = False  # IPV6_V6ONLY (AF_INET6 sockets; /proc/sys/net/ipv6/bindv6only is 0)
+        self.hops = -1  # IPV6_UNICAST_HOPS; -1: the route's default (64)
+        self.tclass = 0  # IPV6_TCLASS
+        self.minhop = 0  # IPV6_MINHOPCOUNT
+        self.pktinfo6 = bytes(20)  # IPV6_PKTINFO set as an option (struct in6_pktinfo): kept for IPv6
         self.plain: dict[tuple[int, int], int] = {}
 
     def inherit(self) -> "SockOpts":
@@ -98,9 +120,12 @@ class SockOpts:
         o.plain = dict(self.plain)
         return o
 
-    def conn_opts(self) -> ConnOptions:
-        """What the socket's connection takes of these options."""
-        return ConnOptions(ttl=64 if self.ttl < 0 else self.ttl, tos=self.tos, minttl=self.minttl,
+    def conn_opts(self, family: int = AF_INET) -> ConnOptions:
+        """What the socket's connection of this family takes of these options."""
+        v6 = family == AF_INET6
+        ttl = self.hops if v6 else self.ttl
+        return ConnOptions(ttl=64 if ttl < 0 else ttl, tos=self.tclass if v6 else self.tos,
+                           minttl=self.minhop if v6 else self.minttl,
                            nodelay=self.nodelay, maxseg=self.maxseg, keepalive=self.keepalive,
                            keep_idle=self.keep_idle, keep_intvl=self.keep_intvl, keep_cnt=self.keep_cnt,
                            syn_retries=self.plain.get((SOL_TCP, TCP_SYNCNT), PLAIN[(SOL_TCP, TCP_SYNCNT)]),
@@ -167,6 +192,8 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
             o.plain[(level, name)] = v
         else:
             raise OptError(kernel_errno(level, name, False))  # unknown IP options fall to netfilter
+    elif level == SOL_IPV6:
+        _setopt6(vs, o, tcp, name, data)
     elif level == SOL_TCP:
         if name == TCP_CONGESTION:
             algo = data.split(b"\0", 1)[0].decode(errors="replace")
@@ -209,7 +236,77 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
         raise OptError(errno.ENOPROTOOPT)
     c = vs.conn()
     if c is not None:
-        vs.vm.session.set_options(c, o.conn_opts())
+        vs.vm.session.set_options(c, vs.conn_opts())
+
+
+def _setopt6(vs, o: SockOpts, tcp: bool, name: int, data: bytes) -> None:
+    """SOL_IPV6, as Linux's do_ipv6_setsockopt checks it."""
+    if vs.family != AF_INET6:
+        raise OptError(kernel_errno(SOL_IPV6, name, False))  # an AF_INET socket: ENOPROTOOPT
+    if name == IPV6_PKTINFO:  # sticky: native IPv6 datagrams' source (Linux's mapped ones ignore it)
+        if len(data) < 20:
+            raise OptError(errno.EINVAL)
+        o.pktinfo6 = bytes(data[:20])
+        return
+    if name not in (IPV6_V6ONLY, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP,
+                    IPV6_MTU_DISCOVER, IPV6_MINHOPCOUNT) and name not in BOOL6:
+        raise OptError(kernel_errno(SOL_IPV6, name, False, AF_INET6))
+    if len(data) < 4:
+        raise OptError(errno.EINVAL)
+    v = struct.unpack_from("=i", data)[0]
+    if name == IPV6_V6ONLY:
+        if vs.has_port():  # fixed once the socket has a port, as Linux
+            raise OptError(errno.EINVAL)
+        o.v6only = bool(v)
+    elif name == IPV6_TCLASS:
+        if not -1 <= v <= 255:
+            raise OptError(errno.EINVAL)
+        v = max(v, 0)
+        o.tclass = (v & 0xFC) | (o.tclass & 3) if tcp else v  # TCP keeps its ECN bits
+    elif name in (IPV6_UNICAST_HOPS, IPV6_MULTICAST_HOPS):
+        if name == IPV6_MULTICAST_HOPS and tcp:
+            raise OptError(errno.ENOPROTOOPT)  # as Linux: no multicast on a stream socket
+        if not -1 <= v <= 255:
+            raise OptError(errno.EINVAL)
+        if name == IPV6_UNICAST_HOPS:
+            o.hops = v
+        else:
+            o.plain[(SOL_IPV6, name)] = 1 if v < 0 else v
+    elif name == IPV6_MULTICAST_LOOP:
+        if v not in (0, 1):
+            raise OptError(errno.EINVAL)
+        o.plain[(SOL_IPV6, name)] = v
+    elif name == IPV6_MTU_DISCOVER:
+        if not 0 <= v <= 5:
+            raise OptError(errno.EINVAL)
+        o.plain[(SOL_IPV6, name)] = v
+    elif name == IPV6_MINHOPCOUNT:
+        if not 0 <= v <= 255:
+            raise OptError(errno.EINVAL)
+        o.minhop = v
+    else:
+        o.plain[(SOL_IPV6, name)] = int(bool(v))
+
+
+def _getopt6(vs, o: SockOpts, name: int, info: dict | None, connected: bool) -> int:
+    if vs.family != AF_INET6:
+        raise OptError(kernel_errno(SOL_IPV6, name, True))  # an AF_INET socket: EOPNOTSUPP
+    if name == IPV6_V6ONLY:
+        return int(o.v6only)
+    if name == IPV6_TCLASS:
+        return o.tclass
+    if name == IPV6_UNICAST_HOPS:
+        return 64 if o.hops < 0 else o.hops
+    if name == IPV6_MINHOPCOUNT:
+        return o.minhop
+    if name == IPV6_MTU:
+        if not connected:
+            raise OptError(errno.ENOTCONN)
+        return info["pmtu"]
+    defaults = {IPV6_MULTICAST_HOPS: 1, IPV6_MULTICAST_LOOP: 1, IPV6_MTU_DISCOVER: 1, **BOOL6}
+    if name in defaults:
+        return o.plain.get((SOL_IPV6, name), defaults[name])
+    raise OptError(kernel_errno(SOL_IPV6, name, True, AF_INET6))  # (IPV6_PKTINFO too: ENOPROTOOPT)
 
 
 def _pack_int(v: int) -> bytes:
@@ -236,7 +333,7 @@ def getopt(vs, level: int, name: int, optlen: int) -> bytes:
         if name == socket.SO_TYPE:
             v = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
         elif name == SO_DOMAIN:
-            v = socket.AF_INET
+            v = vs.family
         elif name == SO_PROTOCOL:
             v = socket.IPPROTO_TCP if tcp else socket.IPPROTO_UDP
         elif name == socket.SO_ACCEPTCONN:
@@ -280,6 +377,8 @@ def getopt(vs, level: int, name: int, optlen: int) -> bytes:
             v = o.plain.get((level, name), PLAIN[(level, name)])
         else:
             raise OptError(kernel_errno(level, name, True))
+    elif level == SOL_IPV6:
+        v = _getopt6(vs, o, name, info, connected)
     elif level == SOL_TCP:
         if name == TCP_INFO:
             return tcp_info(info)[:optlen]

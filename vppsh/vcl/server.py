@@ -12,6 +12,7 @@ import struct
 import traceback
 
 from . import options, proto
+from .addr import wire
 from .main import LdpMain
 from .socks import ListenSock, TcpSock, UdpSock
 
@@ -76,10 +77,11 @@ class Client:
                 for fd in fds:
                     os.close(fd)
 
-    def reply(self, seq: int, err: int = 0, a: int = 0, b: int = 0, c: int = 0, addr: int = 0, port: int = 0,
-              data: bytes = b"", fd: socket.socket | None = None) -> None:
+    def reply(self, seq: int, err: int = 0, a: int = 0, b: int = 0, c: int = 0, d: int = 0,
+              addr: tuple = proto.NO_ADDR, data: bytes = b"", fd: socket.socket | None = None) -> None:
+        """addr: a vl_addr's fields (addr.wire)."""
         self.replied = True
-        msg = proto.MSG.pack(0, len(data), seq, err, a, b, c, addr, port, 0) + data
+        msg = proto.MSG.pack(0, len(data), seq, err, a, b, c, d, -1, *addr) + data
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd.fileno()]))] if fd is not None else []
         try:
             self.sock.sendmsg([msg], anc, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
@@ -90,22 +92,22 @@ class Client:
                 fd.close()
 
     def request(self, data: bytes, fd: int) -> None:
-        op, n, seq, _err, a, b, c, addr, port, fdnum = proto.MSG.unpack_from(data)
+        op, n, seq, _err, a, b, c, d, fdnum, family, port, _scope, raw = proto.MSG.unpack_from(data)
         payload = data[proto.MSG.size:proto.MSG.size + n]
         ldp: LdpMain = self.server.ldp
         if op == proto.HELLO:
             if self.app is not None:  # one app per connection: a second would be left attached
                 return self.reply(seq, errno.EISCONN)
             err, why, app = ldp.hello(self, self.pid, payload.decode(errors="replace"), b & 0xFFFFFFFF,
-                                      c & 0xFFFFFFFF, addr)
+                                      c & 0xFFFFFFFF, d)
             if err:
                 return self.reply(seq, err, data=why.encode())
             granted = [min(v, 0xFFFFFFFF) for v in (app.rx_fifo_size, app.tx_fifo_size, app.budget.limit)]
-            return self.reply(seq, 0, *(v - (1 << 32) if v >= 1 << 31 else v for v in granted))
+            return self.reply(seq, 0, *(v - (1 << 32) if v >= 1 << 31 else v for v in granted), d=ldp.caps())
         if self.app is None:
             return self.reply(seq, errno.EPROTO)
         if op == proto.SOCKET:
-            err, sock = ldp.socket(self.app, a)
+            err, sock = ldp.socket(self.app, a, b)
             return self.reply(seq, err, fd=sock)
         if op == proto.CLOSED:
             ldp.closed(a & 0xFFFFFFFF | (b & 0xFFFFFFFF) << 32)
@@ -117,23 +119,28 @@ class Client:
             if vs is None:
                 return self.reply(seq, 0, proto.K_NONE)
             connected = vs.connected if isinstance(vs, UdpSock) else getattr(vs, "state", "new") != "new"
-            return self.reply(seq, 0, vs.kind, proto.F_CONNECTED if connected else 0)
+            flags = (proto.F_CONNECTED if connected else 0) | (proto.F_V6ONLY if vs.opts.v6only else 0)
+            return self.reply(seq, 0, vs.kind, flags, vs.family)
         if op == proto.ACCEPTED:
             t = ldp.tokens.pop(payload, None)
             if t is None:
                 return self.reply(seq, errno.ECONNABORTED)
             t.token = b""
             ldp.add(t, os.fstat(fd).st_ino)
-            t.owner = (self.pid, fdnum if fdnum != 0xFFFF else -1)
+            t.owner = (self.pid, fdnum)
             if t.fail_pending:  # reset while it waited to be accepted
                 t.fail_app_side(socket.socket(fileno=os.dup(fd)))
             return self.reply(seq)
         if vs is None:
             return self.reply(seq, errno.EBADF)
-        vs.owner = (self.pid, fdnum if fdnum != 0xFFFF else -1)
+        vs.owner = (self.pid, fdnum)
+        if isinstance(vs, UdpSock):
+            vs.pull()  # the datagrams the app sent before this request go first (sendto's autobind too)
         if op == proto.BIND:
-            err, p = ldp.bind(vs, addr, port)
-            return self.reply(seq, err, port=p)
+            err, ep = ldp.address(vs, family, raw, port)
+            if not err:
+                err = ldp.bind(vs, ep, user=True)
+            return self.reply(seq, err, addr=wire(vs.local(), vs.family) if not err else proto.NO_ADDR)
         if op == proto.LISTEN:
             if isinstance(vs, UdpSock):
                 return self.reply(seq, errno.EOPNOTSUPP)
@@ -142,20 +149,23 @@ class Client:
         if op == proto.CONNECT:
             if isinstance(vs, ListenSock):
                 return self.reply(seq, errno.EISCONN)
+            if isinstance(vs, UdpSock) and family == proto.AF_UNSPEC:
+                vs.disconnect()
+                return self.reply(seq)
+            err, ep = ldp.address(vs, family, raw, port, udp_connect=isinstance(vs, UdpSock))
+            if err:
+                return self.reply(seq, err)
             if isinstance(vs, UdpSock):
-                if a == 1:
-                    vs.disconnect()
-                    return self.reply(seq)
-                return self.reply(seq, vs.connect(addr, port) if port else errno.ECONNREFUSED)
+                return self.reply(seq, vs.connect(ep))
             if isinstance(vs, TcpSock) and vs.state == "failed" and vs.connect_seen:
-                err, new = ldp.reconnect(vs, addr, port)  # the shim puts `new` at the fd's number
+                err, new = ldp.reconnect(vs, ep)  # the shim puts `new` at the fd's number
                 return self.reply(seq, err, fd=new)
-            return self.reply(seq, vs.connect(addr, port, fd))
+            return self.reply(seq, vs.connect(ep, fd))
         if op == proto.NAME:
             where = vs.peer() if a else vs.local()
             if where is None:
                 return self.reply(seq, errno.ENOTCONN)
-            return self.reply(seq, addr=where[0], port=where[1])
+            return self.reply(seq, addr=wire(where, vs.family))
         if op == proto.SETOPT:
             try:
                 options.setopt(vs, a, b, payload)
@@ -164,7 +174,7 @@ class Client:
             return self.reply(seq)
         if op == proto.GETOPT:
             if (a, b) == (socket.SOL_SOCKET, socket.SO_ERROR) and isinstance(vs, TcpSock) and vs.b is None \
-                    and vs.state in ("reset", "failed") and not addr:
+                    and vs.state in ("reset", "failed") and not d:
                 vs.error = 0  # the app's end showed it a reset, and a recv() took the error: as Linux
             try:
                 out = options.getopt(vs, a, b, c)

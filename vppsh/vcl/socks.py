@@ -10,6 +10,7 @@ or a refused connect closes our end with bytes unread in it: the kernel then sho
 end exactly what Linux shows a reset TCP socket (POLLERR|POLLHUP, ECONNRESET once, EOF, EPIPE).
 Listener: a listening AF_UNIX socket the app owns; each accepted connection is our connect()
 to it, starting with an ACCEPT_HDR. UDP: a SOCK_SEQPACKET pair, one DGRAM_HDR per datagram.
+Addresses are vcl.addr's Eps; what the app reads is in its socket's family (addr.wire).
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import socket
 from ..session.dgram import drop_dgram, recv_dgram, send_dgram
 from ..session.main import SessionError
 from ..session.transport import TransportProto
+from .addr import Ep, conn_local, conn_remote, dgram_local, dgram_remote, footprint, from_wire, \
+    session_families, v4_part, wire
 from .diag import app_socket
-from .proto import ACCEPT_HDR, DGRAM_ERR, DGRAM_HDR, K_LISTEN, K_NONE, K_TCP, K_UDP
-from .options import SockOpts
+from .proto import (ACCEPT_HDR, AF_INET, AF_INET6, DG_ERR, DG_PKTINFO, DG_PKTINFO6, DGRAM_HDR,
+                    K_LISTEN, K_NONE, K_TCP, K_UDP, NO_ADDR)
+from .options import SOL_IP, SOL_IPV6, IP_PKTINFO, IPV6_RECVPKTINFO, SockOpts
 
 IN, OUT, RDHUP, HUP, ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP, select.EPOLLHUP, select.EPOLLERR
 PAIR_BUF = 1 << 20  # each socketpair direction buffers this much (SO_SNDBUFFORCE)
@@ -41,18 +45,20 @@ def session_errno(e: Exception | str) -> int:
 
 
 class VSock:
-    """What every shim socket has: identity (the app-side inode), options, local address."""
+    """What every shim socket has: identity (the app-side inode), family, options, local address."""
 
     proto = TransportProto.TCP
     kind = K_NONE
 
-    def __init__(self, ldp, app, opts: SockOpts | None = None) -> None:
+    def __init__(self, ldp, app, opts: SockOpts | None = None, family: int = AF_INET) -> None:
         self.ldp = ldp
         self.vm = ldp.vm
         self.app = app
         self.ino = 0
+        self.family = family  # AF_INET or AF_INET6: the family of every address the app sees
         self.opts = opts or SockOpts()
-        self.bound: tuple[int, int] | None = None  # (ip, port) from bind()
+        self.bound: Ep | None = None  # from bind() (or the port listen() or sendto() took)
+        self.locks = (False, False)  # bind() chose (the address, the port): Linux's SOCK_BIND*_LOCK
         self.session = None
         self.error = 0  # SO_ERROR
         self.b: socket.socket | None = None  # our end
@@ -75,11 +81,41 @@ class VSock:
     def buffers_changed(self) -> None:
         """SO_SNDBUF/SO_RCVBUF: recorded (fifo sizes are the app's, from vcl.conf)."""
 
-    def local(self) -> tuple[int, int]:
-        return self.bound or (0, 0)
+    @property
+    def dual(self) -> bool:
+        """An AF_INET6 socket that takes IPv4 too (IPV6_V6ONLY off, Linux's default)."""
+        return self.family == AF_INET6 and not self.opts.v6only
 
-    def peer(self) -> tuple[int, int] | None:
+    def any(self, port: int = 0) -> Ep:
+        """The wildcard of the socket's family."""
+        return Ep(AF_INET6, 0, port) if self.family == AF_INET6 else Ep(AF_INET, 0, port)
+
+    def footprint(self, ep: Ep | None = None) -> tuple:
+        """What the socket holds of its port (or would, bound to ep): see addr.footprint."""
+        return footprint(ep or self.local(), self.dual)
+
+    def local(self) -> Ep:
+        return self.bound or self.any()
+
+    def peer(self) -> Ep | None:
         return None
+
+    def has_port(self) -> bool:
+        """Bound, explicitly or by listen/connect/sendto (Linux's inet_num): IPV6_V6ONLY is fixed."""
+        return (self.bound is not None and self.bound.port != 0) or self.session is not None
+
+    def can_reach(self, ep: Ep) -> int:
+        """0 if this socket may send to ep, else connect()'s errno as Linux gives it: an AF_INET6
+        socket with IPV6_V6ONLY reaches no IPv4 peer, nothing reaches a family the session layer
+        does not carry (as a host with no route of that family)."""
+        if ep.fam == AF_INET and self.family == AF_INET6 and self.opts.v6only:
+            return errno.ENETUNREACH
+        if ep.fam not in session_families(self.vm.session):
+            return errno.ENETUNREACH
+        return 0
+
+    def conn_opts(self):
+        return self.opts.conn_opts(AF_INET)  # the session layer's connections are IPv4 today
 
     # ------------------------------------------------------------ our end in the engine's epoll
     def watch(self, mask: int) -> None:
@@ -118,8 +154,8 @@ def new_pair(kind: int) -> tuple[socket.socket, socket.socket]:
 class TcpSock(VSock):
     kind = K_TCP
 
-    def __init__(self, ldp, app, b: socket.socket, opts: SockOpts | None = None) -> None:
-        super().__init__(ldp, app, opts)
+    def __init__(self, ldp, app, b: socket.socket, opts: SockOpts | None = None, family: int = AF_INET) -> None:
+        super().__init__(ldp, app, opts, family)
         self.b = b
         self.state = "new"  # new | connecting | connected | failed | reset | closed
         self.a_dup: socket.socket | None = None  # the app's end, while the filler is in it
@@ -144,20 +180,23 @@ class TcpSock(VSock):
     def connected(self) -> bool:
         return self.state == "connected"
 
-    def local(self) -> tuple[int, int]:
+    def local(self) -> Ep:
         c = self.conn()
         if c is not None:
-            return c.lcl_ip, c.lcl_port
-        return self.bound or (0, 0)
+            return conn_local(c)
+        return self.bound or self.any()
 
-    def peer(self) -> tuple[int, int] | None:
+    def peer(self) -> Ep | None:
         c = self.conn()
         if c is not None and self.state == "connected":
-            return c.rmt_ip, c.rmt_port
+            return conn_remote(c)
         return None
 
+    def has_port(self) -> bool:
+        return super().has_port() or self.state != "new"
+
     # ------------------------------------------------------------ connect
-    def connect(self, ip: int, port: int, a_fd: int) -> int:
+    def connect(self, ep: Ep, a_fd: int) -> int:
         """Start the handshake; the app's fd turns writable when it is over."""
         if self.state == "connecting":
             return errno.EALREADY
@@ -172,11 +211,15 @@ class TcpSock(VSock):
             return e
         if self.state != "new":
             return errno.EISCONN  # as Linux after a reset or close
-        if not ip or not port:
-            return errno.ECONNREFUSED if not port else errno.ENETUNREACH
-        lip, lport = self.bound or (0, 0)
+        err = self.can_reach(ep)
+        if err:
+            return err
+        if not ep.ip or not ep.port:
+            return errno.ECONNREFUSED if not ep.port else errno.ENETUNREACH
+        lip = (v4_part(self.footprint()) or 0) if self.bound is not None else 0  # (an IPv6 source: none yet)
+        lport = self.bound.port if self.bound is not None else 0
         try:
-            self.half = self.vm.session.connect(self.app, TransportProto.TCP, ip, port, self, self.opts.conn_opts(),
+            self.half = self.vm.session.connect(self.app, TransportProto.TCP, ep.ip, ep.port, self, self.conn_opts(),
                                                 lip, lport)
         except SessionError as e:
             return session_errno(e)
@@ -225,7 +268,7 @@ class TcpSock(VSock):
         self.session = s
         s.opaque = self
         self.state = "connected"
-        self.vm.session.set_options(s.conn, self.opts.conn_opts())
+        self.vm.session.set_options(s.conn, self.conn_opts())
         self.pull()
         self.push()
 
@@ -453,27 +496,34 @@ class TcpSock(VSock):
 class ListenSock(VSock):
     """A TCP listener: the app holds a listening AF_UNIX socket; we connect to it per accept.
     Listeners sharing a port with SO_REUSEPORT share one session; each SYN picks one of them
-    by its 4-tuple, as Linux does."""
+    by its 4-tuple, as Linux does, among the AF_INET ones if there are any (Linux's lookup
+    scores an IPv4 socket above a dual-stack one). A listener with no IPv4 part (IPV6_V6ONLY)
+    has no session until the session layer carries IPv6: it listens, and nothing comes."""
 
     kind = K_LISTEN
     listening = True
 
-    def __init__(self, ldp, app, opts: SockOpts, session, addr: bytes, group: "ListenSock | None" = None) -> None:
-        super().__init__(ldp, app, opts)
+    def __init__(self, ldp, app, opts: SockOpts, family: int, bound: Ep, session, addr: bytes,
+                 group: "ListenSock | None" = None) -> None:
+        super().__init__(ldp, app, opts, family)
+        self.bound = bound
         self.session = session
         self.addr = addr  # the listening socket's abstract name, in the private namespace
         self.group: list[ListenSock] = group.group if group is not None else []
         self.group.append(self)
-        session.opaque = self.group[0]
+        if session is not None:
+            session.opaque = self.group[0]
 
-    def local(self) -> tuple[int, int]:
-        c = self.session.conn if self.session is not None else None
-        return (c.lcl_ip, c.lcl_port) if c is not None else (self.bound or (0, 0))
+    def local(self) -> Ep:
+        return self.bound
+
+    def has_port(self) -> bool:
+        return True
 
     def on_accept(self, s) -> None:
         conn = s.conn
-        g = self.group
-        ls = g[hash((conn.rmt_ip, conn.rmt_port)) % len(g)] if len(g) > 1 else self
+        g = [x for x in self.group if x.family == AF_INET] or self.group
+        ls = g[hash((conn.rmt_ip, conn.rmt_port)) % len(g)] if len(g) > 1 else g[0]
         c = None
         try:
             c = ls.ldp.private.connector()
@@ -488,10 +538,10 @@ class ListenSock(VSock):
             if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
                 ls.ldp.listener_gone(ls)
             return
-        vs = TcpSock(ls.ldp, ls.app, c, ls.opts.inherit())
+        vs = TcpSock(ls.ldp, ls.app, c, ls.opts.inherit(), ls.family)
         vs.token = ls.ldp.new_token(vs)
         try:
-            c.send(ACCEPT_HDR.pack(vs.token, conn.rmt_ip, conn.rmt_port, conn.lcl_port, conn.lcl_ip))
+            c.send(ACCEPT_HDR.pack(vs.token, *wire(conn_remote(conn), ls.family), *wire(conn_local(conn), ls.family)))
         except OSError:  # closed between connect and send
             s.opaque = None
             vs.release()
@@ -500,14 +550,13 @@ class ListenSock(VSock):
         vs.attach(s)
 
     def close(self) -> None:
-        s = self.session
-        if s is not None:
-            self.session = None
-            g = self.group
+        s, g = self.session, self.group
+        self.session = None
+        if self in g:
             g.remove(self)
-            if g:  # the others listen on
+            if s is not None and g:  # the others listen on
                 s.opaque = g[0]
-            else:
+            elif s is not None:
                 s.opaque = None
                 if s.conn is not None:
                     self.vm.session.unlisten(s)
@@ -517,15 +566,16 @@ class ListenSock(VSock):
 class UdpSock(VSock):
     """A UDP socket: unbound, bound (a connectionless listener session) or connected. Sockets
     bound to one port with SO_REUSEADDR/SO_REUSEPORT share the session; the last bound gets
-    the datagrams (Linux's lookup finds it first)."""
+    the datagrams (Linux's lookup finds it first), an AF_INET one before a dual-stack one (it
+    scores higher)."""
 
     proto = TransportProto.UDP
     kind = K_UDP
 
-    def __init__(self, ldp, app, b: socket.socket) -> None:
-        super().__init__(ldp, app)
+    def __init__(self, ldp, app, b: socket.socket, family: int = AF_INET) -> None:
+        super().__init__(ldp, app, family=family)
         self.b = b
-        self.pending: tuple[bytes, int, int] | None = None  # a datagram waiting for fifo room
+        self.pending: tuple[bytes, Ep | None, Ep | None] | None = None  # (data, to, from) waiting for fifo room
         self.shared: list[UdpSock] = []  # the sockets on this session (bound ones)
         self.watch(IN)
 
@@ -534,26 +584,37 @@ class UdpSock(VSock):
         c = self.session.conn if self.session is not None else None
         return c is not None and c.connected
 
-    def local(self) -> tuple[int, int]:
-        c = self.session.conn if self.session is not None else None
-        return (c.lcl_ip, c.lcl_port) if c is not None else (self.bound or (0, 0))
+    def local(self) -> Ep:
+        if self.connected:
+            return conn_local(self.session.conn)
+        return self.bound or self.any()
 
-    def peer(self) -> tuple[int, int] | None:
-        c = self.session.conn if self.session is not None else None
-        return (c.rmt_ip, c.rmt_port) if c is not None and c.connected else None
+    def peer(self) -> Ep | None:
+        return conn_remote(self.session.conn) if self.connected else None
 
-    def bind(self, ip: int, port: int) -> None:
-        """Raise SessionError if the port is taken (and not shareable: LdpMain checked)."""
-        twin = next((o for o in self.ldp.by_ino.values() if isinstance(o, UdpSock) and o is not self and
-                     port and o.shared and o.local() == (ip, port)), None) if port else None
-        if twin is not None:
-            self.session, self.shared = twin.session, twin.shared
-        else:
-            self.session, self.shared = self.vm.session.listen(self.app, TransportProto.UDP, ip, port), []
-        self.shared.append(self)
-        self.session.opaque = self
-        c = self.session.conn
-        self.bound = (c.lcl_ip, c.lcl_port)
+    def bind(self, ep: Ep) -> None:
+        """Raise SessionError if the port is taken (and not shareable: LdpMain checked). A
+        socket with no IPv4 part (IPV6_V6ONLY) takes no session while the session layer has no
+        IPv6: LdpMain gave it its port."""
+        v4 = v4_part(self.footprint(ep))
+        port = ep.port
+        if v4 is not None:
+            twin = next((o for o in self.ldp.by_ino.values() if isinstance(o, UdpSock) and o is not self and
+                         o.shared and not o.connected and o.local().port == port and
+                         v4_part(o.footprint()) == v4), None) if port else None
+            if twin is not None:
+                self.session, self.shared = twin.session, twin.shared
+            else:
+                self.session = self.vm.session.listen(self.app, TransportProto.UDP, v4, port, exclusive=False)
+                self.shared = []
+            self.shared.append(self)
+            self.session.opaque = self._receiver()
+            port = self.session.conn.lcl_port
+        self.bound = Ep(ep.fam, ep.ip, port)
+
+    def _receiver(self) -> UdpSock:
+        v4 = [x for x in self.shared if x.family == AF_INET]
+        return (v4 or self.shared)[-1]
 
     def _leave(self) -> None:
         """Off the session; the last one closes it."""
@@ -565,36 +626,50 @@ class UdpSock(VSock):
             self.shared.remove(self)
         if self.shared:
             if s.opaque is self:
-                s.opaque = self.shared[-1]
+                s.opaque = self._receiver()
         else:
             s.opaque = None
             self.vm.session.close(s)
         self.shared = []
 
-    def connect(self, ip: int, port: int) -> int:
+    def connect(self, ep: Ep) -> int:
+        err = self.can_reach(ep)
+        if err:
+            return err
+        if not ep.port:
+            return errno.ECONNREFUSED
         sm = self.vm.session
-        lip, lport = self.local()
+        lep = self.local()
+        lip = lep.ip if lep.fam == AF_INET else 0
         try:
             self._leave()  # frees the port for the connected session
-            c = sm.connect(self.app, TransportProto.UDP, ip, port, self, lcl_ip=lip, lcl_port=lport)
+            c = sm.connect(self.app, TransportProto.UDP, ep.ip, ep.port, self, lcl_ip=lip, lcl_port=lep.port)
         except SessionError as e:
             self.session = None
-            if lport:
-                self.bind(lip, lport)
+            if lep.port:
+                self.bind(lep)
             return session_errno(e)
         self.session = c.session
         self.session.opaque = self
+        self.vm.session.set_options(c, self.conn_opts())
         self.push()
         return 0
 
     def disconnect(self) -> None:
+        """connect(AF_UNSPEC): as Linux's __udp_disconnect, what bind() chose stays, the rest goes
+        (an address or port the connect picked)."""
         if self.connected:
-            lport = self.local()[1]
+            lport = self.local().port
             s = self.session
             s.opaque = None
             self.vm.session.close(s)
             self.session = None
-            self.bind(0, lport)
+            addr_locked, port_locked = self.locks
+            ep = self.bound if addr_locked and self.bound is not None else self.any()
+            if port_locked:
+                self.bind(ep._replace(port=lport))
+            else:
+                self.bound = ep if addr_locked else None
 
     def on_connected(self, s, err) -> None:
         pass  # UDP connect is synchronous
@@ -605,6 +680,13 @@ class UdpSock(VSock):
             self.push()
         if ev & (IN | HUP | ERR):
             self.pull(ev)
+
+    def _sendable(self, to: Ep | None, src: Ep | None) -> bool:
+        """What the shim lets through, checked again: a destination this socket reaches, a
+        source address (IP_PKTINFO) of ours."""
+        if to is not None and self.can_reach(to):
+            return False
+        return src is None or (src.fam == AF_INET and self.ldp.is_local(src))
 
     def pull(self, ev: int = 0) -> None:
         b = self.b
@@ -619,18 +701,24 @@ class UdpSock(VSock):
                 if len(msg) < DGRAM_HDR.size:  # the app closed its socket
                     self.close()
                     return
-                ip, port, _f = DGRAM_HDR.unpack_from(msg)
-                self.pending = (msg[DGRAM_HDR.size:], ip, port)
-            data, ip, port = self.pending
-            if self.session is None:
-                try:
-                    self.bind(0, 0)  # sendto() on an unbound socket binds it, as Linux
-                except SessionError:
-                    self.pending = None
+                rfam, rport, _rs, rraw, lfam, _lp, _ls, lraw, _ifx, _fl, _err = DGRAM_HDR.unpack_from(msg)
+                to, src = from_wire(rfam, rraw, rport), from_wire(lfam, lraw, 0)
+                if (rfam and to is None) or (lfam and src is None):  # not the shim's: nothing to send
                     continue
+                self.pending = (msg[DGRAM_HDR.size:], to if rfam else None, src if lfam else None)
+            data, to, src = self.pending
+            if not self._sendable(to, src):
+                self.pending = None
+                continue
+            if not self.has_port():
+                self.ldp.bind(self, self.bound or self.any())  # sendto() on an unbound socket binds it, as Linux
             s = self.session
+            if s is None:  # (no IPv4 part, or no port left)
+                self.pending = None
+                continue
             try:
-                n = send_dgram(self.vm.session, s, data, ip or None, port or None)
+                n = send_dgram(self.vm.session, s, data, to.ip if to else None, to.port if to else None,
+                               src.ip if src else 0)
             except SessionError:
                 self.pending = None  # undeliverable: dropped, as a kernel's UDP would
                 continue
@@ -641,16 +729,35 @@ class UdpSock(VSock):
         if self.b is not None:
             self.watch(IN | (OUT if self.mask > 0 and self.mask & OUT else 0))
 
+    def _pktinfo(self) -> tuple[int, int]:
+        """The cmsgs the app asked for: (for IPv4 datagrams, for IPv6 ones)."""
+        plain = self.opts.plain
+        v6 = DG_PKTINFO6 if self.family == AF_INET6 and plain.get((SOL_IPV6, IPV6_RECVPKTINFO)) else 0
+        return (DG_PKTINFO if plain.get((SOL_IP, IP_PKTINFO)) else 0) | v6, v6
+
+    def _rx_ifindex(self, rmt: Ep) -> int:
+        """The interface a datagram from rmt came in on, as pktinfo reports it: vppsh's
+        sw_if_index of the interface that faces the sender."""
+        try:
+            return self.vm.session.source_address(rmt.ip)[0]
+        except SessionError:
+            return 0
+
     def push(self) -> None:
         s = self.session
         b = self.b
         if s is None or b is None or s.rx_fifo is None:
             return
         f = s.rx_fifo
+        fam = self.family
+        want4, _want6 = self._pktinfo()  # (datagrams are IPv4 today)
         want_out = False
         while (d := recv_dgram(s, keep=True)) is not None:
+            rmt = dgram_remote(d)
+            hdr = DGRAM_HDR.pack(*wire(rmt, fam), *wire(dgram_local(d), fam),
+                                 self._rx_ifindex(rmt) if want4 else 0, want4, 0)
             try:
-                b.send(DGRAM_HDR.pack(d.rmt_ip, d.rmt_port, 0) + d.data)
+                b.send(hdr + d.data)
             except BlockingIOError:
                 want_out = True
                 break
@@ -670,7 +777,7 @@ class UdpSock(VSock):
         """An ICMP error: the app's next recv() reports it (in order with the datagrams)."""
         if self.b is not None:
             try:
-                self.b.send(DGRAM_HDR.pack(err, 0, DGRAM_ERR))
+                self.b.send(DGRAM_HDR.pack(*NO_ADDR, *NO_ADDR, 0, DG_ERR, err))
             except OSError:
                 pass  # its end is full: Linux too would have only the latest error
 
