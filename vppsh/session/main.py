@@ -12,12 +12,13 @@ import random
 
 from ..vlib.node import Node, NodeType
 from ..vnet.ip4.egress import egress
+from ..vnet.ip6.egress import egress6
 from .app import App, AppRegistry
 from .budget import Budget, engine_limit
 from .fifo import Fifo
 from .pool import Pool
 from .session import CLOSED_FROM, STATES, Session
-from .transport import ConnOptions, Transport, TransportProto
+from .transport import ConnOptions, Transport, TransportProto, is_ip6
 
 EPHEMERAL = (49152, 65535)
 RECLAIM_INTERVAL = 0.5  # s: how often fifos give back read pages while a budget is under pressure
@@ -67,7 +68,7 @@ class SessionMain:
         self.pool = Pool()  # of Session
         self.apps = AppRegistry()
         self.transports: dict[TransportProto, Transport] = {}
-        self.listeners: dict[tuple, Session] = {}  # (proto, ip, port) -> listener session
+        self.listeners: dict[tuple, Session] = {}  # (proto, ip6, ip, port) -> listener session
         self.conns: dict[tuple, object] = {}  # (proto, lcl ip, lcl port, rmt ip, rmt port) -> conn
         self.queue = vm.register(SessionQueue(vm))
         self.budget = Budget(engine_limit())  # what all apps' fifos may hold together
@@ -154,27 +155,28 @@ class SessionMain:
         if self.conns.get(key) is conn:
             del self.conns[key]
 
-    def find_listener(self, proto: int, ip: int, port: int) -> Session | None:
+    def find_listener(self, proto: int, ip: int, port: int, ip6: bool = False) -> Session | None:
         ls = self.listeners
-        return ls.get((proto, ip, port)) or ls.get((proto, 0, port))
+        return ls.get((proto, ip6, ip, port)) or ls.get((proto, ip6, 0, port))
 
-    def port_in_use(self, proto: int, ip: int, port: int) -> bool:
-        return (proto, ip, port) in self.listeners or (proto, 0, port) in self.listeners or \
-            (ip == 0 and any(k[0] == proto and k[2] == port for k in self.listeners))
+    def port_in_use(self, proto: int, ip: int, port: int, ip6: bool = False) -> bool:
+        ls = self.listeners
+        return (proto, ip6, ip, port) in ls or (proto, ip6, 0, port) in ls or \
+            (ip == 0 and any(k[0] == proto and k[1] == ip6 and k[3] == port for k in ls))
 
-    def alloc_port(self, proto: int, lcl_ip: int, rmt_ip: int, rmt_port: int) -> int:
+    def alloc_port(self, proto: int, lcl_ip: int, rmt_ip: int, rmt_port: int, ip6: bool = False) -> int:
         lo, hi = EPHEMERAL
         start = lo + random.getrandbits(14)  # 16384 ports: uniform over [lo, hi]
         for k in range(hi - lo + 1):
             port = lo + (start - lo + k) % (hi - lo + 1)
             if (proto, lcl_ip, port, rmt_ip, rmt_port) not in self.conns and \
-                    not self.port_in_use(proto, lcl_ip, port):
+                    not self.port_in_use(proto, lcl_ip, port, ip6):
                 return port
         raise SessionError("no free local port")
 
     def source_address(self, rmt_ip: int) -> tuple[int, int]:
         """(egress sw_if_index, local address) toward rmt_ip, as the FIB says."""
-        sw, src, _mtu, _tso = egress(self.vm, rmt_ip)
+        sw, src, _mtu, _tso = (egress6 if is_ip6(rmt_ip) else egress)(self.vm, rmt_ip)
         if sw < 0:
             raise SessionError("no route to host")
         if not src:
@@ -182,28 +184,32 @@ class SessionMain:
         return sw, src
 
     # ------------------------------------------------------------ app-facing API
-    def listen(self, app: App, proto: TransportProto, ip: int, port: int, exclusive: bool = True) -> Session:
-        """Listen on ip:port (0: a free port). Not `exclusive`: the app has judged the port shared
-        (a socket API's rules: an address beside the wildcard, SO_REUSEADDR/SO_REUSEPORT), so only
-        the same address and port is refused; lookups find the address before the wildcard."""
+    def listen(self, app: App, proto: TransportProto, ip: int, port: int, exclusive: bool = True,
+               ip6: bool | None = None) -> Session:
+        """Listen on ip:port (0: a free port) of family ip6 (by default the address's: give it
+        for a wildcard). Not `exclusive`: the app has judged the port shared (a socket API's
+        rules: an address beside the wildcard, SO_REUSEADDR/SO_REUSEPORT), so only the same
+        address and port is refused; lookups find the address before the wildcard."""
         self.require()
+        ip6 = is_ip6(ip) if ip6 is None else ip6
         if port and not exclusive:
-            if (proto, ip, port) in self.listeners:
+            if (proto, ip6, ip, port) in self.listeners:
                 raise SessionError("session already exists")
-        elif port == 0 or self.port_in_use(proto, ip, port):
+        elif port == 0 or self.port_in_use(proto, ip, port, ip6):
             if port == 0:
-                port = self.alloc_port(proto, ip, 0, 0)
+                port = self.alloc_port(proto, ip, 0, 0, ip6)
             else:
                 raise SessionError("session already exists")  # VNET_API_ERROR_ADDRESS_IN_USE
         s = self.alloc(proto, app, None, fifos=False)
         s.conn = self.transports[proto].listen(s, ip, port)
+        s.conn.ip6 = ip6
         s.state = "listening"
-        self.listeners[(proto, ip, port)] = s
+        self.listeners[(proto, ip6, ip, port)] = s
         return s
 
     def unlisten(self, s: Session) -> None:
         conn = s.conn
-        self.listeners.pop((s.proto, conn.lcl_ip, conn.lcl_port), None)
+        self.listeners.pop((s.proto, conn.ip6, conn.lcl_ip, conn.lcl_port), None)
         self.transports[s.proto].unlisten(conn)
         self.free(s)
 

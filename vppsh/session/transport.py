@@ -2,15 +2,21 @@
 transport_connection_t): the session layer, and through it the apps and vcl, see transports
 only through this interface; a transport registers under its protocol number.
 
-Addresses are plain ints of the connection's family (IPv4 today); a connection's endpoints
-are part of the interface, so the session layer and vcl read them from any transport's
-connections.
+Addresses are plain ints of the connection's family; a connection's endpoints are part of the
+interface, so the session layer and vcl read them from any transport's connections. The family
+of a connection is its remote address's: IPv6 peers are never in ::/96 (unspecified, loopback,
+the deprecated IPv4-compatible form), so an address above 32 bits is IPv6 (`is_ip6`). Only a
+wildcard says nothing of its family: listeners carry theirs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+
+
+def is_ip6(ip: int) -> bool:
+    return ip > 0xFFFFFFFF
 
 
 class TransportProto(IntEnum):
@@ -38,6 +44,7 @@ class TransportConnection:
     proto: TransportProto
     session = None  # the Session it belongs to, once there is one
     lcl_ip = lcl_port = rmt_ip = rmt_port = 0
+    ip6 = False  # the family (a listener's is given; a connection's is is_ip6(rmt_ip))
     abort_reason: str | None = None  # why the transport gave up ("timed out"), for the app
 
 

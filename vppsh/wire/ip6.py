@@ -11,7 +11,7 @@ import struct
 from typing import NamedTuple
 
 from .checksum import ones_sum
-from .ip4 import format_protocol
+from .ip4 import format_ip4, format_protocol
 
 IP6_HDR_LEN = 40
 OFF_PLEN = 4
@@ -84,6 +84,11 @@ def format_ip6(a) -> str:
         return ":".join(f"{x:x}" for x in g)
     return (":".join(f"{x:x}" for x in g[:best]) + "::"
             + ":".join(f"{x:x}" for x in g[best + best_len:]))
+
+
+def format_ip46(a: int, ip6: bool) -> str:
+    """VPP's format_ip46_address of a known family."""
+    return format_ip6(a) if ip6 else format_ip4(a)
 
 
 def prefix_mask6(plen: int) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from ...vlib.errors import CliError
 from ...wire.format import ff, format_unformat_error, unformat_memory_size
 from ...wire.ip4 import parse_ip4
+from ...wire.ip6 import parse_ip6
 from ...vlib.process import WaitEvent
 from ..app import App
 from ..main import SessionError
@@ -31,25 +32,27 @@ UDP_CHUNK = 1460  # the echo client's datagram size (VPP: min(chunk, 1460))
 CONNECTS_IN_FLIGHT = 128  # crude pacing of call setups, as VPP's client
 MISMATCH_LOG = 8  # test-bytes errors logged per session (VPP logs every byte)
 BUILTIN_FLAGS = ("builtin", "global-scope", "local-scope")
-_URI = re.compile(r"(tcp|udp)://([0-9]{1,3}(?:\.[0-9]{1,3}){3})/([0-9]{1,10})", re.I)
+_URI = re.compile(r"(tcp|udp)://([0-9a-fA-F.:]+)/([0-9]{1,10})", re.I)
 
 
 # ------------------------------------------------------------ argument helpers
 
 
-def parse_uri(uri: str) -> tuple[TransportProto, int, int]:
-    """`tcp://10.0.0.1/1234` -> (TransportProto.TCP, ip, port); VPP's `Uri parse error: -19` otherwise."""
+def parse_uri(uri: str) -> tuple[TransportProto, int, int, bool]:
+    """`tcp://10.0.0.1/1234` or `tcp://2001:db8::1/1234` -> (TransportProto.TCP, ip, port, is
+    IPv6); VPP's `Uri parse error: -19` otherwise."""
     m = _URI.fullmatch(uri.strip())
     if m is None:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}")
+    text, ip6 = m.group(2), ":" in m.group(2)
     try:
-        ip = parse_ip4(m.group(2))
+        ip = parse_ip6(text) if ip6 else parse_ip4(text)
     except ValueError:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}") from None
     port = int(m.group(3))
     if port > 65535:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}")
-    return TransportProto[m.group(1).upper()], ip, port
+    return TransportProto[m.group(1).upper()], ip, port, ip6
 
 
 def memory_size(word: str, what: str, most: int = (1 << 64) - 1, unit: str = "") -> int:
@@ -183,14 +186,14 @@ def server(ctx, a):
     if uri is None:
         uri = DEFAULT_SERVER_URI
         _log(vm, "echo_server", f"No uri provided! Using default: {uri}")
-    proto, ip, port = parse_uri(uri)
+    proto, ip, port, ip6 = parse_uri(uri)
     if proto not in sm.transports:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}")
     app = EchoServer(vm, proto, fifo, bool(a.get("no_echo")))
     app.uri = uri
     sm.attach(app)
     try:
-        sm.listen(app, proto, ip, port)
+        sm.listen(app, proto, ip, port, ip6=ip6)
     except SessionError as e:
         _log(vm, "echo_server", f"failed to start listening: {e}")
         sm.detach(app)
@@ -426,7 +429,7 @@ def clients(ctx, a):
     if uri is None:
         uri = DEFAULT_CLIENT_URI
         _log(vm, "echo_client", f"No uri provided. Using default: {uri}")
-    proto, ip, port = parse_uri(uri)
+    proto, ip, port, _ip6 = parse_uri(uri)
     if proto not in sm.transports:
         raise CliError(f"Uri parse error: {SESSION_E_INVALID}")
     app = EchoClient(vm, ctx.session.proc, proto, ip, port, n_clients, nbytes, fifo, not no_return,

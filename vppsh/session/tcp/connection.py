@@ -13,7 +13,7 @@ from enum import IntEnum
 
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpOptions, build_options, parse_options
 from ..session import NO_FLAGS
-from ..transport import TransportConnection, TransportProto
+from ..transport import TransportConnection, TransportProto, is_ip6
 from . import cc as cc_mod
 from .errors import TcpError as E
 from .sack import Scoreboard, rx_sack_blocks
@@ -179,10 +179,16 @@ class TcpConnection(TransportConnection):
     def __init__(self, tm, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> None:
         self.tm = tm
         self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl_ip, lcl_port, rmt_ip, rmt_port
+        self.ip6 = is_ip6(rmt_ip)
         # the pseudo-header's addresses + protocol, folded to 16 bits (emit's checksums)
-        ps = (lcl_ip >> 16) + (lcl_ip & 0xFFFF) + (rmt_ip >> 16) + (rmt_ip & 0xFFFF) + 6
-        ps = (ps & 0xFFFF) + (ps >> 16)
-        self.psum = (ps & 0xFFFF) + (ps >> 16)
+        ps = 6
+        for a in (lcl_ip, rmt_ip):
+            while a:
+                ps += a & 0xFFFF
+                a >>= 16
+        while ps >> 16:
+            ps = (ps & 0xFFFF) + (ps >> 16)
+        self.psum = ps
         cfg = tm.cfg
         self.cc_algo = cfg.cc_algo
         self.keepalive = cfg.keepalive
@@ -281,7 +287,7 @@ class TcpConnection(TransportConnection):
         tm = self.tm
         sw, mtu, tso_max = tm.egress(self.rmt_ip, sw)
         self.sw_if_index = sw
-        self.mss_max = min(mtu, tm.cfg.mtu) - 40
+        self.mss_max = min(mtu, tm.cfg.mtu) - (60 if self.ip6 else 40)
         self.tso_max = tso_max if tm.cfg.tso else 0
         self.rcv_mss = self.mss_max
 

@@ -24,12 +24,14 @@ _TUPLE = struct.Struct("!IIII")
 
 def _h(*vals: int, extra: bytes = b"") -> int:
     h = _KEYED.copy()
-    h.update(b"".join(v.to_bytes(4, "big") for v in vals) + extra)
+    h.update(b"".join(v.to_bytes(4 if v <= 0xFFFFFFFF else 16, "big") for v in vals) + extra)  # IPv6: 16
     return int.from_bytes(h.digest(), "big")
 
 
 def isn(lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int) -> int:
     m = int(time.monotonic() * 250_000)  # 4 us ticks
+    if rmt_ip > 0xFFFFFFFF:  # IPv6
+        return (m + _h(lcl_ip, lcl_port, rmt_ip, rmt_port)) & 0xFFFFFFFF
     h = _KEYED.copy()
     h.update(_TUPLE.pack(lcl_ip, lcl_port, rmt_ip, rmt_port))  # = _h(lcl_ip, lcl_port, rmt_ip, rmt_port)
     return (m + int.from_bytes(h.digest(), "big")) & 0xFFFFFFFF

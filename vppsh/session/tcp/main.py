@@ -14,12 +14,13 @@ from __future__ import annotations
 import random
 import struct
 
-from ...wire.ip4 import format_ip4
+from ...wire.ip6 import format_ip46
 from ...vlib.buffer import F_GSO, PRE_DATA
-from ...vnet.devices.offload import tcp4_offload
+from ...vnet.devices.offload import tcp4_offload, tcp6_offload
 from ...vnet.ip4.egress import egress
+from ...vnet.ip6.egress import egress6
 from ..main import SessionError
-from ..transport import ConnOptions, Transport, TransportProto
+from ..transport import ConnOptions, Transport, TransportProto, is_ip6
 from .connection import CLOSED, SYN_SENT, TIME_WAIT, Segment, TcpConnection
 from .errors import TcpError as E
 from .host import TcpHost, TcpListener
@@ -29,6 +30,9 @@ _HDRS = struct.Struct("!BBHHHBBHIIHHIIBBHHH")  # IPv4 (no options) + TCP header 
 _IP_FIELDS = struct.Struct("!2xH8xII")  # total length, src, dst
 _TCP_FIELDS = struct.Struct("!HHIIBBH")
 _IP_TCP_FIELDS = struct.Struct("!2xH8xIIHHIIBBH")  # both, when the IP header is 20 bytes
+_TCP_HDR = struct.Struct("!HHIIBBHHH")  # before its options
+_IP6 = struct.Struct("!IHBB16s16s")  # version/class/flow, payload length, next header, hop limit, addresses
+_IP6_FIELDS = struct.Struct("!4xH2x16s16s")  # payload length, src, dst
 
 
 class TcpMain(TcpHost, Transport):
@@ -45,21 +49,24 @@ class TcpMain(TcpHost, Transport):
         self.node_errs: dict[str, int] = {}
         self.default_errs: dict[str, int] = {}
         self._out_index = -1  # tcp4-output's node index (emit stages straight to it)
+        self._out6_index = -1  # tcp6-output's
 
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
         self.sm = self.vm.session
         self.default_errs = self.node_errs = self.vm.node("tcp4-output").err
         self.vm.node("ip4-receive").register_protocol(6, "tcp4-input")
+        self.vm.node("ip6-receive").register_protocol(6, "tcp6-input")
 
     def disable(self) -> None:
         for c in list(self.conns):
             if c is not None:
                 c.delete()
         self.vm.node("ip4-receive").proto_next.pop(6, None)
+        self.vm.node("ip6-receive").proto_next.pop(6, None)
 
     def egress(self, rmt_ip: int, sw: int | None = None) -> tuple[int, int, int]:
-        e = egress(self.vm, rmt_ip, sw)
+        e = (egress6 if is_ip6(rmt_ip) else egress)(self.vm, rmt_ip, sw)
         return e.sw_if_index, min(e.mtu, self.vm.buffers.data_size - 40), e.tso  # a segment fits a buffer
 
     # ------------------------------------------------------------ counters
@@ -79,7 +86,7 @@ class TcpMain(TcpHost, Transport):
         sm = self.sm
         sw, src = sm.source_address(ip)
         src = lcl_ip or src  # a socket bound before connect (the shim's apps)
-        lport = lcl_port or sm.alloc_port(self.proto, src, ip, port)
+        lport = lcl_port or sm.alloc_port(self.proto, src, ip, port, is_ip6(ip))
         if (self.proto, src, lport, ip, port) in sm.conns:
             raise SessionError("session already exists")
         return self.open(app, src, lport, ip, port, sw, opaque, opts)
@@ -128,6 +135,8 @@ class TcpMain(TcpHost, Transport):
         through the pool's memoryviews, and the buffer staged as an int."""
         vm = self.vm
         buf = vm.buffers
+        if c.ip6:
+            return self._emit6(c, flags, seq, ack, wnd, opts, fifo_off, n, gso)
         b = buf.alloc1()
         if b < 0:
             self.stats["out of buffers"] += 1
@@ -165,13 +174,51 @@ class TcpMain(TcpHost, Transport):
         vm.stage1(out, b)
         return n
 
+    def _emit6(self, c: TcpConnection, flags: int, seq: int, ack: int, wnd: int, opts: bytes, fifo_off: int,
+               n: int, gso: int) -> int:
+        """emit() for IPv6: a 40-byte header with no checksum of its own."""
+        vm = self.vm
+        buf = vm.buffers
+        b = buf.alloc1()
+        if b < 0:
+            self.stats["out of buffers"] += 1
+            return -1
+        thl = 20 + len(opts)
+        room = buf.data_size - 40 - thl
+        if n > room:
+            n = room
+        base = b * buf.stride + PRE_DATA
+        mv = buf.mv
+        if n:
+            p = base + 40 + thl
+            n = c.session.tx_fifo.peek_into(fifo_off, mv[p:p + n])
+        l4 = thl + n
+        ps = c.psum + l4
+        ps = (ps & 0xFFFF) + (ps >> 16)
+        _IP6.pack_into(mv, base, 0x60000000 | c.tos << 20, l4, 6, c.ttl, c.lcl_ip.to_bytes(16, "big"),
+                       c.rmt_ip.to_bytes(16, "big"))
+        _TCP_HDR.pack_into(mv, base + 40, c.lcl_port, c.rmt_port, seq, ack, (thl // 4) << 4, flags, wnd,
+                           (ps & 0xFFFF) + (ps >> 16), 0)
+        if opts:
+            mv[base + 60:base + 40 + thl] = opts
+        buf.mv_current_length[b] = 40 + l4
+        buf.mv_sw_rx[b] = c.sw_if_index if c.sw_if_index >= 0 else 0
+        tcp6_offload(buf, b, thl, gso if gso and n > gso else 0)
+        buf.mv_aux[b] = c.index + 1 if c.index >= 0 else 0
+        out = self._out6_index
+        if out < 0:
+            out = self._out6_index = vm.node("tcp6-output").index
+        vm.stage1(out, b)
+        return n
+
     # ------------------------------------------------------------ CLI helpers
     def active(self) -> list[TcpConnection]:
         return [c for c in self.conns if c is not None]
 
     def format_id(self, conn) -> str:
         return (f"[0:{conn.session.index if conn.session is not None else 0}][T] "
-                f"{format_ip4(conn.lcl_ip)}:{conn.lcl_port}->{format_ip4(conn.rmt_ip)}:{conn.rmt_port}")
+                f"{format_ip46(conn.lcl_ip, conn.ip6)}:{conn.lcl_port}->"
+                f"{format_ip46(conn.rmt_ip, conn.ip6)}:{conn.rmt_port}")
 
     def state_name(self, conn) -> str:
         return conn.state.name
@@ -185,7 +232,13 @@ def segment_from(buf, b: int) -> Segment:
     validated lengths and checksum)."""
     mv = buf.mv
     o = b * buf.stride + PRE_DATA + buf.mv_current_data[b]
-    if mv[o] == 0x45:  # no IP options: both headers in one unpack
+    if mv[o] >> 4 == 6:  # IPv6 (tcp6-input moved any extension headers out of the way)
+        plen, src, dst = _IP6_FIELDS.unpack_from(mv, o)
+        t = o + 40
+        tot = 40 + plen
+        src, dst = int.from_bytes(src, "big"), int.from_bytes(dst, "big")
+        sp, dp, seq, ack, off, flags, wnd = _TCP_FIELDS.unpack_from(mv, t)
+    elif mv[o] == 0x45:  # no IP options: both headers in one unpack
         tot, src, dst, sp, dp, seq, ack, off, flags, wnd = _IP_TCP_FIELDS.unpack_from(mv, o)
         t = o + 20
     else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...vlib.buffer import F_OFFLOAD
 from ...vlib.node import Node
-from ...wire.checksum import csum_rows
+from ...wire.checksum import csum_rows, ones_sum
 from ...wire.tcp import RST, format_tcp_header
 from ...vnet.ip4.fields import be16, be32
 from . import cookies
@@ -30,7 +30,7 @@ N_EST, N_RCV, N_LISTEN, N_SYN_SENT, N_RESET = 1, 2, 3, 4, 5
 def _trace(vm, b: int) -> str:
     buf = vm.buffers
     pkt = buf.packet(b)
-    ihl = (pkt[0] & 0x0F) * 4 if pkt else 20
+    ihl = (40 if pkt[0] >> 4 == 6 else (pkt[0] & 0x0F) * 4) if pkt else 20
     aux = int(buf.aux[b])
     tm = vm.session.transports[TCP]
     c = tm.conns[aux - 1] if 0 < aux <= len(tm.conns) else None
@@ -141,6 +141,8 @@ class Tcp4Input(TcpNode):
 class TcpStateNode(TcpNode):
     """Runs one handler per segment on its connection, then frees the frame and flushes ACKs."""
 
+    ttl_offset = 8  # IPv4's TTL; IPv6's hop limit is at 7
+
     def handle(self, tm, c, seg) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -162,7 +164,7 @@ class TcpStateNode(TcpNode):
                     else:
                         c.receive(seg)
                     continue
-                if c.minttl and buf.mv[buf.start(b) + 8] < c.minttl:  # GTSM (RFC 5082)
+                if c.minttl and buf.mv[buf.start(b) + self.ttl_offset] < c.minttl:  # GTSM (RFC 5082)
                     self.count(self.err[E.MINTTL.reason])
                     continue
                 self.handle(tm, c, seg)
@@ -188,7 +190,7 @@ class Tcp4RcvProcess(TcpStateNode):
 
     def handle(self, tm, c, seg):
         if c.gives_way(seg):  # a new SYN on a TIME_WAIT 4-tuple: a listener may take it
-            ls = self.vm.session.find_listener(TCP, seg.dst, seg.dport)
+            ls = self.vm.session.find_listener(TCP, seg.dst, seg.dport, c.ip6)
             if ls is not None:
                 tm.on_syn(ls, seg)
             return
@@ -209,6 +211,8 @@ class Tcp4Listen(TcpNode):
     name = "tcp4-listen"
     next_nodes = ("error-drop", "tcp4-output")
 
+    vector_cookies = True  # (cookies.py builds IPv4 SYN-ACKs; IPv6 takes TcpMain.send_cookie's path)
+
     def process(self, frame):
         vm = self.vm
         buf = vm.buffers
@@ -217,7 +221,7 @@ class Tcp4Listen(TcpNode):
         tm.node_errs = self.err
         aux = buf.aux[frame]
         try:
-            mss = cookies.cookie_syns(vm, tm, frame, aux)
+            mss = cookies.cookie_syns(vm, tm, frame, aux) if self.vector_cookies else None
             if mss is not None:
                 take = mss > 0
                 bi = frame[take]
@@ -245,7 +249,7 @@ class Tcp4Listen(TcpNode):
             tm.node_errs = tm.default_errs
 
     def format_trace(self, b):
-        return format_tcp_header(self.vm.buffers.packet(b)[20:])
+        return _trace(self.vm, b)
 
 
 class Tcp4Reset(TcpNode):
@@ -277,4 +281,105 @@ class Tcp4Output(TcpNode):
         self.next(0, frame)
 
 
-NODES = (Tcp4Input, Tcp4Established, Tcp4RcvProcess, Tcp4SynSent, Tcp4Listen, Tcp4Reset, Tcp4Output)
+class Tcp6Input(TcpNode):
+    """tcp6-input: the same checks and lookup per segment (a segment of IPv6 costs its own
+    Python anyway); extension headers are moved out of the way first, so every later node
+    finds TCP right after a 40-byte header."""
+
+    name = "tcp6-input"
+    next_nodes = ("error-drop", "tcp6-established", "tcp6-rcv-process", "tcp6-listen", "tcp6-syn-sent",
+                  "tcp6-reset")
+
+    def process(self, frame):
+        vm = self.vm
+        buf, sm = vm.buffers, vm.session
+        conns = sm.conns
+        mv = buf.mv
+        groups: dict[int, list[int]] = {}
+        for b in frame.tolist():
+            off = int(buf.aux[b])
+            if off != 40:
+                _strip_ext(buf, b, off)
+            o = buf.start(b)
+            l4 = int(buf.current_length[b]) - 40
+            hl = (mv[o + 52] >> 4) * 4 if l4 >= 20 else 0
+            nx, a = 0, 0
+            if l4 < 20 or hl < 20 or hl > l4:
+                buf.error[b] = self.err[E.LENGTH.reason]
+            elif not buf.mv_flags[b] & F_OFFLOAD and not _checksum_ok6(mv, o, l4):
+                buf.error[b] = self.err[E.CHECKSUM.reason]
+            else:
+                src, dst = int.from_bytes(mv[o + 8:o + 24], "big"), int.from_bytes(mv[o + 24:o + 40], "big")
+                sport, dport = (mv[o + 40] << 8) | mv[o + 41], (mv[o + 42] << 8) | mv[o + 43]
+                c = conns.get((TCP, dst, dport, src, sport))
+                if c is not None:
+                    a = c.index + 1
+                    st = c.state
+                    nx = N_EST if st is ESTABLISHED else N_SYN_SENT if st is SYN_SENT else N_RCV
+                else:
+                    ls = sm.find_listener(TCP, dst, dport, True)
+                    if ls is not None:
+                        a, nx = ls.index + 1, N_LISTEN
+                    elif mv[o + 53] & RST:
+                        buf.error[b] = self.err[E.LOOKUP_DROPS.reason]
+                    else:
+                        nx = N_RESET
+                        buf.error[b] = self.err[E.NO_LISTENER.reason]
+                        self.count(self.err[E.NO_LISTENER.reason])
+            buf.aux[b] = a
+            groups.setdefault(nx, []).append(b)
+        for slot in sorted(groups):
+            self.next(slot, np.array(groups[slot], np.uint32))
+
+
+def _strip_ext(buf, b: int, off: int) -> None:
+    """Move the IPv6 header up against the TCP header at `off`, dropping the extension headers
+    between them (they were checked by ip6-receive)."""
+    o = buf.start(b)
+    mv = buf.mv
+    k = off - 40
+    hdr = bytearray(mv[o:o + 40])
+    hdr[6] = 6
+    hdr[4:6] = (((hdr[4] << 8) | hdr[5]) - k).to_bytes(2, "big")
+    mv[o + k:o + off] = hdr
+    buf.current_data[b] += k
+    buf.current_length[b] -= k
+
+
+def _checksum_ok6(mv, o: int, l4: int) -> bool:
+    s = ones_sum(mv[o + 8:o + 40], 6 + l4)
+    return ones_sum(mv[o + 40:o + 40 + l4], s) == 0xFFFF
+
+
+class Tcp6Established(Tcp4Established):
+    name = "tcp6-established"
+    ttl_offset = 7
+
+
+class Tcp6RcvProcess(Tcp4RcvProcess):
+    name = "tcp6-rcv-process"
+    ttl_offset = 7
+
+
+class Tcp6SynSent(Tcp4SynSent):
+    name = "tcp6-syn-sent"
+    ttl_offset = 7
+
+
+class Tcp6Listen(Tcp4Listen):
+    name = "tcp6-listen"
+    next_nodes = ("error-drop", "tcp6-output")
+    vector_cookies = False
+
+
+class Tcp6Reset(Tcp4Reset):
+    name = "tcp6-reset"
+
+
+class Tcp6Output(Tcp4Output):
+    name = "tcp6-output"
+    next_nodes = ("ip6-lookup",)
+
+
+NODES = (Tcp4Input, Tcp4Established, Tcp4RcvProcess, Tcp4SynSent, Tcp4Listen, Tcp4Reset, Tcp4Output,
+         Tcp6Input, Tcp6Established, Tcp6RcvProcess, Tcp6SynSent, Tcp6Listen, Tcp6Reset, Tcp6Output)

@@ -22,7 +22,7 @@ from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
 from ..main import SessionError
 from ..pool import Pool
-from ..transport import ConnOptions, Transport, TransportConnection, TransportProto
+from ..transport import ConnOptions, Transport, TransportConnection, TransportProto, is_ip6
 from .nodes import deliver_big
 from ..fifo import Fifo
 from ...vnet.ip4.frag import FragError, fragment, to_buffers
@@ -56,10 +56,11 @@ class UdpConnection(TransportConnection):
     proto = TransportProto.UDP
     __slots__ = ("index", "session", "lcl_ip", "lcl_port", "rmt_ip", "rmt_port", "flags", "cfg_flags",
                  "sw_if_index", "mss", "start", "dgrams_in", "bytes_in", "errors_in", "dgrams_out",
-                 "bytes_out")
+                 "bytes_out", "ip6")
 
     def __init__(self, lcl_ip: int, lcl_port: int, rmt_ip: int = 0, rmt_port: int = 0,
                  flags: tuple = ()) -> None:
+        self.ip6 = is_ip6(rmt_ip or lcl_ip)
         self.index = -1
         self.session = None
         self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl_ip, lcl_port, rmt_ip, rmt_port

@@ -156,7 +156,7 @@ class Ip4UdpLookup(Node):
         c = sm.conns.get((UDP, dst, dport, src, sport))
         if c is not None and c.session is not None:
             return c.session.index
-        ls = sm.listeners.get((UDP, dst, dport)) or sm.listeners.get((UDP, 0, dport))
+        ls = sm.find_listener(UDP, dst, dport)
         return ls.index if ls is not None else -1
 
     def format_trace(self, b):

@@ -21,9 +21,10 @@ from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, PRE_DATA, VNE
 from ...wire.checksum import csum
 
 _VNET = struct.Struct("<BBHHHHH")  # virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start/offset
-_NEEDS_CSUM, _GSO_TCPV4 = 1, 1
-_ETH_IP4 = 14 + 20  # csum_start counts from the ethernet header ip4-rewrite adds (no IP options)
+_NEEDS_CSUM, _GSO_TCPV4, _GSO_TCPV6 = 1, 1, 4
+_ETH_IP4, _ETH_IP6 = 14 + 20, 14 + 40  # csum_start counts from the ethernet header the rewrite adds
 _TCP4_CSUM = _VNET.pack(_NEEDS_CSUM, 0, 0, 0, _ETH_IP4, 16, 0)
+_TCP6_CSUM = _VNET.pack(_NEEDS_CSUM, 0, 0, 0, _ETH_IP6, 16, 0)
 _FLAGS_CSUM = F_LOCALLY_ORIGINATED | F_OFFLOAD
 _FLAGS_GSO = F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO
 
@@ -37,6 +38,17 @@ def tcp4_offload(pool, b: int, tcp_hdr_len: int, gso: int = 0) -> None:
         pool.mv_flags[b] = _FLAGS_GSO
     else:
         pool.mv_vnet[vo:vo + VNET_HDR_LEN] = _TCP4_CSUM
+        pool.mv_flags[b] = _FLAGS_CSUM
+
+
+def tcp6_offload(pool, b: int, tcp_hdr_len: int, gso: int = 0) -> None:
+    """The same for IPv6 + TCP."""
+    vo = b * VNET_HDR_LEN
+    if gso:
+        _VNET.pack_into(pool.mv_vnet, vo, _NEEDS_CSUM, _GSO_TCPV6, _ETH_IP6 + tcp_hdr_len, gso, _ETH_IP6, 16, 0)
+        pool.mv_flags[b] = _FLAGS_GSO
+    else:
+        pool.mv_vnet[vo:vo + VNET_HDR_LEN] = _TCP6_CSUM
         pool.mv_flags[b] = _FLAGS_CSUM
 
 

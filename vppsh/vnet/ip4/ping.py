@@ -14,7 +14,7 @@ from ...vlib.buffer import F_LOCALLY_ORIGINATED, RX
 from ...vlib.process import WaitEvent
 from ...wire.checksum import csum
 from ...wire import icmp6, ip6
-from . import dpo as D
+from ..ip6.egress import egress6
 from .egress import egress
 
 PING_MAXIMUM_DATA_SIZE = 32768  # VPP's ping plugin limits
@@ -34,19 +34,6 @@ def _echo6(src: int, dst: int, ident: int, seq: int, size: int) -> bytes:
     body = icmp6.build_echo(src, dst, icmp6.ECHO_REQUEST, ident, seq,
                             struct.pack("!Q", seq) + bytes((i & 0xFF) for i in range(size)))
     return ip6.build(src, dst, ip6.PROTO_ICMP6, len(body), 64) + body
-
-
-def _egress6(vm, dst: int, sw: int | None) -> tuple[int, int]:
-    """(interface, source) toward an IPv6 destination: the FIB's, or `sw` if forced."""
-    v6 = vm.ip6
-    d = v6.lookup(dst)
-    if sw is None:
-        if int(v6.dpo.kind[d]) == D.DROP:
-            return -1, 0
-        sw = int(v6.dpo.sw_if_index[d])
-        if int(v6.dpo.kind[d]) == D.RECEIVE:
-            return sw, dst
-    return sw, v6.source_for(sw, dst)
 
 
 def ping(ctx, a):
@@ -77,7 +64,7 @@ def ping(ctx, a):
     try:
         for seq in range(1, repeat + 1):
             if v6:
-                sw, src = _egress6(vm, dst, a.get("source"))
+                sw, src, _mtu, _tso = egress6(vm, dst, a.get("source"))
             else:
                 sw, src, _mtu, _tso = egress(vm, dst, a.get("source"))
             for _ in range(burst):
