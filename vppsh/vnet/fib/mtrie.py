@@ -23,12 +23,12 @@ own vector form.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from ...wire.format import format_memory_size
+from ...wire.ip6 import format_ip6
 
 PLY = 0x80000000  # leaf flag: the rest is a ply index
 MASK = 0x7FFFFFFF
@@ -43,10 +43,6 @@ def prefix_mask(plen: int, bits: int = 32) -> int:
 
 def ip4_str(a: int) -> str:
     return f"{a >> 24 & 255}.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}"
-
-
-def ip6_str(a: int) -> str:
-    return str(ipaddress.IPv6Address(a))
 
 
 def ip6_vector(addrs: Iterable[int]) -> np.ndarray:
@@ -439,7 +435,7 @@ class Ip6Mtrie(Mtrie):
     them from headers) to results; a 2^16 root then 8-bit plies, fifteen levels at most."""
 
     bits = 128
-    fmt = staticmethod(ip6_str)
+    fmt = staticmethod(format_ip6)
 
     def lookup(self, dst: np.ndarray) -> np.ndarray:
         """Results for (..., 16) uint8 destinations; the walk stops when all have a result,
