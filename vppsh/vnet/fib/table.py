@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .mtrie import Ip6Mtrie, Mtrie16_8_8, ip4_str, ip6_str, prefix_mask
+from ...wire.ip6 import format_ip6
+from .mtrie import Ip6Mtrie, Mtrie16_8_8, ip4_str, prefix_mask
 
 # fib_source.h foreach_fib_source: name -> priority class (lower is better)
 SOURCE_PRIORITY = {
@@ -79,7 +80,7 @@ class Fib6Entry(FibEntry):
     """An IPv6 prefix: only its printing differs (no per-entry family field)."""
 
     __slots__ = ()
-    fmt = staticmethod(ip6_str)
+    fmt = staticmethod(format_ip6)
 
 
 # bits -> (trie, entry class, special entries)
