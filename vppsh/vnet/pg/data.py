@@ -18,8 +18,10 @@ from ...wire import icmp as icmp_wire
 from ...wire import tcp as tcp_wire
 from ...wire.checksum import csum_rows, fold
 from ...wire.format import format_unformat_error
-from ...wire.ethernet import ETHERTYPE_ARP, ETHERTYPE_BY_NAME, ETHERTYPE_IP4, ETHERTYPE_VLAN
+from ...wire import icmp6 as icmp6_wire
+from ...wire.ethernet import ETHERTYPE_ARP, ETHERTYPE_BY_NAME, ETHERTYPE_IP4, ETHERTYPE_IP6, ETHERTYPE_VLAN
 from ...wire.ip4 import PROTO_BY_NAME, PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from ...wire.ip6 import PROTO_ICMP6, parse_ip6
 
 MAX_PAYLOAD = 65535
 
@@ -34,6 +36,8 @@ _WS = " \t\r\n"
 _NUM = re.compile(r"0[xX][0-9a-fA-F]{1,16}(?![0-9a-zA-Z_])|\d{1,20}(?![0-9a-zA-Z_.])")
 _FLOAT = re.compile(r"[-+]?(?:\d{1,30}\.?\d{0,30}|\.\d{1,30})(?:[eE][-+]?\d{1,4})?")
 _IP4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![0-9])")
+_IP6 = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*(?![0-9a-zA-Z_.:])")
+LOW64 = (1 << 64) - 1
 _MAC_UNIX = re.compile(r"([0-9a-fA-F]{1,8})" + r":([0-9a-fA-F]{1,8})" * 5)
 _MAC_CISCO = re.compile(r"([0-9a-fA-F]{1,8})\.([0-9a-fA-F]{1,8})\.([0-9a-fA-F]{1,8})(?![0-9a-fA-F])")
 _NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -135,6 +139,17 @@ def _ip4(sc: Scanner) -> int | None:
     return (parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]
 
 
+def _ip6(sc: Scanner) -> int | None:
+    start = sc.i
+    m = sc.match(_IP6)
+    if m:
+        try:
+            return parse_ip6(m.group(0))
+        except ValueError:
+            sc.i = start
+    return None
+
+
 def _mac(sc: Scanner) -> int | None:
     """`xx:xx:xx:xx:xx:xx` or Cisco `x.x.x` (pg's `1.2.3` is 0001.0002.0003)."""
     start = sc.i
@@ -222,7 +237,7 @@ class Edit:
 
 @dataclass(frozen=True)
 class Layer:
-    kind: str  # ethernet | ip4 | udp | tcp | icmp | arp
+    kind: str  # ethernet | ip4 | ip6 | udp | tcp | icmp | icmp6 | arp
     offset: int
     length: int
     fixed_length: bool = False
@@ -289,7 +304,10 @@ class PacketTemplate:
                 ip = layer
                 if not layer.fixed_length:
                     _put16(rows, layer.offset + 2, lengths - layer.offset)
-            elif layer.kind in ("udp", "tcp", "icmp") and ip is not None:
+            elif layer.kind == "ip6":
+                ip = layer
+                _put16(rows, layer.offset + 4, lengths - layer.offset - 40)  # payload length
+            elif layer.kind in ("udp", "tcp", "icmp", "icmp6") and ip is not None:
                 l3_of[layer.offset] = ip
                 if layer.kind == "udp" and not layer.fixed_length:
                     _put16(rows, layer.offset + 4, lengths - layer.offset)
@@ -300,19 +318,23 @@ class PacketTemplate:
             room = lengths - layer.offset
             if layer.kind == "udp":
                 seg = np.minimum(_get16(rows, layer.offset + 4), room) if layer.fixed_length else room
-            else:  # tcp/icmp follow the IP length, as VPP's pg does
+            elif ip.kind == "ip6":  # tcp/icmp follow the IP length, as VPP's pg does
+                seg = np.minimum(_get16(rows, ip.offset + 4) + 40 - (layer.offset - ip.offset), room)
+            else:
                 seg = np.minimum(_get16(rows, ip.offset + 2) - (layer.offset - ip.offset), room)
             seg = np.maximum(seg, 0)
-            ck = {"udp": 6, "tcp": 16, "icmp": 2}[layer.kind]
+            ck = {"udp": 6, "tcp": 16, "icmp": 2, "icmp6": 2}[layer.kind]
             _put16(rows, layer.offset + ck, np.zeros(len(rows), np.int64))
             if layer.kind == "icmp":
                 c = csum_rows(rows, layer.offset, seg)
             else:
                 o = ip.offset
-                pseudo = (_get16(rows, o + 12) + _get16(rows, o + 14) + _get16(rows, o + 16)
-                          + _get16(rows, o + 18) + rows[:, o + 9].astype(np.uint64)
-                          + seg.astype(np.uint64))
-                c = csum_rows(rows, layer.offset, seg, fold(pseudo))
+                if ip.kind == "ip6":  # addresses, upper-layer length, next header (RFC 8200 8.1)
+                    pseudo = sum(_get16(rows, o + k) for k in range(8, 40, 2)) + rows[:, o + 6].astype(np.uint64)
+                else:
+                    pseudo = (_get16(rows, o + 12) + _get16(rows, o + 14) + _get16(rows, o + 16)
+                              + _get16(rows, o + 18) + rows[:, o + 9].astype(np.uint64))
+                c = csum_rows(rows, layer.offset, seg, fold(pseudo + seg.astype(np.uint64)))
                 if layer.kind == "udp":
                     c[c == 0] = 0xFFFF  # zero means "no checksum" in UDP
             _put16(rows, layer.offset + ck, c)
@@ -465,7 +487,7 @@ def _ethernet(sc: Scanner, b: _Builder) -> bool:
         return False
     b.layers.append(Layer("ethernet", off, len(b.hdr) - off))
     if etype.lo == etype.hi:
-        nxt = {ETHERTYPE_IP4: _ip4_header, ETHERTYPE_ARP: _arp}.get(etype.lo)
+        nxt = {ETHERTYPE_IP4: _ip4_header, ETHERTYPE_IP6: _ip6_header, ETHERTYPE_ARP: _arp}.get(etype.lo)
         if nxt is not None and _attempt(sc, b, nxt):
             return True
     return _payload(sc, b)
@@ -531,6 +553,33 @@ def _ip4_header(sc: Scanner, b: _Builder) -> bool:
     b.layers.append(Layer("ip4", off, 20, fixed_len, fixed_ck))
     if proto.lo == proto.hi:
         nxt = {PROTO_UDP: _udp, PROTO_TCP: _tcp, PROTO_ICMP: _icmp}.get(proto.lo)
+        if nxt is not None and _attempt(sc, b, nxt):
+            return True
+    return _payload(sc, b)
+
+
+def _ip6_header(sc: Scanner, b: _Builder) -> bool:
+    """VPP's unformat_ip6_header: `PROTO: SRC -> DST [tos N] [hop-limit N]`. An address range
+    varies the low 64 bits (both ends share the top 64)."""
+    off = len(b.hdr)
+    b.hdr += bytes([0x60]) + bytes(6) + bytes([64]) + bytes(32)
+    proto = _edit(sc, _ip_proto)
+    if proto is None or not sc.sym(":") or not b.field(off + 6, 1, proto):
+        return False
+    src = _edit(sc, _ip6)
+    dst = _edit(sc, _ip6) if src is not None and sc.sym("->") else None
+    if dst is None:
+        return False
+    for pos, v in ((off + 8, src), (off + 24, dst)):
+        if v.lo >> 64 != v.hi >> 64 or not b.field(pos, 16, Value(v.lo, v.lo)):
+            return False
+        if v.mode != "fixed" and not b.field(pos + 8, 8, Value(v.lo & LOW64, v.hi & LOW64, v.mode)):
+            return False
+    while _option(sc, b, off, {"tos": (0, 2, 4, 8), "hop-limit": (7, 1)}) is not None:
+        pass
+    b.layers.append(Layer("ip6", off, 40))
+    if proto.lo == proto.hi:
+        nxt = {PROTO_UDP: _udp, PROTO_TCP: _tcp, PROTO_ICMP6: _icmp6}.get(proto.lo)
         if nxt is not None and _attempt(sc, b, nxt):
             return True
     return _payload(sc, b)
@@ -659,6 +708,34 @@ def _icmp(sc: Scanner, b: _Builder) -> bool:
     return _payload(sc, b)
 
 
+_ICMP6_OPTIONS = {"checksum": (2, 2), "code": (1, 1), "id": (4, 2), "seq": (6, 2)}
+
+
+def _icmp6(sc: Scanner, b: _Builder) -> bool:
+    """`ICMP6: echo_request [id N] [seq N]`, as `ICMP:` for IPv4 (icmp6_wire's type names)."""
+    off = len(b.hdr)
+    b.hdr += bytes(8)
+    if not sc.kw("ICMP6", nocase=True):
+        return False
+    sc.sym(":")
+    start = sc.i
+    m = sc.match(_NAME)
+    t = icmp6_wire.TYPE_BY_NAME.get(m.group(0).lower()) if m else None
+    if t is None:
+        sc.i = start
+        t = sc.number()
+        if t is None or t > 255:
+            return False
+    b.hdr[off] = t
+    keys = set()
+    while (key := _option(sc, b, off, _ICMP6_OPTIONS)) is not None:
+        keys.add(key)
+    if not keys & {"id", "seq"}:
+        del b.hdr[off + 4:]
+    b.layers.append(Layer("icmp6", off, len(b.hdr) - off, False, "checksum" in keys))
+    return _payload(sc, b)
+
+
 def parse_data(text: str, node: str | None = None, seed: int = 0) -> PacketTemplate:
     """Parse a data stanza (the text inside `data { ... }`).
 
@@ -667,7 +744,9 @@ def parse_data(text: str, node: str | None = None, seed: int = 0) -> PacketTempl
     """
     sc = Scanner(text)
     b = _Builder()
-    order = [_ip4_header, _ethernet] if (node or "").startswith("ip4") else [_ethernet, _ip4_header]
+    node = node or ""
+    order = [_ip4_header, _ethernet] if node.startswith("ip4") else [_ip6_header, _ethernet] \
+        if node.startswith("ip6") else [_ethernet, _ip4_header, _ip6_header]
     if not any(_attempt(sc, b, fn) for fn in order) and not _attempt(sc, b, _payload):
         raise PgSpecError(f"failed to parse packet data from `{format_unformat_error(text)}'")
     if not sc.at_end():

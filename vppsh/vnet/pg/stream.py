@@ -20,7 +20,7 @@ from ..devices.offload import finish_in_place
 from ..interface import Device
 from ..ip4.rows import col_view
 from ..pcap import PcapWriter, read_pcap
-from ...wire import ethernet, ip4
+from ...wire import ethernet, ip4, ip6
 
 
 class PgError(Exception):
@@ -252,10 +252,14 @@ def describe_packet(pkt: bytes, node: str) -> list[str]:
     try:
         if node.startswith("ip4") and len(pkt) >= 20:
             return ip4.format_ip4_header(pkt).splitlines()
+        if node.startswith("ip6") and len(pkt) >= 40:
+            return ip6.format_ip6_header(pkt).splitlines()
         if len(pkt) >= 14:
             lines = [ethernet.format_ethernet_header(pkt)]
             if pkt[12:14] == b"\x08\x00" and len(pkt) >= 34:
                 lines += ["  " + x for x in ip4.format_ip4_header(pkt[14:]).splitlines()]
+            elif pkt[12:14] == b"\x86\xdd" and len(pkt) >= 54:
+                lines += ["  " + x for x in ip6.format_ip6_header(pkt[14:]).splitlines()]
             return lines
     except Exception:  # a trace line must never break the data path
         pass
