@@ -36,16 +36,17 @@ class EthernetInput(Node):
             self.if_mac = grown
         self.if_mac[sw_if_index] = np.frombuffer(mac or bytes(6), np.uint8)
         self.mac_bytes[sw_if_index] = bytes(mac or bytes(6))
-        self._want_cache.pop(sw_if_index, None)
+        self._want_cache = {k: v for k, v in self._want_cache.items() if k[0] != sw_if_index}
 
-    def _want(self, sw_if_index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(mask, words) of an IPv4 frame to this interface's MAC, repeated for _TILE packets
-        (flat operands: numpy's broadcasting of a 2-word row costs ~4x more)."""
-        w = self._want_cache.get(sw_if_index)
+    def _want(self, sw_if_index: int, etype: int = 0x0008) -> tuple[np.ndarray, np.ndarray]:
+        """(mask, words) of an IPv4 (IPv6: etype 0xDD86, the type's bytes little-endian) frame to
+        this interface's MAC, repeated for _TILE packets (flat operands: numpy's broadcasting
+        of a 2-word row costs ~4x more)."""
+        w = self._want_cache.get((sw_if_index, etype))
         if w is None:
             mac = int.from_bytes(self.if_mac[sw_if_index].tobytes(), "little")
-            w = self._want_cache[sw_if_index] = (
-                np.tile(_ETH_MASK, _TILE), np.tile(np.array([mac, 0x0008 << 32], np.uint64), _TILE))
+            w = self._want_cache[(sw_if_index, etype)] = (
+                np.tile(_ETH_MASK, _TILE), np.tile(np.array([mac, etype << 32], np.uint64), _TILE))
         return w
 
     def fast1(self, b: int) -> bool:
@@ -68,24 +69,27 @@ class EthernetInput(Node):
         rx = buf.sw_if_index[RX][fi]
         r0 = int(rx[0])
         col = uniform_col(buf, fi)
-        if col >= 0 and r0 < len(self.if_mac) and self.vm.ip4.enabled[r0] and (rx == r0).all() \
-                and (length >= 14).all():
-            # The common frame: IPv4 for our MAC, one interface, one start. dst MAC and type
-            # compared as two little-endian 64-bit words of the first 16 bytes.
-            if col % 16 == 0 and col + 16 <= buf.stride and len(frame) <= _TILE:
-                mask, want = self._want(r0)
-                m = col_view(buf, col, "V16")[fi].view("<u8")  # flat: 2 words a packet
-                m &= mask[:len(m)]
-                m ^= want[:len(m)]
-                ok = not m.any()
-            else:
-                w = gather(buf, fi, col, 14)
-                ok = (w[:, 12] == 8).all() and (w[:, 13] == 0).all() and (w[:, :6] == self.if_mac[r0]).all()
-            if ok:
-                buf.current_data[fi] = col - PRE_DATA + 14
-                buf.current_length[fi] = length - 14
-                self.next(NEXT_IP4, frame)
-                return
+        if col >= 0 and r0 < len(self.if_mac) and (rx == r0).all() and (length >= 14).all():
+            # The common frame: IPv4 (or IPv6) for our MAC, one interface, one start. dst MAC and
+            # type compared as two little-endian 64-bit words of the first 16 bytes.
+            for on, etype, nxt in ((self.vm.ip4.enabled, 0x0008, NEXT_IP4), (self.vm.ip6.enabled, 0xDD86, NEXT_IP6)):
+                if r0 >= len(on) or not on[r0]:
+                    continue
+                if col % 16 == 0 and col + 16 <= buf.stride and len(frame) <= _TILE:
+                    mask, want = self._want(r0, etype)
+                    m = col_view(buf, col, "V16")[fi].view("<u8")  # flat: 2 words a packet (a copy)
+                    m &= mask[:len(m)]
+                    m ^= want[:len(m)]
+                    ok = not m.any()
+                else:
+                    w = gather(buf, fi, col, 14)
+                    ok = (w[:, 12] == (etype & 0xFF)).all() and (w[:, 13] == etype >> 8).all() \
+                        and (w[:, :6] == self.if_mac[r0]).all()
+                if ok:
+                    buf.current_data[fi] = col - PRE_DATA + 14
+                    buf.current_length[fi] = length - 14
+                    self.next(nxt, frame)
+                    return
         short = length < 14
         if short.any():
             self.drop(frame[short], self.err["ethernet frame too short"])
