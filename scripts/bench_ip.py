@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""IPv4 dataplane benchmarks, each beside its reference in the same run (issue: interfaces and
-the IPv4 dataplane). Needs root, /dev/net/tun, iperf3 and ping; every address is inside
-namespaces this script creates and removes.
+"""IPv4 and IPv6 dataplane benchmarks, each beside its reference in the same run. Needs root,
+/dev/net/tun, iperf3 and ping; every address is inside namespaces this script creates and removes.
 
 1. pg -> ethernet-input -> ip4-input -> ip4-lookup -> ip4-rewrite -> tx sink, 64-byte packets:
-   the engine vs the same path written per packet in plain Python; then with 1M routes.
+   the engine vs the same path written per packet in plain Python; then with 1M routes; then
+   the IPv6 path (ip6-input -> ip6-lookup -> ip6-rewrite) against the IPv4 one.
 2. Ping RTT from a namespace through vppsh (tap) vs over a veth pair, and vs the least any
    Python engine can do (FLOOR: a loop that reads a tap and writes the echo reply back);
-   `ping -f` replies/s.
-3. iperf3 TCP between two namespaces routed by vppsh vs over a veth pair.
+   `ping -f` replies/s; the same over IPv6 against IPv4.
+3. iperf3 TCP between two namespaces routed by vppsh vs over a veth pair, IPv4 and IPv6.
 4. Idle CPU of vppsh with two taps up.
 
-Usage: sudo .venv/bin/python scripts/bench_ip4.py [--quick]
+Usage: sudo .venv/bin/python scripts/bench_ip.py [--quick]
 """
 
 from __future__ import annotations
@@ -39,7 +39,17 @@ SETUP = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
          "set ip neighbor pg1 10.1.0.2 02:00:00:00:00:02 static"]
 
 
-def engine_rate(n: int, routes: int) -> tuple[float, float]:
+STREAM6 = ("packet-generator new {{ name f limit {n} size 64-64 interface pg0 node ethernet-input data {{ "
+           "IP6: 02:00:00:00:00:09 -> 02:00:00:00:00:01 UDP: 2001:db8::2 -> {dst} "
+           "UDP: 1234 -> 5678 incrementing 2 }} }}")
+SETUP6 = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
+          "create packet-generator interface pg1 hw-addr 02:00:00:00:01:01",
+          "set interface state pg0 up", "set interface state pg1 up",
+          "set interface ip address pg0 2001:db8::1/64", "set interface ip address pg1 2001:db8:1::1/64",
+          "set ip neighbor pg1 2001:db8:1::2 02:00:00:00:00:02 static"]
+
+
+def engine_rate(n: int, routes: int, ip6: bool = False) -> tuple[float, float]:
     """(packets/s through the forwarding path, seconds to add the routes)."""
     from vppsh.cli.grammar import load_tree
     from vppsh.cli.session import CliSession
@@ -56,15 +66,22 @@ def engine_rate(n: int, routes: int) -> tuple[float, float]:
             vm.run_once(0)
         assert errs == [None], (line, errs, out)
 
-    for line in SETUP:
+    for line in SETUP6 if ip6 else SETUP:
         run(line)
     t0 = time.perf_counter()
     if routes > 1:
-        run(f"ip route add count {routes - 1} 20.0.0.0/32 via 10.1.0.2 pg1")
+        run(f"ip route add count {routes - 1} 2001:db8:20::/64 via 2001:db8:1::2 pg1" if ip6 else
+            f"ip route add count {routes - 1} 20.0.0.0/32 via 10.1.0.2 pg1")
     add_s = time.perf_counter() - t0
-    run("ip route add 10.2.0.0/16 via 10.1.0.2 pg1")
-    dst = "10.2.0.1 - 10.2.0.254" if routes <= 10 else "20.0.0.1 - 20.0.255.254"
-    run(STREAM.format(n=n, dst=dst))
+    if not n:  # the routes' add time only
+        return 0.0, add_s
+    if ip6:
+        run("ip route add 2001:db8:2::/48 via 2001:db8:1::2 pg1")
+        run(STREAM6.format(n=n, dst="2001:db8:2::1 - 2001:db8:2::fe"))
+    else:
+        run("ip route add 10.2.0.0/16 via 10.1.0.2 pg1")
+        dst = "10.2.0.1 - 10.2.0.254" if routes <= 10 else "20.0.0.1 - 20.0.255.254"
+        run(STREAM.format(n=n, dst=dst))
     run("packet-generator enable-stream f")
     s = vm.pg.streams["f"]
     t0 = time.perf_counter()
@@ -272,6 +289,15 @@ def main() -> None:
     big, add_s = engine_rate(n, 100_000 if q else 1_000_000)
     print(f"forwarding with {'100k' if q else '1M'} routes: {big / 1e6:.2f} Mpps = {big / eng:.0%} of the 10-route "
           f"rate (goal >= 80%); adding the routes took {add_s:.1f} s (goal <= 30 s)")
+    pairs = [(engine_rate(n, 10, True)[0], engine_rate(n, 10)[0]) for _ in range(runs)]  # alternating
+    e6, e4 = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+    print(f"forwarding IPv6, 64-byte packets: {e6 / 1e6:.2f} Mpps | IPv4 {e4 / 1e6:.2f} Mpps (same run) | "
+          f"ratio {e6 / e4:.0%} (goal >= 80%)")
+    n6 = 20_000 if q else 200_000
+    add6 = engine_rate(0, n6, True)[1]
+    add4 = engine_rate(0, n6)[1]
+    print(f"`ip route add count {n6:,}`: IPv6 /64s {add6:.2f} s | IPv4 /32s {add4:.2f} s (same run) | "
+          f"ratio {add6 / add4:.2f} (goal <= 1; lookups at 200,000 prefixes: scripts/bench_fib.py)")
     if ap.parse_args().skip_kernel:
         return
     a, b = f"vppsh-b-{uuid.uuid4().hex[:6]}", f"vppsh-b-{uuid.uuid4().hex[:6]}"
@@ -297,6 +323,16 @@ def main() -> None:
         _, kloss, krate = ping_stats(v.a, "10.8.0.2", "-f", "-c", flood, "-q")
         print(f"ping -f to vppsh: {rate:,.0f} replies/s, {loss:.1f}% loss | veth pair {krate:,.0f} replies/s "
               f"(goal >= 50k/s, no loss) | the Python floor {frate:,.0f} replies/s")
+        wait_dad(a)
+        wait_dad(b)
+        ping_stats(a, "2001:db8:2::2", "-c", "3", "-i", "0.2")  # ND warm-up
+        rtt6, _, _ = ping_stats(a, "2001:db8:1::1", "-c", count, "-i", "0.002", "-q")
+        rtt4, _, _ = ping_stats(a, "10.1.0.1", "-c", count, "-i", "0.002", "-q")
+        _, loss6, rate6 = ping_stats(a, "2001:db8:1::1", "-f", "-c", flood, "-q")
+        _, loss4, rate4 = ping_stats(a, "10.1.0.1", "-f", "-c", flood, "-q")
+        print(f"IPv6 ping RTT to vppsh {rtt6:.3f} ms | IPv4 {rtt4:.3f} ms (same run) | ratio {rtt6 / rtt4:.2f} "
+              f"(goal <= 1.10); ping -f IPv6 {rate6:,.0f}/s, {loss6:.1f}% loss | IPv4 {rate4:,.0f}/s | "
+              f"ratio {rate6 / rate4:.2f} (goal >= 0.90)")
         secs = 3 if q else 10
         bps = iperf(a, b, "10.2.0.2", secs)
         d.stop()
@@ -306,16 +342,35 @@ def main() -> None:
         kbps = iperf(v.a, v.b, "10.8.0.2", secs)
         print(f"iperf3 TCP routed by vppsh: gso taps {gbps / 1e9:.2f} Gbit/s, plain taps {bps / 1e9:.2f} Gbit/s | "
               f"veth pair {kbps / 1e9:.2f} Gbit/s | gso ratio {gbps / kbps:.1%} (goal >= 3 Gbit/s)")
+        wait_dad(a)
+        wait_dad(b)
+        ping_stats(a, "2001:db8:2::2", "-c", "3", "-i", "0.2")
+        g6 = iperf(a, b, "2001:db8:2::2", secs)
+        print(f"iperf3 -6 routed by vppsh, gso taps: {g6 / 1e9:.2f} Gbit/s = {g6 / gbps:.0%} of IPv4's (same run)")
     finally:
         d.stop()
         v.close()
 
 
 def two_taps(a: str, b: str, offload: str) -> str:
-    return (f"create tap id 1 host-ns {a} host-ip4-addr 10.1.0.2/24 host-ip4-gw 10.1.0.1 {offload}\n"
-            f"create tap id 2 host-ns {b} host-ip4-addr 10.2.0.2/24 host-ip4-gw 10.2.0.1 {offload}\n"
+    return (f"create tap id 1 host-ns {a} host-ip4-addr 10.1.0.2/24 host-ip4-gw 10.1.0.1 "
+            f"host-ip6-addr 2001:db8:1::2/64 host-ip6-gw 2001:db8:1::1 {offload}\n"
+            f"create tap id 2 host-ns {b} host-ip4-addr 10.2.0.2/24 host-ip4-gw 10.2.0.1 "
+            f"host-ip6-addr 2001:db8:2::2/64 host-ip6-gw 2001:db8:2::1 {offload}\n"
             "set interface state tap1 up\nset interface state tap2 up\n"
-            "set interface ip address tap1 10.1.0.1/24\nset interface ip address tap2 10.2.0.1/24\n")
+            "set interface ip address tap1 10.1.0.1/24\nset interface ip address tap2 10.2.0.1/24\n"
+            "set interface ip address tap1 2001:db8:1::1/64\nset interface ip address tap2 2001:db8:2::1/64\n")
+
+
+def wait_dad(ns: str) -> None:
+    """Until the namespace's IPv6 addresses are no longer tentative (DAD done), at most 10 s."""
+    from pyroute2 import NetNS
+
+    with NetNS(ns) as ipr:
+        for _ in range(100):
+            if not any(a["flags"] & 0x40 for a in ipr.get_addr(family=10)):
+                return
+            time.sleep(0.1)
 
 
 if __name__ == "__main__":

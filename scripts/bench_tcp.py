@@ -20,13 +20,14 @@ into a namespace holding the kernel peer,
    close) against a python epoll echo server in the namespace; reference: a python epoll
    client doing the same, with the same concurrency (128 connects in flight, as the echo
    client), against the same epoll server across the veth pair. Goal >= 5,000 connections/s.
+   bulk6: the same rx and tx over IPv6, alternating with IPv4 in one run. Goal >= 90% of IPv4.
 3. 1,000 idle established sessions (kernel client -> `test echo server`): the engine
    process's CPU over 10 s, beside the same engine with no sessions. Goal <= 1%.
 
 After the table: the nodes that took the engine's time in each test (from `show runtime`) and how
 many kernel -> vppsh packets the host side of the tap dropped (its tun queue was full).
 
-Usage: sudo .venv/bin/python scripts/bench_tcp.py [--quick] [--runtime] [--only bulk|short|idle] [--runs N]
+Usage: sudo .venv/bin/python scripts/bench_tcp.py [--quick] [--runtime] [--only bulk|bulk6|short|idle] [--runs N]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from tabulate import tabulate
 from vppsh.session.transport import TransportProto
 
 CMD = "sudo .venv/bin/python scripts/bench_tcp.py"
+V6_PEER, V6_VPP = "2001:db8::1", "2001:db8::2"  # the kernel's and vppsh's IPv6 addresses on the tap
 CONNECTS_IN_FLIGHT = 128  # the echo client's pacing (vppsh/session/apps/echo.py)
 
 # ------------------------------------------------------------ kernel-side peers (python, run in a namespace)
@@ -70,7 +72,8 @@ print(mb << 20, time.perf_counter() - t0, flush=True)
 SINK = r"""
 import socket, sys, time
 ip, port = sys.argv[1], int(sys.argv[2])
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((ip, port)); l.listen(1)
 print("listening", flush=True)
 c, _ = l.accept()
@@ -378,18 +381,18 @@ def kernel_short(procs: Procs, v: VethPair, n: int, size: int) -> tuple[float, f
         procs.stop(srv)
 
 
-def vpp_rx(procs: Procs, ns: str, mb: int) -> float:
-    snd = procs.start(ns, SENDER, "10.0.0.2", 1234, mb)
+def vpp_rx(procs: Procs, ns: str, mb: int, dst: str = "10.0.0.2") -> float:
+    snd = procs.start(ns, SENDER, dst, 1234, mb)
     nbytes, dt = procs.finish(snd, 120).split()
     return int(nbytes) * 8 / float(dt)
 
 
-def vpp_tx(procs: Procs, vpp: Vpp, ns: str, size: str) -> tuple[float, float, float]:
+def vpp_tx(procs: Procs, vpp: Vpp, ns: str, size: str, peer: str = "10.0.0.1") -> tuple[float, float, float]:
     """(client's own gbit/s line, wall clock of the command, the kernel sink's view), bits/s."""
-    sink = procs.start(ns, SINK, "10.0.0.1", 5001)
+    sink = procs.start(ns, SINK, peer, 5001)
     wait_line(sink, "listening")
     t0 = time.perf_counter()
-    out = vpp.run(f"test echo clients uri tcp://10.0.0.1/5001 bytes {size} no-return fifo-size 4096 "
+    out = vpp.run(f"test echo clients uri tcp://{peer}/5001 bytes {size} no-return fifo-size 4096 "
                   f"test-timeout 60", timeout=120)
     wall = time.perf_counter() - t0
     nbytes, dt = procs.finish(sink, 30).split()
@@ -438,7 +441,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one run of each, smaller transfers")
     ap.add_argument("--runtime", action="store_true", help="print `show runtime` after each vppsh test")
-    ap.add_argument("--only", choices=("bulk", "short", "idle"), help="run just this test and its reference")
+    ap.add_argument("--only", choices=("bulk", "bulk6", "short", "idle"), help="run just this test and its reference")
     ap.add_argument("--runs", type=int, help="runs of each measurement (default 3, --quick 1)")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 3)  # this VM is noisy: medians, vppsh and reference alike
@@ -505,6 +508,22 @@ def main() -> None:
         results.append(("  python sender -> python sink over veth (peers' own ceiling)", f"{k_py / 1e9:.2f} Gbit/s",
                         "", None, "", None))
 
+    def bulk6() -> None:
+        """Bulk rx and tx over IPv6 against the same over IPv4, alternating in one run."""
+        rx4, rx6, tx4, tx6 = [], [], [], []
+        size = "1g" if mb == 1024 else f"{mb}m"
+        for _ in range(runs):
+            for uri, dst, out in (("tcp://0.0.0.0/1234", "10.0.0.2", rx4), ("tcp://::/1234", V6_VPP, rx6)):
+                vpp.run(f"test echo server uri {uri} no-echo fifo-size 4096")
+                out.append(vpp_rx(procs, ns, mb, dst))
+                vpp.run("test echo server stop")
+            tx4.append(vpp_tx(procs, vpp, ns, size)[2])
+            tx6.append(vpp_tx(procs, vpp, ns, size, V6_PEER)[2])
+        for what, a6, a4 in (("rx", rx6, rx4), ("tx", tx6, tx4)):
+            m6, m4 = statistics.median(a6), statistics.median(a4)
+            results.append((f"bulk TCP {what} over IPv6 (echo apps, gso tap)", f"{m6 / 1e9:.2f} Gbit/s",
+                            f"IPv4 {m4 / 1e9:.2f} Gbit/s", m6 / m4, ">= 90% of IPv4", m6 / m4 >= 0.9))
+
     def short() -> None:
         # -- 2. short connections
         vpp.run("clear runtime")
@@ -552,11 +571,13 @@ def main() -> None:
     try:
         v = VethPair(tag)
         vpp = Vpp()
-        for line in (f"create tap id 0 host-ns {ns} host-if-name vtap0 host-ip4-addr 10.0.0.1/24 gso",
-                     "set interface state tap0 up", "set interface ip address tap0 10.0.0.2/24", "session enable"):
+        for line in (f"create tap id 0 host-ns {ns} host-if-name vtap0 host-ip4-addr 10.0.0.1/24 "
+                     f"host-ip6-addr {V6_PEER}/64 gso", "set interface state tap0 up",
+                     "set interface ip address tap0 10.0.0.2/24", f"set interface ip address tap0 {V6_VPP}/64",
+                     "session enable"):
             vpp.run(line)
         vpp.run("ping 10.0.0.1 repeat 1")  # ARP resolved before the first SYN
-        for what, test in (("bulk", bulk), ("short", short), ("idle", idle_test)):
+        for what, test in (("bulk", bulk), ("bulk6", bulk6), ("short", short), ("idle", idle_test)):
             if args.only in (None, what):
                 test()
     finally:
