@@ -30,6 +30,17 @@ def ones_sum(data, initial: int = 0) -> int:
     return fold(int(words.sum(dtype=np.uint64)) + int(initial))
 
 
+def sum_mod(data, initial: int = 0) -> int:
+    """The ones-complement sum of `data` (big-endian 16-bit words, odd tail padded) plus
+    `initial`, modulo 0xFFFF: a sum of words is its value as one big integer mod 0xFFFF
+    (2^16 = 1 mod 0xFFFF), which int.from_bytes and % compute in C. A packet whose checksum
+    verifies sums to 0xFFFF, that is to 0 here. For short packets on the scalar paths."""
+    b = bytes(data)
+    if len(b) & 1:
+        b += b"\x00"
+    return (int.from_bytes(b, "big") + initial) % 0xFFFF
+
+
 def csum(data, initial: int = 0) -> int:
     """Final internet checksum of `data` (complement of the folded sum)."""
     return (~ones_sum(data, initial)) & 0xFFFF

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...vlib.buffer import F_OFFLOAD
 from ...vlib.node import Node
-from ...wire.checksum import csum_rows, ones_sum
+from ...wire.checksum import csum_rows, sum_mod
 from ...wire.tcp import RST, format_tcp_header
 from ...vnet.ip4.fields import be16, be32
 from . import cookies
@@ -347,8 +347,8 @@ def _strip_ext(buf, b: int, off: int) -> None:
 
 
 def _checksum_ok6(mv, o: int, l4: int) -> bool:
-    s = ones_sum(mv[o + 8:o + 40], 6 + l4)
-    return ones_sum(mv[o + 40:o + 40 + l4], s) == 0xFFFF
+    """Addresses (the pseudo header's), upper-layer length, next header and the segment."""
+    return sum_mod(mv[o + 8:o + 40 + l4], 6 + l4) == 0
 
 
 class Tcp6Established(Tcp4Established):

@@ -54,12 +54,18 @@ class EthernetInput(Node):
         o = buf.start(b)
         rx = int(buf.sw_if_index[RX, b])
         mv = buf.mv
-        if buf.current_length[b] < 14 or mv[o + 12] != 8 or mv[o + 13] != 0 \
-                or mv[o:o + 6] != self.mac_bytes.get(rx) or not self.vm.ip4.enabled[rx]:
+        if buf.current_length[b] < 14 or mv[o:o + 6] != self.mac_bytes.get(rx):
+            return False
+        t = (mv[o + 12] << 8) | mv[o + 13]
+        if t == 0x0800 and self.vm.ip4.enabled[rx]:
+            nxt = NEXT_IP4
+        elif t == 0x86DD and rx < len(self.vm.ip6.enabled) and self.vm.ip6.enabled[rx]:
+            nxt = NEXT_IP6
+        else:
             return False
         buf.current_data[b] += 14
         buf.current_length[b] -= 14
-        self.next1(NEXT_IP4, b)
+        self.next1(nxt, b)
         return True
 
     def process(self, frame):

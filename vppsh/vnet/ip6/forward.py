@@ -57,6 +57,22 @@ class Ip6Input(Node):
         vm.interfaces.count_simple("ip6", buf.sw_if_index[RX, frame[ok]])
         self.nexts(nxt, frame)
 
+    def fast1(self, b: int) -> bool:
+        buf = self.vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        n = buf.current_length[b]
+        if n < IP6_HDR_LEN or mv[o] >> 4 != 6 or mv[o + 24] == 0xFF or mv[o + 8] == 0xFF:
+            return False
+        total = ((mv[o + 4] << 8) | mv[o + 5]) + IP6_HDR_LEN
+        if total > n:
+            return False
+        buf.current_length[b] = total
+        self.count(self.err["valid ip6 packets"])
+        self.vm.interfaces.add_simple("ip6", int(buf.sw_if_index[RX, b]))
+        self.next1(1, b)
+        return True
+
     def _common(self, frame, fi, hdr, length) -> bool:
         """The common frame: all version 6, unicast, whole, from a unicast source."""
         total = ((hdr[:, 4].astype(np.int64) << 8) | hdr[:, 5]) + IP6_HDR_LEN
@@ -107,6 +123,18 @@ class Ip6Lookup(Node):
         t.to_pkts[:n] += np.bincount(dpo, minlength=n)[:n]
         t.to_bytes[:n] += np.bincount(dpo, weights=buf.current_length[frame], minlength=n)[:n].astype(np.int64)
         self.nexts(t.kind[dpo], frame)
+
+    def fast1(self, b: int) -> bool:
+        vm = self.vm
+        buf, ip6 = vm.buffers, vm.ip6
+        o = buf.start(b)
+        d = ip6.fib.forwarding.lookup_one(int.from_bytes(buf.mv[o + 24:o + 40], "big"))
+        buf.adj_index[b] = d
+        t = ip6.dpo
+        t.to_pkts[d] += 1
+        t.to_bytes[d] += int(buf.current_length[b])
+        self.next1(int(t.kind[d]), b)
+        return True
 
     def format_trace(self, b):
         d = int(self.vm.buffers.adj_index[b])
@@ -163,6 +191,27 @@ class Ip6Rewrite(Node):
             self.nexts(np.array([out(self, int(s)) for s in u], np.uint16)[inv], frame)
 
     trace_in_process = True
+
+    def fast1(self, b: int) -> bool:
+        vm = self.vm
+        if vm.trace.active:
+            return False
+        buf, t = vm.buffers, vm.ip6.dpo
+        a = int(buf.adj_index[b])
+        o = buf.start(b)
+        mv = buf.mv
+        local = buf.flags[b] & F_LOCALLY_ORIGINATED
+        if (mv[o + 7] <= 1 and not local) or (buf.current_length[b] > t.mtu[a] and not buf.flags[b] & F_GSO):
+            return False
+        if not local:
+            mv[o + 7] -= 1
+        mv[o - 14:o] = t.rewrite[a].tobytes()
+        buf.current_data[b] -= 14
+        buf.current_length[b] += 14
+        sw = int(t.sw_if_index[a])
+        buf.sw_if_index[TX, b] = sw
+        self.next1(vm.interfaces.output_next(self, sw), b)
+        return True
 
     def _common(self, frame, fi, col: int, a0: int) -> bool:
         """One adjacency, nothing expiring, too big or our own: the MAC header's room and the

@@ -16,6 +16,7 @@ import numpy as np
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, F_OFFLOAD, RX
 from ...vlib.node import Node
 from ...wire import icmp6
+from ...wire.checksum import sum_mod
 from ...wire import ip6 as W
 from ..arp.node import Ip4Glean, send_frame
 from ..ip4.forward import icmp_aux
@@ -53,6 +54,18 @@ class Ip6Receive(Node):
 
     def register_protocol(self, proto: int, node_name: str) -> None:
         self.proto_next[proto] = self.add_next(node_name)
+
+    def fast1(self, b: int) -> bool:
+        """No extension headers, a unicast destination, a protocol someone takes."""
+        buf = self.vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        slot = self.proto_next.get(mv[o + 6])
+        if slot is None or mv[o + 24] == 0xFF:
+            return False
+        buf.aux[b] = W.IP6_HDR_LEN
+        self.next1(slot, b)
+        return True
 
     def process(self, frame):
         buf = self.vm.buffers
@@ -136,7 +149,7 @@ class Ip6IcmpInput(Node):
             if len(msg) < 8 if msg[:1] and msg[0] >= 128 else len(msg) < 4:
                 self.drop1(b, "icmp6 packet too short")
                 continue
-            if not icmp6.checksum_ok(src, dst, msg):
+            if sum_mod(pkt[8:40] + msg, W.PROTO_ICMP6 + len(msg)):  # pseudo header + message: 0 if valid
                 self.drop1(b, "icmp6 checksum error")
                 continue
             t = msg[0]
@@ -164,8 +177,25 @@ class Ip6IcmpInput(Node):
     # ------------------------------------------------------------ echo
     def _echo(self, b: int, pkt: bytes, off: int, src: int, dst: int) -> None:
         """The reply carries the request's data from our address (the one asked, or for a
-        multicast request the interface's), without the request's extension headers."""
+        multicast request the interface's), without the request's extension headers. The
+        common request (to our unicast address, no extension headers) is answered in place:
+        swapping the addresses leaves the pseudo-header's sum as it was, so only the type and
+        the checksum change."""
         ip6 = self.vm.ip6
+        buf = self.vm.buffers
+        if off == W.IP6_HDR_LEN and not W.is_multicast(dst):
+            o = buf.start(b)
+            mv = buf.mv
+            mv[o + 8:o + 24], mv[o + 24:o + 40] = pkt[24:40], pkt[8:24]
+            mv[o + 7] = HOP_LIMIT
+            mv[o + 40] = icmp6.ECHO_REPLY
+            c = ((mv[o + 42] << 8) | mv[o + 43]) + 0xFEFF  # type +1 (in the high byte): checksum -0x0100
+            c = (c & 0xFFFF) + (c >> 16)
+            mv[o + 42], mv[o + 43] = c >> 8, c & 0xFF
+            _locally_originated(buf, b)
+            self.count(self.err["echo replies sent"])
+            self.next1(1, b)
+            return
         rx = int(self.vm.buffers.sw_if_index[RX, b])
         me = dst if not W.is_multicast(dst) else ip6.source_for(rx, src)
         msg = pkt[off:]
