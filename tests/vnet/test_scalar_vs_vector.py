@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.all import ICMP, IP, UDP, Ether, Raw
+from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 
 from vppsh.cli.grammar import load_tree
 from vppsh.cli.session import CliSession
@@ -21,7 +22,11 @@ SETUP = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
          "set ip neighbor pg0 10.0.0.2 02:00:00:00:00:02 static",
          "set ip neighbor pg1 10.1.0.2 02:00:00:00:01:02 static",
          "ip route add 10.2.0.0/16 via 10.1.0.2 pg1",
-         "set interface mtu packet 1000 pg1"]
+         "set interface mtu packet 1000 pg1",
+         "set interface ip address pg0 2001:db8::1/64", "set interface ip address pg1 2001:db8:1::1/64",
+         "set ip neighbor pg0 2001:db8::2 02:00:00:00:00:02 static",
+         "set ip neighbor pg1 2001:db8:1::2 02:00:00:00:01:02 static",
+         "ip route add 2001:db8:2::/48 via 2001:db8:1::2 pg1", "set interface mtu ip6 1280 pg1"]
 
 
 class Rig:
@@ -76,7 +81,7 @@ class Rig:
             vm.dispatch_pending()
         counts = {(n, r): int(c) for (n, r, _s), c in zip(vm.errors.info, vm.errors.since_clear()) if c}
         # nothing leaked on either path (packets to an unresolved host wait for ARP)
-        assert vm.buffers.n_free + vm.ip4.held.n == vm.buffers.n
+        assert vm.buffers.n_free + vm.ip4.held.n + vm.ip6.held.n == vm.buffers.n
         return sorted(self.out), counts
 
 
@@ -90,8 +95,20 @@ def packets():
                      st.none() | st.integers(0, 0xFFFF))
 
 
+def packets6():
+    eth = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+    dst = st.sampled_from(["2001:db8::1", "2001:db8:2::4", "2001:db8:1::2", "2001:db8::9", "2001:db8:7::9",
+                           "ff02::1"])
+    l4 = st.sampled_from([ICMPv6EchoRequest(id=1, seq=2), ICMPv6EchoReply(), ICMPv6DestUnreach(),
+                          UDP(sport=1, dport=2)])
+    return st.builds(lambda d, hl, ln, l, nh: bytes(eth / IPv6(src="2001:db8::2", dst=d, hlim=hl,
+                                                               **({"nh": nh} if nh is not None else {}))
+                                                    / l / Raw(bytes(ln))),
+                     dst, st.integers(0, 3) | st.just(64), st.integers(0, 1400), l4, st.none() | st.just(253))
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(packets(), min_size=1, max_size=12))
+@given(st.lists(packets() | packets6(), min_size=1, max_size=12))
 def test_scalar_and_vector_paths_agree(pkts):
     a, b = Rig(), Rig()
     out_scalar, err_scalar = a.inject(pkts, one_by_one=True)
