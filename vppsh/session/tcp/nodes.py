@@ -14,6 +14,7 @@ from ...vlib.node import Node
 from ...wire.checksum import csum_rows, sum_mod
 from ...wire.tcp import RST, format_tcp_header
 from ...vnet.ip4.fields import be16, be32
+from ...vnet.ip6.main import strip_ext
 from . import cookies
 from .connection import CLOSED, ESTABLISHED, SYN_SENT
 from ..transport import TransportProto
@@ -299,7 +300,7 @@ class Tcp6Input(TcpNode):
         for b in frame.tolist():
             off = int(buf.aux[b])
             if off != 40:
-                _strip_ext(buf, b, off)
+                strip_ext(buf, b, off, 6)
             o = buf.start(b)
             l4 = int(buf.current_length[b]) - 40
             hl = (mv[o + 52] >> 4) * 4 if l4 >= 20 else 0
@@ -330,20 +331,6 @@ class Tcp6Input(TcpNode):
             groups.setdefault(nx, []).append(b)
         for slot in sorted(groups):
             self.next(slot, np.array(groups[slot], np.uint32))
-
-
-def _strip_ext(buf, b: int, off: int) -> None:
-    """Move the IPv6 header up against the TCP header at `off`, dropping the extension headers
-    between them (they were checked by ip6-receive)."""
-    o = buf.start(b)
-    mv = buf.mv
-    k = off - 40
-    hdr = bytearray(mv[o:o + 40])
-    hdr[6] = 6
-    hdr[4:6] = (((hdr[4] << 8) | hdr[5]) - k).to_bytes(2, "big")
-    mv[o + k:o + off] = hdr
-    buf.current_data[b] += k
-    buf.current_length[b] -= k
 
 
 def _checksum_ok6(mv, o: int, l4: int) -> bool:

@@ -134,3 +134,18 @@ class Ip6Main(Ip4Main):
 def dst_bytes(buf, frame, off: int = 24) -> np.ndarray:
     """Destination addresses of a frame's IPv6 headers as (n, 16) network-order bytes."""
     return buf.gather(frame, off, 16)
+
+
+def strip_ext(buf, b: int, off: int, proto: int) -> None:
+    """Move buffer b's IPv6 header up against its upper-layer header at `off` (protocol
+    `proto`), dropping the extension headers between them (ip6-receive checked them), so the
+    transport's nodes find their header right after 40 bytes."""
+    o = buf.start(b)
+    mv = buf.mv
+    k = off - 40
+    hdr = bytearray(mv[o:o + 40])
+    hdr[6] = proto
+    hdr[4:6] = (((hdr[4] << 8) | hdr[5]) - k).to_bytes(2, "big")
+    mv[o + k:o + off] = hdr
+    buf.current_data[b] += k
+    buf.current_length[b] -= k
