@@ -4,7 +4,8 @@ shell        Shell, the in-process engine driven through its CLI; wait_for; rss_
 kernel       kernel-side programs run in the tests' namespaces (nsenter wrappers, UDP echo server,
              TCP stream and echo client, frame injector)
 tcp_peer     a tap to a namespace, and a scripted TCP peer on it (scapy over AF_PACKET)
-pgnet        frames in and out of a pg interface, for session tests without a kernel
+pgnet        frames in and out of a pg interface, for session tests without a kernel; a
+             datagram app that records what it gets (Recorder)
 pgpair       two pg interfaces routed by vppsh: frames injected, `show errors` rows
 shimnet      vppsh with a tap and an app namespace where programs run under `vppsh exec`
 preload_env  the topology and runner of the socket-semantics programs in tests/preload/

@@ -1,5 +1,5 @@
 """Helpers for session-layer and IPv6 tests on a pg interface: frames in through ethernet-input,
-frames out captured at pg0's tx (no kernel needed)."""
+frames out captured at pg0's tx (no kernel needed), and a datagram app that records what it gets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import struct
 
 import numpy as np
 
+from vppsh.session.app import App
+from vppsh.session.dgram import recv_dgram
 from vppsh.wire import udp as wudp
 from vppsh.wire.checksum import csum
 
@@ -127,3 +129,27 @@ def sent6(net: PgNet) -> list:
     from scapy.layers.inet6 import IPv6
 
     return [IPv6(p) for p in net.take()]
+
+
+class Recorder(App):
+    """A test app: remembers its sessions and the datagrams it is told about (it reads them
+    only when `auto_read`)."""
+
+    def __init__(self, vm, fifo: int = 1 << 16, auto_read: bool = True) -> None:
+        super().__init__("recorder", fifo, fifo)
+        self.vm, self.auto_read = vm, auto_read
+        self.connected, self.got, self.rx_calls, self.tx_space = [], [], 0, 0
+
+    def on_connected(self, s, err, opaque):
+        self.connected.append((s, err, opaque))
+
+    def on_tx_space(self, s):
+        self.tx_space += 1
+
+    def on_rx(self, s):
+        self.rx_calls += 1
+        while self.auto_read:
+            d = recv_dgram(s)
+            if d is None:
+                break
+            self.got.append(d)

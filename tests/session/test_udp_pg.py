@@ -6,37 +6,12 @@ import struct
 
 import pytest
 
-from tests.helpers.pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, a2i, ip4, parse_udp, udp
-from vppsh.session.app import App
+from tests.helpers.pgnet import PEER_IP, PEER_MAC, VPP_IP, VPP_MAC, PgNet, Recorder, a2i, ip4, parse_udp, udp
 from vppsh.session.dgram import recv_dgram, send_dgram
 from vppsh.session.main import SessionError
 from vppsh.vlib.buffer import F_OFFLOAD
 from vppsh.wire.checksum import csum
 from vppsh.session.transport import TransportProto
-
-
-class Recorder(App):
-    """A test app: remembers its sessions and the datagrams it is told about (it reads them
-    only when `auto_read`)."""
-
-    def __init__(self, vm, fifo: int = 1 << 16, auto_read: bool = True) -> None:
-        super().__init__("recorder", fifo, fifo)
-        self.vm, self.auto_read = vm, auto_read
-        self.connected, self.got, self.rx_calls, self.tx_space = [], [], 0, 0
-
-    def on_connected(self, s, err, opaque):
-        self.connected.append((s, err, opaque))
-
-    def on_tx_space(self, s):
-        self.tx_space += 1
-
-    def on_rx(self, s):
-        self.rx_calls += 1
-        while self.auto_read:
-            d = recv_dgram(s)
-            if d is None:
-                break
-            self.got.append(d)
 
 
 @pytest.fixture
