@@ -14,7 +14,6 @@ from .main import SessionError
 from .session import CLOSED_FROM, STATES
 from .transport import TransportProto
 from .udp.main import KNOWN_PORTS
-import numpy as np
 
 RT_BACKENDS = {"none": "enable without rt-backend", "rule-table": "enable with rt-backend rule table",
                "sdl": "enable with rt-backend sdl", "disable": "disable"}
@@ -317,7 +316,7 @@ def show_udp_ports(ctx, a):
     elif a.get("ip6"):
         afs = ["ip6"]
     um = vm.session.transports.get(TransportProto.UDP)
-    bound = um.port_refcnt if um is not None else None
+    bound = um.ports_in_use() if um is not None else {}
     rows = [["port", "proto", "node", "desc"]]
     ports = range(65536) if port < 0 else (port,)
     known = sorted(set(KNOWN_PORTS["ip4"]) | set(KNOWN_PORTS["ip6"]))
@@ -326,7 +325,7 @@ def show_udp_ports(ctx, a):
             name = KNOWN_PORTS[af].get(p)
             if name is None:
                 continue
-            valid = af == "ip4" and bound is not None and bound[p] > 0
+            valid = (p, af == "ip6") in bound
             if not a.get("all") and not valid:
                 continue
             rows.append([str(p), af, "none", name])
@@ -339,10 +338,11 @@ def show_udp_transport_ports(ctx, a):
     port = _port_arg(a)
     um = vm.session.transports.get(TransportProto.UDP)
     rows = [["port", "proto", "ref-cnt"]]
-    if um is not None and not a.get("ip6"):
-        ports = range(65536) if port < 0 else (port,)
-        used = np.flatnonzero(um.port_refcnt > 0)
-        for p in used.tolist():
-            if p in ports:
-                rows.append([str(p), "ip4", str(int(um.port_refcnt[p]))])
+    if um is not None:
+        used = um.ports_in_use()
+        for ip6 in (False, True):  # VPP lists its ip4 table, then its ip6 one
+            if a.get("ip4" if ip6 else "ip6"):
+                continue
+            rows += [[str(p), "ip6" if ip6 else "ip4", str(n)] for (p, f), n in sorted(used.items())
+                     if f == ip6 and (port < 0 or p == port)]
     ctx.out("\n".join(_table(rows)))

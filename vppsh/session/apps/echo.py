@@ -18,12 +18,12 @@ import numpy as np
 from ...vlib.errors import CliError
 from ...wire.format import ff, format_unformat_error, unformat_memory_size
 from ...wire.ip4 import parse_ip4
-from ...wire.ip6 import parse_ip6
+from ...wire.ip6 import format_ip46, parse_ip6
 from ...vlib.process import WaitEvent
 from ..app import App
 from ..main import SessionError
 from ..transport import TransportProto
-from ..dgram import HDR_LEN, drop_dgram, next_dgram_len, recv_dgram, send_dgram
+from ..dgram import drop_dgram, hdr_len, next_dgram_room, recv_dgram, send_dgram
 
 SESSION_E_INVALID = -19  # parse_uri's error code (session_error_t)
 DEFAULT_SERVER_URI = "tcp://0.0.0.0/1234"
@@ -137,20 +137,20 @@ class EchoServer(App):
     def _echo_dgrams(self, s) -> None:
         vm = self.vm
         while True:
-            n = next_dgram_len(s)
-            if n < 0:
+            room = next_dgram_room(s)
+            if room < 0:
                 return
             if self.no_echo:
                 drop_dgram(s)
                 continue
-            if s.tx_fifo.free < HDR_LEN + n:
+            if s.tx_fifo.free < room:
                 vm.session.want_tx(s)
                 return
             d = recv_dgram(s)
             try:
                 send_dgram(vm.session, s, d.data, d.rmt_ip, d.rmt_port, d.lcl_ip)
             except SessionError as e:
-                _log(vm, "echo_server", f"datagram from {d.rmt_ip}:{d.rmt_port} not echoed: {e}")
+                _log(vm, "echo_server", f"datagram from {format_ip46(d.rmt_ip, d.ip6)}:{d.rmt_port} not echoed: {e}")
 
     def on_disconnect(self, s) -> None:
         self.peer_closed.add(s)
@@ -296,7 +296,7 @@ class EchoClient(App):
         sm, f, mv = self.vm.session, s.tx_fifo, self.pattern_mv
         if s.proto == TransportProto.UDP:
             while es.to_send > 0:
-                n = min(es.to_send, UDP_CHUNK, f.free - HDR_LEN)
+                n = min(es.to_send, UDP_CHUNK, f.free - hdr_len(s.conn.ip6))
                 if n <= 0:
                     sm.want_tx(s)
                     break

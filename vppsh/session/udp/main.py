@@ -4,26 +4,35 @@ UDP keeps datagram boundaries in the session fifos, in the session layer's datag
 (session/dgram.py). Packets are built for many datagrams at once: payloads are copied from the
 tx fifo straight into buffers, then the IP and UDP headers and checksums of the batch are one
 numpy pass.
+
+A connection has one family, its peer's (a bound one: the family it was bound with), and sends
+datagrams of that family only. IPv6 datagrams are built one at a time (struct packing into the
+buffer, the checksum always computed: RFC 8200 8.1 makes it mandatory). Larger than the path
+MTU they are fragmented at the source, as Linux does (IPv6 routers never fragment): by ip6-frag
+after ip6-rewrite, as IPv4's by ip4-frag, or here when larger than a buffer.
 """
 
 from __future__ import annotations
 
+import random
 import struct
 import time
 
 import numpy as np
 
-from ...wire.ip4 import format_ip4
+from ...wire.ip6 import format_ip46
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
 from ...vnet.ip4.icmp_err import icmp_errno
+from ...vnet.ip6.egress import egress6
+from ...vnet.ip6.frag import fragment6
 from ...wire.checksum import ones_sum, sum_rows
-from ..dgram import DGRAM_HDR, HDR_LEN
+from ..dgram import DGRAM_HDR, HDR_LEN, peek_hdr
 from ..main import SessionError
 from ..pool import Pool
 from ..transport import ConnOptions, Transport, TransportConnection, TransportProto, is_ip6
-from .nodes import deliver_big
+from .nodes import deliver_big, deliver_big6
 from ..fifo import Fifo
 from ...vnet.ip4.frag import FragError, fragment, to_buffers
 
@@ -31,6 +40,9 @@ IP_HDR = struct.Struct("!BBHHHBBHII")
 UDP_HDR = struct.Struct("!HHHH")
 IP_CSUM = struct.Struct("!H")
 IP_UDP = 28
+IP6_HDR = struct.Struct("!IHBB16s16s")  # version/class/flow, payload length, next header, hop limit, addresses
+IP6_UDP = 48
+HOP_LIMIT = 255  # vlib_buffer_push_ip6: locally originated session traffic, as IPv4's TTL
 DEFAULT_MTU = 1500  # udp { mtu }: a connection's mss is this minus IP + UDP headers
 PUSH_MAX = 1024  # datagrams built per push; the rest go next loop (others get a turn)
 
@@ -113,13 +125,17 @@ class UdpMain(Transport):
         self.vm.node("ip4-receive").register_protocol(17, "ip4-udp-lookup")
         self.vm.node("ip4-icmp-error-input").register_protocol(17, self.icmp_error)
         self.vm.node("ip4-local-full-reassembly").big[17] = deliver_big  # reassembled, > a buffer
+        self.vm.node("ip6-receive").register_protocol(17, "ip6-udp-lookup")
+        self.vm.node("ip6-local-full-reassembly").big[17] = deliver_big6
 
     def disable(self) -> None:
         for c in list(self.conns):
             if c is not None:
                 self.delete(c)
-        # back to ip4-receive's own handling: port unreachable for every datagram
+        # back to ip4-receive's (ip6-receive's) own handling: port unreachable for every datagram
         self.vm.node("ip4-receive").proto_next.pop(17, None)
+        self.vm.node("ip6-receive").proto_next.pop(17, None)
+        self.vm.node("ip6-local-full-reassembly").big.pop(17, None)
         self.vm.node("ip4-local-full-reassembly").big.pop(17, None)
         self.vm.node("ip4-icmp-error-input").handlers.pop(17, None)
         self.enabled = False
@@ -149,6 +165,15 @@ class UdpMain(Transport):
     def active(self) -> list[UdpConnection]:
         return [c for c in self.conns if c is not None]
 
+    def ports_in_use(self) -> dict[tuple[int, bool], int]:
+        """(port, is IPv6) -> how many connections hold it: VPP's per-family port refcounts
+        (port_refcnt, which the lookup nodes use, counts both families together)."""
+        out: dict[tuple[int, bool], int] = {}
+        for c in self.active():
+            k = (c.lcl_port, c.ip6)
+            out[k] = out.get(k, 0) + 1
+        return out
+
     # ------------------------------------------------------------ transport API (session layer)
     def listen(self, session, ip: int, port: int) -> UdpConnection:
         """A bound socket: datagrams from any peer land in this one session's rx fifo, so the
@@ -171,14 +196,19 @@ class UdpMain(Transport):
         sm = self.vm.session
         if not 0 < port < 65536:
             raise SessionError("invalid value")
+        if lcl_ip and is_ip6(lcl_ip) != is_ip6(ip):
+            raise SessionError("invalid value")
         sw, src = sm.source_address(ip)
         src = lcl_ip or src
-        lport = lcl_port or sm.alloc_port(self.proto, src, ip, port)
+        lport = lcl_port or sm.alloc_port(self.proto, src, ip, port, is_ip6(ip))
         if (self.proto, src, lport, ip, port) in sm.conns:
             raise SessionError("session already exists")
         c = UdpConnection(src, lport, ip, port, flags=("CONNECTED", "OWNS_PORT"))
         c.sw_if_index = sw
-        c.mss = self.vm.ip4.mtu(sw) - IP_UDP if sw >= 0 else c.mss
+        if c.ip6:
+            c.mss = egress6(self.vm, ip, sw).mtu - IP6_UDP
+        elif sw >= 0:
+            c.mss = self.vm.ip4.mtu(sw) - IP_UDP
         self._add(c)
         s = sm.connected(app, c, opaque)
         s.state = "opened"  # becomes ready on its first datagram, as in VPP
@@ -227,6 +257,8 @@ class UdpMain(Transport):
     # ------------------------------------------------------------ output
     def _output(self, c: UdpConnection, f, limit: int = PUSH_MAX) -> int:
         """Build up to `limit` datagrams from fifo `f` into buffers staged to udp4-output."""
+        if c.ip6:
+            return self._output6(c, f, limit)
         vm = self.vm
         buf = vm.buffers
         node = vm.node("udp4-output")
@@ -237,7 +269,7 @@ class UdpMain(Transport):
             # walk the headers first: how many datagrams, and how long
             metas, off, avail = [], 0, f.size
             while len(metas) < want and avail - off >= HDR_LEN:
-                rip, lip, rport, lport, n = DGRAM_HDR.unpack(f.peek(off, HDR_LEN))
+                rip, lip, rport, lport, n, _ip6 = DGRAM_HDR.unpack(f.peek(off, HDR_LEN))
                 if avail - off < HDR_LEN + n:
                     break
                 metas.append((rip, lip, rport, lport, n, off + HDR_LEN))
@@ -405,6 +437,87 @@ class UdpMain(Transport):
         c.bytes_out += n
         vm.stage("udp4-output", np.array((b,), np.uint32))
 
+    # ------------------------------------------------------------ output, IPv6
+    def _output6(self, c: UdpConnection, f, limit: int) -> int:
+        """Up to `limit` datagrams from fifo `f` into IPv6 packets staged to udp6-output, each
+        built in its buffer by struct packing (those larger than a buffer: fragmented here)."""
+        vm = self.vm
+        buf = vm.buffers
+        node = vm.node("udp6-output")
+        out = node.index
+        mv, stride = buf.mv, buf.stride
+        lport = c.lcl_port
+        routes: dict[int, tuple[int, int, int]] = {}  # peer -> (sw_if_index, source, path MTU)
+        total = 0
+        while total < limit:
+            h = peek_hdr(f)
+            if h is None:
+                break
+            rip, lip, rport, _lport, n, hl = h
+            if f.size < hl + n:
+                break
+            if c.connected:  # the connection's own 4-tuple (the app may only name the peer)
+                rip, rport, lip = c.rmt_ip, c.rmt_port, c.lcl_ip
+                sw, mtu = c.sw_if_index, c.mss + IP6_UDP
+            else:
+                e = routes.get(rip)
+                if e is None:
+                    eg = egress6(vm, rip)
+                    e = routes[rip] = (eg.sw_if_index, eg.src, eg.mtu)
+                sw, src, mtu = e
+                lip = lip or src
+            if sw < 0 or not lip:  # no route / no address toward the peer: nothing sensible to send
+                node.count(node.err["No route to destination"])
+            elif IP6_UDP + n > buf.data_size:
+                self._output6_big(c, f.peek(hl, n), sw, lip, rip, rport, mtu)
+            else:
+                b = buf.alloc1()
+                if b < 0:  # pool dry: the rest stays queued
+                    node.count(node.err["No buffer available"])
+                    break
+                o = b * stride + PRE_DATA
+                if n:
+                    f.peek_into(hl, mv[o + IP6_UDP:o + IP6_UDP + n])
+                IP6_HDR.pack_into(mv, o, 0x60000000, n + 8, 17, HOP_LIMIT, lip.to_bytes(16, "big"),
+                                  rip.to_bytes(16, "big"))
+                UDP_HDR.pack_into(mv, o + 40, lport, rport, n + 8, 0)
+                # (a 128-bit address's 16-bit words sum, ones-complement, to it modulo 0xFFFF)
+                cs = ~ones_sum(mv[o + 40:o + IP6_UDP + n], lip % 0xFFFF + rip % 0xFFFF + 17 + n + 8) & 0xFFFF
+                IP_CSUM.pack_into(mv, o + 46, cs or 0xFFFF)  # a computed zero is sent as all ones
+                buf.mv_current_length[b] = IP6_UDP + n
+                buf.mv_flags[b] = F_LOCALLY_ORIGINATED
+                buf.mv_sw_rx[b] = sw
+                c.dgrams_out += 1
+                c.bytes_out += n
+                vm.stage1(out, b)
+            f.drop(hl + n)
+            total += 1
+        return total
+
+    def _output6_big(self, c: UdpConnection, data: bytes, sw: int, lip: int, rip: int, rport: int,
+                     mtu: int) -> None:
+        """One datagram larger than a buffer: built whole, then sent as fragments of the path
+        MTU (RFC 8200 4.5; at most a buffer each), as Linux's ip6_fragment does for UDP."""
+        vm = self.vm
+        node = vm.node("udp6-output")
+        n = len(data)
+        udp = bytearray(UDP_HDR.pack(c.lcl_port, rport, n + 8, 0)) + data
+        cs = ~ones_sum(udp, lip % 0xFFFF + rip % 0xFFFF + 17 + n + 8) & 0xFFFF
+        IP_CSUM.pack_into(udp, 6, cs or 0xFFFF)
+        pkt = IP6_HDR.pack(0x60000000, n + 8, 17, HOP_LIMIT, lip.to_bytes(16, "big"), rip.to_bytes(16, "big")) + udp
+        try:
+            frags = fragment6(pkt, min(mtu, vm.buffers.data_size), random.getrandbits(32))  # RFC 7739
+        except FragError:
+            node.count(node.err["Packets with length errors"])
+            return
+        bi = to_buffers(vm, frags, sw)
+        if bi is None:
+            node.count(node.err["No buffer available"])
+            return
+        c.dgrams_out += 1
+        c.bytes_out += n
+        vm.stage("udp6-output", bi)
+
     def _route(self, rip: np.ndarray, lip: np.ndarray, sw: np.ndarray) -> None:
         """Egress interface (and source address where the app gave none) per distinct peer."""
         sm = self.vm.session
@@ -425,7 +538,7 @@ class UdpMain(Transport):
     def format_id(self, c: UdpConnection) -> str:
         s = c.session
         return (f"[{s.thread if s is not None else 0}:{s.index if s is not None else 0}][U] "
-                f"{format_ip4(c.lcl_ip)}:{c.lcl_port}->{format_ip4(c.rmt_ip)}:{c.rmt_port}")
+                f"{format_ip46(c.lcl_ip, c.ip6)}:{c.lcl_port}->{format_ip46(c.rmt_ip, c.ip6)}:{c.rmt_port}")
 
     def state_name(self, c: UdpConnection) -> str:
         return "LISTEN" if c.is_listener else "OPENED"

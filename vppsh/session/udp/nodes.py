@@ -1,5 +1,7 @@
 """UDP graph nodes: ip4-udp-lookup (validate + find the session, vectorised), udp4-input
-(enqueue datagrams into session fifos) and udp4-output (locally built datagrams to ip4-lookup).
+(enqueue datagrams into session fifos) and udp4-output (locally built datagrams to ip4-lookup);
+ip6-udp-lookup, udp6-input and udp6-output the same for IPv6 (extension headers moved out of
+the way first, so UDP is always right after the 40-byte header; a zero checksum is invalid).
 
 ip4-udp-lookup does per frame what VPP's ip4-local + udp-local do per packet: UDP length and
 checksum checks as numpy passes over the frame, then the session lookup once per distinct flow
@@ -17,8 +19,12 @@ from ...vlib.buffer import F_OFFLOAD, PRE_DATA, RX
 from ...vlib.node import Node
 from ...vnet.ip4.fields import be16, be32
 from ...vnet.ip4.forward import ICMP_DEST_UNREACH, icmp_aux, trace_ip4
+from ...vnet.ip6.forward import trace_ip6
+from ...vnet.ip6.main import strip_ext
+from ...wire import icmp6
 from ...wire.checksum import ones_sum, sum_rows
-from ..dgram import DGRAM_HDR, HDR_LEN
+from ...wire.ip6 import walk
+from ..dgram import DGRAM_HDR, HDR_LEN, HDR6_LEN, pack_hdr
 from ..transport import TransportProto
 
 UDP = int(TransportProto.UDP)  # (a plain int builds lookup keys faster than the enum member)
@@ -151,12 +157,12 @@ class Ip4UdpLookup(Node):
             out[sel] = r2[inv2.reshape(-1)]
         return out
 
-    def _lookup1(self, dst: int, dport: int, src: int, sport: int) -> int:
+    def _lookup1(self, dst: int, dport: int, src: int, sport: int, ip6: bool = False) -> int:
         sm = self.vm.session
         c = sm.conns.get((UDP, dst, dport, src, sport))
         if c is not None and c.session is not None:
             return c.session.index
-        ls = sm.find_listener(UDP, dst, dport)
+        ls = sm.find_listener(UDP, dst, dport, ip6)
         return ls.index if ls is not None else -1
 
     def format_trace(self, b):
@@ -202,7 +208,7 @@ class Udp4Input(Node):
                       be16(u, 4).tolist(), starts, buf.sw_if_index[RX, frame].tolist(), buf.aux[frame].tolist())
         buf.free(frame)
 
-    def _enqueue(self, src, dst, sport, dport, ulen, starts, rx, sidx, mv=None) -> None:
+    def _enqueue(self, src, dst, sport, dport, ulen, starts, rx, sidx, mv=None, ip6: bool = False) -> None:
         """Each datagram into its session's rx fifo (flat offsets `starts` into buffers.mv, or
         into `mv` for a reassembled datagram larger than a buffer)."""
         vm = self.vm
@@ -211,6 +217,7 @@ class Udp4Input(Node):
         if mv is None:
             mv = vm.buffers.mv
         pack = DGRAM_HDR.pack
+        hl = HDR6_LEN if ip6 else HDR_LEN
         counts = dict.fromkeys(("Packets enqueued", "Connected session", "Fifo full", "Invalid connection",
                                 "Connection not ready"), 0)
         touched: dict[int, object] = {}
@@ -230,7 +237,7 @@ class Udp4Input(Node):
                 continue
             f = s.rx_fifo
             n = ulen[i] - 8
-            if f.free < HDR_LEN + n and si in touched:
+            if f.free < hl + n and si in touched:
                 # full with this frame's own datagrams: let the app read them first, rather
                 # than lose datagrams to our batching of notifications
                 del touched[si]
@@ -238,11 +245,12 @@ class Udp4Input(Node):
                 if s.conn is None:
                     counts["Invalid connection"] += 1
                     continue
-            if f.free < HDR_LEN + n:
+            if f.free < hl + n:
                 counts["Fifo full"] += 1
                 c.errors_in += 1
                 continue
-            f.enqueue(pack(src[i], dst[i], sport[i], dport[i], n))
+            f.enqueue(pack(src[i], dst[i], sport[i], dport[i], n, 0) if not ip6 else
+                      pack_hdr(src[i], dst[i], sport[i], dport[i], n, True))
             if n:
                 o = starts[i]
                 f.enqueue(mv[o:o + n])
@@ -317,4 +325,195 @@ def deliver_big(node, pkt: bytes, b: int) -> None:
     buf.free(one)
 
 
-NODES = (Ip4UdpLookup, Udp4Input, Udp4Output)
+# ------------------------------------------------------------------------------------ IPv6
+ICMP6_PORT_UNREACH = icmp_aux(icmp6.DEST_UNREACH, icmp6.PORT_UNREACH)
+
+
+def _checksum_ok6(mv, o: int, ulen: int) -> bool:
+    """UDP over IPv6 at mv[o + 40:]: the checksum verifies (a 128-bit address's 16-bit words
+    sum, ones-complement, to the address modulo 0xFFFF)."""
+    src, dst = int.from_bytes(mv[o + 8:o + 24], "big"), int.from_bytes(mv[o + 24:o + 40], "big")
+    return ones_sum(mv[o + 40:o + 40 + ulen], src % 0xFFFF + dst % 0xFFFF + 17 + ulen) == 0xFFFF
+
+
+class Ip6UdpLookup(Ip4UdpLookup):
+    """UDP over IPv6 for one of our addresses: lengths and the checksum (mandatory: RFC 8200
+    8.1, a zero one is dropped as bad), then the session, or port unreachable."""
+
+    name = "ip6-udp-lookup"
+    next_nodes = ("error-drop", "udp6-input", "ip6-icmp-error")
+
+    def _strip(self, frame) -> None:
+        buf = self.vm.buffers
+        off = buf.aux[frame]
+        if (off != 40).any():  # extension headers (rare): UDP moves up behind the IPv6 header
+            for b in frame[off != 40].tolist():
+                strip_ext(buf, b, int(buf.aux[b]), 17)
+
+    def process(self, frame):
+        vm = self.vm
+        buf = vm.buffers
+        um = vm.session.transports[UDP]
+        rcv = vm.node("ip6-receive").err
+        self._strip(frame)
+        hdr = buf.gather(frame, 0, 48)
+        l4 = buf.current_length[frame].astype(np.int64) - 40
+        dport, ulen, ucsum = be16(hdr, 42), be16(hdr, 44).astype(np.int64), be16(hdr, 46)
+        bad_len = (l4 < 8) | (ulen < 8) | (ulen > l4)
+        verify = ~bad_len & ((buf.flags[frame] & F_OFFLOAD) == 0)  # (the kernel vouched for the rest)
+        bad_csum = verify & (ucsum == 0)
+        check = verify & (ucsum != 0)
+        if check.any():
+            sel = np.flatnonzero(check)
+            rows = buf.gather(frame[sel], 40, int(ulen[sel].max()))
+            pseudo = sum_rows(hdr[sel], 8, 32) + np.uint64(17) + ulen[sel].astype(np.uint64)
+            bad_csum[sel] = sum_rows(rows, 0, ulen[sel], pseudo) != 0xFFFF
+        ok = ~bad_len & ~bad_csum
+        sidx = np.full(len(frame), -1, np.int64)
+        cand = ok & (um.port_refcnt[dport] > 0)
+        if cand.any():
+            sidx[cand] = self._lookup6(hdr[cand])
+        found = sidx >= 0
+        nxt = np.zeros(len(frame), np.uint8)
+        nxt[found] = 1
+        err = np.zeros(len(frame), np.uint16)
+        err[bad_len] = rcv["inconsistent udp/ip lengths"]
+        err[bad_csum] = rcv["bad udp checksum"]
+        unreach = ok & ~found
+        if unreach.any():
+            nxt[unreach] = 2
+            err[unreach] = self.err["No listener for dst port"]
+            buf.aux[frame[unreach]] = ICMP6_PORT_UNREACH
+            self.count(self.err["No listener for dst port"], int(unreach.sum()))
+        if found.any():
+            buf.aux[frame[found]] = sidx[found].astype(np.uint32)
+        buf.error[frame] = err
+        self.nexts(nxt, frame)
+
+    def fast1(self, b: int) -> bool:
+        """One datagram for a bound port with a good checksum and no extension headers."""
+        vm = self.vm
+        buf = vm.buffers
+        if buf.aux[b] != 40:
+            return False
+        o = buf.start(b)
+        mv = buf.mv
+        l4 = int(buf.current_length[b]) - 40
+        if l4 < 8:
+            return False
+        sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", mv, o + 40)
+        if ulen < 8 or ulen > l4 or not vm.session.transports[UDP].port_refcnt[dport]:
+            return False
+        if not buf.flags[b] & F_OFFLOAD and (not ucsum or not _checksum_ok6(mv, o, ulen)):
+            return False
+        si = self._lookup1(int.from_bytes(mv[o + 24:o + 40], "big"), dport, int.from_bytes(mv[o + 8:o + 24], "big"),
+                           sport, True)
+        if si < 0:
+            return False
+        buf.aux[b] = si
+        self.next1(1, b)
+        return True
+
+    def _lookup6(self, hdr: np.ndarray) -> np.ndarray:
+        """Session index per packet (rows of IPv6 + UDP headers), looked up once per flow."""
+        keys = hdr[:, 8:44]  # src, dst, sport, dport
+        one = self._lookup1
+
+        def look(k) -> int:
+            k = k.tobytes()
+            return one(int.from_bytes(k[16:32], "big"), (k[34] << 8) | k[35], int.from_bytes(k[:16], "big"),
+                       (k[32] << 8) | k[33], True)
+
+        if (keys == keys[0]).all():
+            return np.full(len(keys), look(keys[0]), np.int64)
+        uk, inv = np.unique(keys, axis=0, return_inverse=True)
+        return np.array([look(k) for k in uk], np.int64)[inv.reshape(-1)]
+
+    def format_trace(self, b):
+        pkt = self.vm.buffers.packet(b)
+        if len(pkt) < 48:
+            return trace_ip6(self.vm, b)
+        off = walk(pkt).offset
+        sport, dport = struct.unpack_from("!HH", pkt, off) if len(pkt) >= off + 4 else (0, 0)
+        um = self.vm.session.transports.get(UDP)
+        bound = um is not None and um.port_refcnt[dport] > 0
+        return f"UDP: src-port {sport} dst-port {dport}{'' if bound else ' (no listener)'}"
+
+
+class Udp6Input(Udp4Input):
+    """Datagrams into their sessions' rx fifos, with the IPv6 addresses in their headers."""
+
+    name = "udp6-input"
+
+    def fast1(self, b: int) -> bool:
+        buf = self.vm.buffers
+        o = buf.start(b)
+        mv = buf.mv
+        sport, dport, ulen = struct.unpack_from("!HHH", mv, o + 40)
+        self._enqueue([int.from_bytes(mv[o + 8:o + 24], "big")], [int.from_bytes(mv[o + 24:o + 40], "big")],
+                      [sport], [dport], [ulen], [o + 48], [int(buf.sw_if_index[RX, b])], [int(buf.aux[b])], ip6=True)
+        buf.free(np.array((b,), np.uint32))
+        return True
+
+    def process(self, frame):
+        buf = self.vm.buffers
+        hdr = buf.gather(frame, 0, 48)
+        starts = (frame.astype(np.int64) * buf.stride + buf.offsets(frame) + 48).tolist()
+        src = [int.from_bytes(r, "big") for r in map(bytes, hdr[:, 8:24])]
+        dst = [int.from_bytes(r, "big") for r in map(bytes, hdr[:, 24:40])]
+        self._enqueue(src, dst, be16(hdr, 40).tolist(), be16(hdr, 42).tolist(), be16(hdr, 44).tolist(), starts,
+                      buf.sw_if_index[RX, frame].tolist(), buf.aux[frame].tolist(), ip6=True)
+        buf.free(frame)
+
+
+class Udp6Output(Udp4Output):
+    """IPv6 datagrams the session layer built (headers, checksum, fragments) to ip6-lookup."""
+
+    name = "udp6-output"
+    next_nodes = ("ip6-lookup",)
+
+    def format_trace(self, b):
+        return trace_ip6(self.vm, b)
+
+
+def deliver_big6(node, pkt: bytes, b: int) -> None:
+    """A reassembled IPv6 datagram larger than a buffer: ip6-udp-lookup's checks and lookup,
+    then udp6-input's enqueue, from bytes (any extension headers are skipped). Buffer b (a
+    fragment's) carries the port unreachable, or goes back to the pool."""
+    vm = node.vm
+    buf = vm.buffers
+    lookup, inp = vm.node("ip6-udp-lookup"), vm.node("udp6-input")
+    rcv = vm.node("ip6-receive").err
+    one = np.array((b,), np.uint32)
+    c = walk(pkt)
+    off, total = c.offset, len(pkt)
+    if c.error is not None or c.proto != 17 or total < off + 8:
+        lookup.drop(one, rcv["inconsistent udp/ip lengths"])
+        return
+    sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", pkt, off)
+    if ulen < 8 or ulen > total - off:
+        lookup.drop(one, rcv["inconsistent udp/ip lengths"])
+        return
+    src, dst = int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big")
+    if not ucsum or ones_sum(memoryview(pkt)[off:off + ulen], src % 0xFFFF + dst % 0xFFFF + 17 + ulen) != 0xFFFF:
+        lookup.drop(one, rcv["bad udp checksum"])
+        return
+    um = vm.session.transports[UDP]
+    si = lookup._lookup1(dst, dport, src, sport, True) if um.port_refcnt[dport] else -1
+    if si < 0:  # port unreachable, quoting the datagram's start (ip6-icmp-error keeps 1280 bytes)
+        head = pkt[:min(total, buf.data_size)]
+        o = b * buf.stride + PRE_DATA
+        buf.mv[o:o + len(head)] = head
+        buf.current_data[b] = 0
+        buf.current_length[b] = len(head)
+        buf.aux[b] = ICMP6_PORT_UNREACH
+        lookup.count(lookup.err["No listener for dst port"])
+        buf.error[b] = lookup.err["No listener for dst port"]
+        vm.stage("ip6-icmp-error", one)
+        return
+    inp._enqueue([src], [dst], [sport], [dport], [ulen], [off + 8], [int(buf.sw_if_index[RX, b])], [si],
+                 mv=memoryview(pkt), ip6=True)
+    buf.free(one)
+
+
+NODES = (Ip4UdpLookup, Udp4Input, Udp4Output, Ip6UdpLookup, Udp6Input, Udp6Output)

@@ -47,7 +47,9 @@ class Ip6Receive(Node):
     next_nodes = ("error-drop", "ip6-icmp-input", "ip6-icmp-error", "ip6-local-full-reassembly")
     errors = (("unknown ip protocol", "error"), ("extension header chain too long", "error"),
               ("extension header truncated", "error"), ("routing header type 0", "error"),
-              ("hop-by-hop header not first", "error"), ("ip6 multicast not joined", "error"))
+              ("hop-by-hop header not first", "error"), ("ip6 multicast not joined", "error"),
+              # ip6-local's UDP checks, counted here as VPP does (ip6-udp-lookup does the work)
+              ("inconsistent udp/ip lengths", "error"), ("bad udp checksum", "error"))
 
     def __init__(self, vm) -> None:
         super().__init__(vm)
