@@ -8,8 +8,9 @@ numpy pass.
 A connection has one family, its peer's (a bound one: the family it was bound with), and sends
 datagrams of that family only. IPv6 datagrams are built one at a time (struct packing into the
 buffer, the checksum always computed: RFC 8200 8.1 makes it mandatory). Larger than the path
-MTU they are fragmented at the source, as Linux does (IPv6 routers never fragment): by ip6-frag
-after ip6-rewrite, as IPv4's by ip4-frag, or here when larger than a buffer.
+MTU they are fragmented here, at the source, as Linux does (IPv6 routers never fragment): the
+fragments leave in the order of the datagrams, where ip6-frag (after ip6-rewrite) would send a
+smaller datagram that followed a fragmented one ahead of it.
 """
 
 from __future__ import annotations
@@ -440,7 +441,7 @@ class UdpMain(Transport):
     # ------------------------------------------------------------ output, IPv6
     def _output6(self, c: UdpConnection, f, limit: int) -> int:
         """Up to `limit` datagrams from fifo `f` into IPv6 packets staged to udp6-output, each
-        built in its buffer by struct packing (those larger than a buffer: fragmented here)."""
+        built in its buffer by struct packing; those larger than the path MTU fragmented."""
         vm = self.vm
         buf = vm.buffers
         node = vm.node("udp6-output")
@@ -468,7 +469,7 @@ class UdpMain(Transport):
                 lip = lip or src
             if sw < 0 or not lip:  # no route / no address toward the peer: nothing sensible to send
                 node.count(node.err["No route to destination"])
-            elif IP6_UDP + n > buf.data_size:
+            elif IP6_UDP + n > min(mtu, buf.data_size):
                 self._output6_big(c, f.peek(hl, n), sw, lip, rip, rport, mtu)
             else:
                 b = buf.alloc1()
@@ -496,8 +497,8 @@ class UdpMain(Transport):
 
     def _output6_big(self, c: UdpConnection, data: bytes, sw: int, lip: int, rip: int, rport: int,
                      mtu: int) -> None:
-        """One datagram larger than a buffer: built whole, then sent as fragments of the path
-        MTU (RFC 8200 4.5; at most a buffer each), as Linux's ip6_fragment does for UDP."""
+        """One datagram larger than the path MTU (or a buffer): built whole, then sent as
+        fragments of at most the MTU (RFC 8200 4.5), as Linux's ip6_fragment does for UDP."""
         vm = self.vm
         node = vm.node("udp6-output")
         n = len(data)
