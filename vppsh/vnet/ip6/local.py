@@ -69,7 +69,10 @@ class Ip6Receive(Node):
 
     def process(self, frame):
         buf = self.vm.buffers
+        fast1 = self.fast1
         for b in frame.tolist():
+            if fast1(b):
+                continue
             pkt = buf.packet(b)
             c = W.walk(pkt)
             if c.error is not None:
