@@ -176,6 +176,7 @@ class TcpSock(VSock):
         self.token = b""
         self.connect_seen = True  # accepted sockets; connect() clears it until it is reported
         self.half = None  # the handshake's connection, while connecting
+        self.was: Ep | None = None  # the local end of a connection that is gone (getsockname)
         self.watch(IN | RDHUP)
 
     def conn(self):
@@ -189,7 +190,7 @@ class TcpSock(VSock):
         c = self.conn()
         if c is not None:
             return conn_local(c)
-        return self.bound or self.any()
+        return self.was or self.bound or self.any()
 
     def peer(self) -> Ep | None:
         c = self.conn()
@@ -227,8 +228,10 @@ class TcpSock(VSock):
         if not ep.ip or not ep.port:
             return errno.ECONNREFUSED if not ep.port else errno.ENETUNREACH
         lip = 0
-        if self.bound is not None:  # the source bind() chose, of the traffic's family
-            lip = (v6_part if ep.fam == AF_INET6 else v4_part)(self.footprint()) or 0
+        if self.bound is not None and self.bound.ip:  # the source bind() chose, of the traffic's family
+            if self.bound.fam != ep.fam:  # as tcp_v6_connect: a mapped source reaches no native peer;
+                return errno.EAFNOSUPPORT if ep.fam == AF_INET6 else errno.ENETUNREACH  # a native one no IPv4
+            lip = self.bound.ip
         lport = self.bound.port if self.bound is not None else 0
         try:
             self.half = self.vm.session.connect(self.app, TransportProto.TCP, ep.ip, ep.port, self,
@@ -264,6 +267,8 @@ class TcpSock(VSock):
         self.filler = left
 
     def on_connected(self, s, err: str | None) -> None:
+        if self.half is not None:
+            self.was = conn_local(self.half)  # as Linux: a failed connect keeps its source's name
         self.half = None
         if s is None:
             self.state = "failed"
@@ -485,6 +490,9 @@ class TcpSock(VSock):
         self.ldp.orphan(self)  # the app's end lives on until its last close
 
     def on_cleanup(self) -> None:
+        s = self.session
+        if s is not None and s.conn is not None:
+            self.was = conn_local(s.conn)
         self.session = None
 
     def abort(self) -> None:
