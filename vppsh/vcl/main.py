@@ -285,7 +285,7 @@ class LdpMain:
         if ep.link_local:  # as inet6_bind: a link-local address needs its interface
             if not ep.scope:
                 return errno.EINVAL
-            if not 0 < ep.scope < len(self.vm.interfaces.sw) or self.vm.interfaces.sw[ep.scope] is None:
+            if self.vm.interfaces.get(ep.scope) is None:
                 return errno.ENODEV
         if not self.is_local(ep):
             return errno.EADDRNOTAVAIL
