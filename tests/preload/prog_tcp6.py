@@ -24,7 +24,7 @@ LOCAL6, PEER6 = "2001:db8::", "2001:db8::1"
 OFF_LINK = "2001:db8:dead::1"  # no route reaches it
 LL = json.loads(os.environ.get("VPPSH_T_LINK_LOCAL", "{}"))
 SCOPE = LL.get("scope", 0)
-IPV6_MTU = 24
+IPV6_MTU, IPV6_MINHOPCOUNT = 24, 73
 
 
 def cid() -> int:
@@ -233,6 +233,21 @@ def traffic_class_and_hops():
     s.setsockopt(IP6, socket.IPV6_UNICAST_HOPS, 33)
     s.sendall(b"?")
     r["after_connect"] = recv_exact(s, 16).decode()
+    s.close()
+    return r
+
+
+@case
+def minhopcount_drops_below_it():
+    """IPV6_MINHOPCOUNT (GTSM, RFC 5082) on a native connection: what arrives with a lower hop
+    limit (the peer's 64) is dropped; lowered again, the peer's retransmission gets through."""
+    r = {}
+    s = connected()
+    r["set"] = attempt(s.setsockopt, IP6, IPV6_MINHOPCOUNT, 255)
+    s.sendall(b"gtsm")
+    r["poll_1s"] = pollmask(s, select.POLLIN, 1000)
+    r["unset"] = attempt(s.setsockopt, IP6, IPV6_MINHOPCOUNT, 0)
+    r["then"] = recv_exact(s, 4, 10).decode()
     s.close()
     return r
 
