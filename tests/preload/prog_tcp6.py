@@ -409,6 +409,9 @@ def link_local_client():
     s.bind(to6(LL["local"], 0, SCOPE))
     r["bound_other_scope"] = attempt(s.connect, to6(LL["peer"], ECHO, SCOPE + 1))
     s.close()
+    s = sock()  # (a socket of its own: Linux keeps a failed connect's scope as its device)
+    r["no_such_if"] = attempt(s.connect, to6(LL["peer"], ECHO, 999))
+    s.close()
     return r
 
 

@@ -225,6 +225,8 @@ class TcpSock(VSock):
             dev = ep.scope or (self.bound.scope if self.bound is not None else 0)
             if not dev or (self.bound is not None and self.bound.scope and ep.scope and ep.scope != self.bound.scope):
                 return errno.EINVAL
+            if dev not in self.vm.ip6.link_local:  # no such interface, or no IPv6 on it: no fe80::/64
+                return errno.ENETUNREACH
         if not ep.ip or not ep.port:
             return errno.ECONNREFUSED if not ep.port else errno.ENETUNREACH
         lip = 0
