@@ -15,8 +15,8 @@ import time
 
 import pytest
 
+from tests.helpers.apps import PAYLOAD, need, nginx_conf, sessions_settle, sha
 from tests.helpers.shimnet import LOCAL6, PEER6, ShimNet
-from tests.system.test_preload_apps import PAYLOAD, need, nginx_conf, sessions_settle, sha
 
 pytestmark = pytest.mark.root
 
