@@ -8,6 +8,7 @@ pgnet        frames in and out of a pg interface, for session tests without a ke
              datagram app that records what it gets (Recorder)
 pgpair       two pg interfaces routed by vppsh: frames injected, `show errors` rows
 shimnet      vppsh with a tap and an app namespace where programs run under `vppsh exec`
+apps         what tests of real programs through the shim share (need, sha, nginx_conf...)
 preload_env  the topology and runner of the socket-semantics programs in tests/preload/
 api_client   a raw client of the engine's API socket (the shim's side of the protocol)
 """

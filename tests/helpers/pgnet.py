@@ -116,8 +116,10 @@ def frame6(pkt, dst_mac: bytes = VPP_MAC) -> bytes:
 
 
 def net6(shell, neighbour: bool = True) -> PgNet:
-    """PgNet with ME6/64 on pg0 too, and the peer PEER6 as a static neighbour."""
+    """PgNet with ME6/64 on pg0 too, its unsolicited router advertisements off (tests look at
+    what else leaves), and the peer PEER6 as a static neighbour."""
     net = PgNet(shell)
+    shell.run("ip6 nd pg0 ra-suppress")
     shell.run(f"set interface ip address pg0 {ME6}/64")
     if neighbour:
         shell.run(f"set ip neighbor pg0 {PEER6} {PM} static")

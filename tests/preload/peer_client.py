@@ -5,6 +5,8 @@ line. The program under test (prog_tcp_server.py) decides what happens, in which
 connections it asks for are numbered by the program ("id").
 
   {"op": "connect", "id": K, "port": P}          connect to 10.0.0.0:P -> {"r": "ok"|ERRNO}
+                                                  ("host": H: to H instead; an IPv6 link-local H
+                                                  with the peer's interface as its scope)
   {"op": "connect_bg", "id": K, "port": P, "delay": S}  the same, S seconds later, in the
                                                   background -> {"r": "started"}
   {"op": "wait", "id": K}                         the background connect's result -> {"r": ...}
@@ -17,6 +19,7 @@ connections it asks for are numbered by the program ("id").
                                                   (made at its first use) -> {"r": "ok"|ERRNO, "port": its port}
   {"op": "udp_recv", "id": K, "wait": S}          a datagram on socket K within S s -> {"data": TEXT,
                                                   "from": [IP, PORT]} | {"r": "timeout"|ERRNO}
+  {"op": "names", "id": K}                        -> {"sockname": [IP, PORT], "peername": [IP, PORT]}
   {"op": "bye"}                                   exit
 """
 
@@ -41,12 +44,12 @@ class Client:
         self.conns: dict = {}
         self.bg: dict = {}
 
-    def connect(self, cid, port, delay=0.0):
+    def connect(self, cid, port, delay=0.0, host=LOCAL):
         time.sleep(delay)
-        s = socket.socket()
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         s.settimeout(TIMEOUT)
         try:
-            s.connect((LOCAL, port))
+            s.connect((host, port, 0, scope()) if host.startswith("fe80:") else (host, port))
         except socket.timeout:
             s.close()
             return "timeout"
@@ -78,7 +81,9 @@ class Client:
             if op in ("udp_send", "udp_recv"):
                 return self.udp(c)
             if op == "connect":
-                return {"r": self.connect(cid, c["port"])}
+                return {"r": self.connect(cid, c["port"], host=c.get("host", LOCAL))}
+            if op == "names":
+                return {"sockname": list(s.getsockname()[:2]), "peername": list(s.getpeername()[:2])}
             if op == "connect_bg":
                 box: list = []
                 t = threading.Thread(target=lambda: box.append(self.connect(cid, c["port"], c.get("delay", 0))),
@@ -135,6 +140,11 @@ class Client:
             return {"r": f"unknown op {op}"}
         except OSError as e:
             return {"r": en(e)}
+
+
+def scope() -> int:
+    """The peer namespace's one link (lo aside): a link-local address's interface."""
+    return next(i for i, n in socket.if_nameindex() if n != "lo")
 
 
 def main() -> None:

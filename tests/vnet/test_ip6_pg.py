@@ -159,13 +159,24 @@ def test_router_solicitation_answered_unless_suppressed(shell):
     net = net6(shell, neighbour=False)
     rs = IPv6(src="fe80::fe:ff:fe00:1", dst="ff02::2", hlim=255) / ICMPv6ND_RS() / ICMPv6NDOptSrcLLAddr(lladdr=PM)
     net.inject([frame(rs, bytes.fromhex("333300000002"))])
-    (ra,) = sent6(net)
-    assert ra.src == VPP_LL and ra.dst == "fe80::fe:ff:fe00:1" and ra[ICMPv6ND_RA].routerlifetime == 1800
+    assert net.take() == []
+    shell.run("ip6 nd pg0 no ra-suppress")
+    net.inject([frame(rs, bytes.fromhex("333300000002"))])
+    (ra,) = [p for p in sent6(net) if p.dst == "fe80::fe:ff:fe00:1"]
+    assert ra.src == VPP_LL and ra[ICMPv6ND_RA].routerlifetime == 600 and ra.hlim == 255
     pi = ra[ICMPv6NDOptPrefixInfo]
     assert (pi.prefix, pi.prefixlen, pi.L, pi.A) == ("2001:db8::", 64, 1, 1)
-    shell.run("ip6 nd pg0 ra-suppress")
-    net.inject([frame(rs, bytes.fromhex("333300000002"))])
-    assert net.take() == []
+
+
+def test_unsolicited_router_advertisements(shell):
+    net = PgNet(shell)
+    shell.run(f"set interface ip address pg0 {ME}/64")
+    shell.run("wait 1.2")  # the first goes out within a second of enabling IPv6
+    (ra,) = [p for p in sent6(net) if ICMPv6ND_RA in p]
+    assert (ra.src, ra.dst, ra[ICMPv6ND_RA].routerlifetime) == (VPP_LL, "ff02::1", 600)
+    out = shell.run("show ip6 interface pg0")
+    assert "ND router advertisements are sent every 200 seconds (min interval is 150)" in out
+    assert "ND router advertisements sent 1" in out
 
 
 def test_ping6_from_the_cli(shell):

@@ -57,7 +57,10 @@ def later(shell, seconds: float, then_inject: tuple[str, list[bytes]] | None = N
 def test_the_defaults_are_linuxs(shell):
     assert (LIMIT, AGE) == (1024, 60)  # gc_thresh3, gc_stale_time
     assert shell.run("show ip neighbor-config") == "ip4:\n  limit:1024, age:60, recycle:0\nip6:\n" \
-                                                   "  limit:50000, age:0, recycle:0\n"
+                                                   "  limit:1024, age:60, recycle:0\n"
+    shell.run("set ip neighbor-config ip6 limit 10 age 5 recycle")  # each family its own table
+    assert shell.run("show ip neighbor-config") == "ip4:\n  limit:1024, age:60, recycle:0\nip6:\n" \
+                                                   "  limit:10, age:5, recycle:1\n"
 
 
 def test_spoofed_senders_fill_the_table_only_to_its_limit(shell, net):

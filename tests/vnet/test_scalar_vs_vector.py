@@ -23,6 +23,7 @@ SETUP = ["create packet-generator interface pg0 hw-addr 02:00:00:00:00:01",
          "set ip neighbor pg1 10.1.0.2 02:00:00:00:01:02 static",
          "ip route add 10.2.0.0/16 via 10.1.0.2 pg1",
          "set interface mtu packet 1000 pg1",
+         "ip6 nd pg0 ra-suppress", "ip6 nd pg1 ra-suppress",  # (no timer-driven packets in the outputs)
          "set interface ip address pg0 2001:db8::1/64", "set interface ip address pg1 2001:db8:1::1/64",
          "set ip neighbor pg0 2001:db8::2 02:00:00:00:00:02 static",
          "set ip neighbor pg1 2001:db8:1::2 02:00:00:00:01:02 static",

@@ -228,16 +228,12 @@ def set_reass(ctx, a):
 def set_neighbor_config(ctx, a):
     """set ip neighbor-config ip4|ip6 [limit <n>] [age <s>] [recycle|norecycle] (ip4/neighbor.py)."""
     recycle = True if a.get("recycle") else False if a.get("norecycle") else None
-    t = ctx.vm.ip4.table
-    if a.get("ip6"):  # no IPv6 neighbours here: kept and shown, as VPP's
-        limit, age, rec = t.ip6
-        t.ip6 = (a.get("limit", limit), a.get("age", age), rec if recycle is None else recycle)
-        return
+    t = (ctx.vm.ip6 if a.get("ip6") else ctx.vm.ip4).table
     t.configure(a.get("limit"), a.get("age"), recycle)
 
 
 def show_neighbor_config(ctx, a):
-    t = ctx.vm.ip4.table
-    for af, (limit, age, recycle) in (("ip4", (t.limit, t.age, t.recycle)), ("ip6", t.ip6)):
+    for af in ("ip4", "ip6"):
+        t = getattr(ctx.vm, af).table
         ctx.out(f"{af}:")
-        ctx.out(f"  limit:{limit}, age:{age}, recycle:{int(recycle)}")
+        ctx.out(f"  limit:{t.limit}, age:{t.age}, recycle:{int(t.recycle)}")

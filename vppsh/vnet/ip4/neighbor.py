@@ -41,7 +41,6 @@ FORCED_GC_MIN_GAP = 0.1  # s: at the limit, a fruitless collection is not repeat
 FAILED_AFTER = 2 * HOLD_TIME  # s: a resolution not asked again for this long has given up
 MAX_ASKED = HOLD_MAX  # resolutions in flight: no more than packets can wait for them (see below)
 THROTTLE = 0.1  # s between ARP requests for the same (interface, address)
-VPP_LIMIT = 50000  # VPP's defaults, shown for ip6 (no IPv6 here)
 
 
 class NeighborTable:
@@ -51,7 +50,6 @@ class NeighborTable:
         self.ip4 = ip4
         self.vm = ip4.vm
         self.limit, self.age, self.recycle = LIMIT, AGE, False
-        self.ip6 = (VPP_LIMIT, 0, False)  # accepted and shown, as VPP's
         self.asked: dict[tuple[int, int], float] = {}  # (sw_if_index, ip) -> last ARP request
         self.n_dynamic = 0
         self.last_forced = self.last_failed_scan = -1e9

@@ -8,6 +8,7 @@ from ...vlib.errors import CliError
 from ...wire.ip6 import format_ip6
 from ..ip4.cli import reass_status
 from ..ip4.cli import show_fib as _show_fib
+from .main import RA_LIFETIME, RA_MAX_INTERVAL, RA_MIN_INTERVAL
 
 
 def enable(ctx, a):
@@ -42,11 +43,14 @@ def show_interface(ctx, a):
             for p in glob:
                 ctx.out(f"    {format_ip6(int(p.ip))}/{p.network.prefixlen}")
         ctx.out(f"  MTU is {ip6.mtu(sw)}")
-        if ip6.ra.get(sw, {}).get("suppress"):
+        ra = ip6.ra.get(sw, {})
+        if ra.get("suppress"):
             ctx.out("  ND router advertisements are suppressed")
         else:
-            ctx.out("  ND router advertisements are sent in reply to solicitations")
-            ctx.out("  ND router advertisements live for 1800 seconds")
+            ctx.out(f"  ND router advertisements are sent every {RA_MAX_INTERVAL} seconds (min interval is "
+                    f"{RA_MIN_INTERVAL})")
+            ctx.out(f"  ND router advertisements live for {RA_LIFETIME} seconds")
+        ctx.out(f"  ND router advertisements sent {ra.get('sent', 0)}")
     if only is not None and not shown:
         raise CliError("IPv6 not enabled on interface")
 

@@ -21,6 +21,7 @@ from ...wire import ip6 as W
 from ..arp.node import Ip4Glean, send_frame
 from ..ip4.forward import icmp_aux
 from .forward import trace_ip6
+from .main import RA_LIFETIME
 
 PROTO_UDP = 17
 HOP_LIMIT = 64
@@ -72,7 +73,10 @@ class Ip6Receive(Node):
 
     def process(self, frame):
         buf = self.vm.buffers
+        fast1 = self.fast1
         for b in frame.tolist():
+            if fast1(b):
+                continue
             pkt = buf.packet(b)
             c = W.walk(pkt)
             if c.frag >= 0 and c.error in (None, "extension header truncated") and not (
@@ -233,7 +237,7 @@ class Ip6IcmpInput(Node):
             vm.buffers.free(np.array([b], np.uint32))
             if not ip6.ra.get(rx, {}).get("suppress"):
                 unicast = bool(src) and sll is not None
-                self._send_ra(rx, src if unicast else W.ALL_NODES, sll or smac if unicast else None)
+                self.send_ra(rx, src if unicast else W.ALL_NODES, sll or smac if unicast else None)
             return
         target = int.from_bytes(msg[8:24], "big")
         if W.is_multicast(target):
@@ -275,8 +279,8 @@ class Ip6IcmpInput(Node):
             ip6.neighbor_learn(rx, target, tll)
         vm.buffers.free(np.array([b], np.uint32))
 
-    def _send_ra(self, sw: int, dst: int, dmac: bytes | None) -> None:
-        """A router advertisement as VPP's defaults make it: default router for 1800 s, our
+    def send_ra(self, sw: int, dst: int, dmac: bytes | None) -> None:
+        """A router advertisement as VPP's defaults make it: default router for 600 s, our
         MTU and link-layer address, each on-link prefix for autoconfiguration."""
         ip6 = self.vm.ip6
         src = ip6.link_local.get(sw)
@@ -285,7 +289,7 @@ class Ip6IcmpInput(Node):
         mac = ip6.mac(sw)
         prefixes = [icmp6.PrefixInfo(int(p.network.network_address), p.network.prefixlen)
                     for p in ip6.addrs.get(sw, [])]
-        ra = icmp6.build_ra(src, dst, HOP_LIMIT, 0, 1800, 0, 0, mac, ip6.mtu(sw), prefixes)
+        ra = icmp6.build_ra(src, dst, HOP_LIMIT, 0, RA_LIFETIME, 0, 0, mac, ip6.mtu(sw), prefixes)
         send_frame(self, sw, (dmac or W.multicast_mac(dst)) + mac + b"\x86\xdd"
                    + W.build(src, dst, W.PROTO_ICMP6, len(ra), ND_HOP_LIMIT) + ra, self.err["router advertisements sent"])
 

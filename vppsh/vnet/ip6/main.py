@@ -10,14 +10,20 @@ no broadcast addresses; neighbour discovery replaces ARP (nd.py); routers advert
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import numpy as np
 
-from ...wire.ip6 import format_ip6, is_link_local, link_local_from_mac
+from ...wire.ip6 import ALL_NODES, format_ip6, is_link_local, link_local_from_mac
 from ..fib.mtrie import ip6_vector
 from ..fib.table import FibTable
 from ..ip4 import dpo as D
 from ..ip4.main import SRC_INTERFACE, Ip4Error, Ip4Main
+
+# VPP's ip6-nd defaults: unsolicited advertisements every 150-200 s (the first three 16 s apart,
+# RFC 4861 6.2.4's MAX_INITIAL_RTR_ADVERT_INTERVAL), router lifetime three times the interval.
+RA_MAX_INTERVAL, RA_MIN_INTERVAL, RA_INITIAL, RA_INITIAL_INTERVAL = 200, 150, 3, 16
+RA_LIFETIME = 3 * RA_MAX_INTERVAL
 
 
 class Ip6Main(Ip4Main):
@@ -30,7 +36,7 @@ class Ip6Main(Ip4Main):
         super().__init__(vm)
         self.explicit: set[int] = set()  # `enable ip6 interface`: on without an address
         self.link_local: dict[int, int] = {}  # sw_if_index -> its link-local address
-        self.ra: dict[int, dict] = {}  # sw_if_index -> router advertisement settings (ra.py)
+        self.ra: dict[int, dict] = {}  # sw_if_index -> {"suppress": bool, "sent": n, "timer": entry}
 
     def _make_fib(self) -> FibTable:
         return FibTable.default(0, bits=128)
@@ -75,8 +81,27 @@ class Ip6Main(Ip4Main):
         self.link_local[sw] = ll
         r = self.dpo.get(("receive", sw, ll), D.RECEIVE, sw, ll, 128)
         self._fib_add(ll, 128, SRC_INTERFACE, r)
+        ra = self.ra.setdefault(sw, {})
+        if ra.get("timer") is None:
+            ra["timer"] = self.vm.timer(random.uniform(0, 1), lambda: self._advertise(sw))
+
+    def _advertise(self, sw: int) -> None:
+        """An unsolicited router advertisement to all nodes, then the next one scheduled."""
+        ra = self.ra.get(sw)
+        if ra is None or sw not in self.link_local:
+            return
+        intf = self.vm.interfaces.get(sw)
+        if not ra.get("suppress") and intf is not None and intf.admin_up:
+            self.vm.node("ip6-icmp-input").send_ra(sw, ALL_NODES, None)
+            ra["sent"] = ra.get("sent", 0) + 1
+        early = ra.get("sent", 0) < RA_INITIAL
+        delay = RA_INITIAL_INTERVAL if early else random.uniform(RA_MIN_INTERVAL, RA_MAX_INTERVAL)
+        ra["timer"] = self.vm.timer(delay, lambda: self._advertise(sw))
 
     def _link_local_del(self, sw: int) -> None:
+        ra = self.ra.get(sw)
+        if ra is not None and ra.get("timer") is not None:
+            self.vm.timers.cancel(ra.pop("timer"))
         ll = self.link_local.pop(sw)
         self._fib_del(ll, 128, SRC_INTERFACE)
         for key in [k for k in self.neighbors if k[0] == sw]:
@@ -106,9 +131,9 @@ class Ip6Main(Ip4Main):
     def interface_deleted(self, sw_if_index: int) -> None:
         super().interface_deleted(sw_if_index)
         self.explicit.discard(sw_if_index)
-        self.ra.pop(sw_if_index, None)
         if sw_if_index in self.link_local:
             self._link_local_del(sw_if_index)
+        self.ra.pop(sw_if_index, None)
 
     def source_for(self, sw: int, dst: int) -> int:
         """Our address to send to `dst` out `sw` from (RFC 6724, the rules that matter here):
