@@ -15,7 +15,7 @@ from scapy.layers.inet import UDP
 from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, in6_chksum
 from scapy.layers.l2 import Ether
 
-from tests.helpers.pgnet import ME6, PEER6, PM, VPP_MAC, PgNet, Recorder, frame6 as frame, sent6 as sent
+from tests.helpers.pgnet import ME6, PEER6, PM, VPP_MAC, Recorder, frame6 as frame, net6, sent6 as sent
 from vppsh.session.dgram import HDR6_LEN, recv_dgram, send_dgram
 from vppsh.session.main import SessionError
 from vppsh.session.transport import TransportProto
@@ -52,9 +52,7 @@ def count(shell, node: str, reason: str) -> int:
 @pytest.fixture
 def net(shell):
     shell.run("session enable")
-    n = PgNet(shell)
-    shell.run(f"set interface ip address pg0 {ME}/64")
-    shell.run(f"set ip neighbor pg0 {PEER} {PM} static")
+    n = net6(shell)
     shell.run(f"set ip neighbor pg0 {OTHER} {PM} static")
     return n
 

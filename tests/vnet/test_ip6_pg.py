@@ -17,7 +17,7 @@ from scapy.layers.l2 import Ether
 
 from tests.helpers.pgnet import ME6 as ME
 from tests.helpers.pgnet import PEER6 as PEER
-from tests.helpers.pgnet import PM, VPP_LL, VPP_MAC, net6, sent6
+from tests.helpers.pgnet import PM, VPP_LL, VPP_MAC, PgNet, net6, sent6
 from tests.helpers.pgnet import frame6 as frame
 
 FAR = "2001:db8:9::1"
