@@ -25,7 +25,6 @@ from ...wire.ip6 import format_ip46
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
-from ...vnet.ip4.icmp_err import icmp_errno
 from ...vnet.ip6.egress import egress6
 from ...vnet.ip6.frag import fragment6
 from ...wire.checksum import ones_sum, sum_rows
@@ -109,22 +108,22 @@ class UdpMain(Transport):
         self.connected_ports = np.zeros(65536, np.int32)  # of those, ports of connected sessions
         self.enabled = False
 
-    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, itype: int, code: int) -> bool | None:
+    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, e) -> bool | None:
         """An ICMP error about a datagram we sent: a connected session's app hears a hard one
         (True); False for a soft one, None if no connected session sent it."""
         c = self.vm.session.conns.get((self.proto, lcl_ip, lcl_port, rmt_ip, rmt_port))
         if c is None or c.session is None or not c.connected:
             return None
-        err, hard = icmp_errno(itype, code)
-        if hard:
-            c.session.app.on_error(c.session, err)
-        return hard
+        if e.hard:
+            c.session.app.on_error(c.session, e.errno)
+        return e.hard
 
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
         self.enabled = True
         self.vm.node("ip4-receive").register_protocol(17, "ip4-udp-lookup")
-        self.vm.node("ip4-icmp-error-input").register_protocol(17, self.icmp_error)
+        for name in ("ip4-icmp-error-input", "ip6-icmp-error-input"):
+            self.vm.node(name).register_protocol(17, self.icmp_error)
         self.vm.node("ip4-local-full-reassembly").big[17] = deliver_big  # reassembled, > a buffer
         self.vm.node("ip6-receive").register_protocol(17, "ip6-udp-lookup")
         self.vm.node("ip6-local-full-reassembly").big[17] = deliver_big6
@@ -138,7 +137,8 @@ class UdpMain(Transport):
         self.vm.node("ip6-receive").proto_next.pop(17, None)
         self.vm.node("ip6-local-full-reassembly").big.pop(17, None)
         self.vm.node("ip4-local-full-reassembly").big.pop(17, None)
-        self.vm.node("ip4-icmp-error-input").handlers.pop(17, None)
+        for name in ("ip4-icmp-error-input", "ip6-icmp-error-input"):
+            self.vm.node(name).handlers.pop(17, None)
         self.enabled = False
 
     def _add(self, c: UdpConnection) -> None:
