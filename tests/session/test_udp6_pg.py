@@ -339,3 +339,37 @@ def test_fragmented_datagrams_reach_their_session_and_the_echo_goes_back_fragmen
             struct.unpack_from("!H", whole, 6)[0]
     assert count(shell, "ip6-local-full-reassembly", "successful reassemblies") == 2
     assert count(shell, "ip6-udp-lookup", "No listener for dst port") == 1
+
+
+def test_icmp6_errors_reach_connected_sessions(shell, net):
+    """ip6-icmp-error-input: a port unreachable quoting what a connected session sent is its
+    ECONNREFUSED (Linux's icmpv6_err_convert: hard); a packet too big lowers its path MTU, so
+    what it sends next leaves in fragments of that size; errors about no session are counted."""
+    import errno
+
+    from scapy.layers.inet6 import ICMPv6PacketTooBig
+
+    vm = shell.vm
+    errors = []
+
+    class Errs(Recorder):
+        def on_error(self, s, err):
+            errors.append((s, err))
+
+    app = Errs(vm)
+    conn = shell.call(lambda: (vm.session.attach(app),
+                               vm.session.connect(app, TransportProto.UDP, parse_ip6(PEER), 7777))[1])
+    (s, _e, _o), = app.connected
+    sent_pkt = IPv6(src=ME, dst=PEER) / UDP(sport=conn.lcl_port, dport=7777) / (b"x" * 1300)
+    other = IPv6(src=ME, dst=PEER) / UDP(sport=40000, dport=7777) / b"x"
+    net.inject([frame(IPv6(src=PEER, dst=ME) / ICMPv6DestUnreach(code=4) / sent_pkt),
+                frame(IPv6(src=PEER, dst=ME) / ICMPv6DestUnreach(code=4) / other)])
+    assert errors == [(s, errno.ECONNREFUSED)]
+    assert count(shell, "ip6-icmp-error-input", "ICMP errors about no session") == 1
+    assert conn.mss == 8952
+    net.inject([frame(IPv6(src="2001:db8::9", dst=ME) / ICMPv6PacketTooBig(mtu=1280) / sent_pkt)])
+    assert conn.mss == 1280 - 48 and errors == [(s, errno.ECONNREFUSED)]  # soft: no errno for the app
+    shell.call(lambda: send_dgram(vm.session, s, b"y" * 1300))
+    shell.run("wait 0.05")
+    pkts = sent(net)
+    assert len(pkts) == 2 and all(len(bytes(p)) <= 1280 for p in pkts) and IPv6ExtHdrFragment in pkts[0]

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ...wire.ip6 import format_ip46
+from ...wire.ip6 import MIN_MTU, format_ip46
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
@@ -110,10 +110,14 @@ class UdpMain(Transport):
 
     def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, e) -> bool | None:
         """An ICMP error about a datagram we sent: a connected session's app hears a hard one
-        (True); False for a soft one, None if no connected session sent it."""
+        (True); False for a soft one, None if no connected session sent it. An ICMPv6 packet
+        too big lowers the session's path MTU (RFC 8201; never below IPv6's 1,280): what it
+        sends next is fragmented to it at the source."""
         c = self.vm.session.conns.get((self.proto, lcl_ip, lcl_port, rmt_ip, rmt_port))
         if c is None or c.session is None or not c.connected:
             return None
+        if c.ip6 and e.mtu:
+            c.mss = min(c.mss, max(e.mtu, MIN_MTU) - IP6_UDP)
         if e.hard:
             c.session.app.on_error(c.session, e.errno)
         return e.hard
@@ -191,15 +195,16 @@ class UdpMain(Transport):
         self.delete(c)
 
     def connect(self, app, ip: int, port: int, opaque=None, opts: ConnOptions | None = None,
-                lcl_ip: int = 0, lcl_port: int = 0) -> UdpConnection:
+                lcl_ip: int = 0, lcl_port: int = 0, sw_if_index: int = -1) -> UdpConnection:
         """A connected session to ip:port, ready at once (UDP has no handshake): the app's
-        on_connected runs before this returns. `lcl_ip`/`lcl_port` bind the local end."""
+        on_connected runs before this returns. `lcl_ip`/`lcl_port` bind the local end;
+        `sw_if_index` names the interface (a link-local peer's)."""
         sm = self.vm.session
         if not 0 < port < 65536:
             raise SessionError("invalid value")
         if lcl_ip and is_ip6(lcl_ip) != is_ip6(ip):
             raise SessionError("invalid value")
-        sw, src = sm.source_address(ip)
+        sw, src = sm.source_address(ip, sw_if_index)
         src = lcl_ip or src
         lport = lcl_port or sm.alloc_port(self.proto, src, ip, port, is_ip6(ip))
         if (self.proto, src, lport, ip, port) in sm.conns:
