@@ -7,8 +7,9 @@ import socket
 
 from vppsh.vcl import proto
 from vppsh.session.transport import TransportProto
-from vppsh.vcl.addr import Ep, conn_local, conn_remote, footprint, from_wire, overlap, session_families, v4_part, \
-    v6_part, wire
+from vppsh.session.dgram import Datagram
+from vppsh.vcl.addr import Ep, conn_local, conn_remote, dgram_local, dgram_remote, footprint, from_wire, overlap, \
+    session_families, v4_part, v6_part, wire
 
 V4, V6 = proto.AF_INET, proto.AF_INET6
 
@@ -77,9 +78,19 @@ def test_a_connection_names_its_ends_in_its_family_with_a_link_locals_interface(
     assert wire(conn_remote(c), V6) == (V6, 40000, 0, raw6("::ffff:10.0.0.1"))
 
 
-def test_tcp_carries_both_families_udp_ipv4_so_far():
+def test_tcp_and_udp_carry_both_families():
     assert session_families(None, TransportProto.TCP) == {V4, V6}
-    assert session_families(None, TransportProto.UDP) == {V4}
+    assert session_families(None, TransportProto.UDP) == {V4, V6}
+
+
+def test_a_datagram_names_its_ends_in_its_family():
+    g1, g2 = (int.from_bytes(raw6(a), "big") for a in ("2001:db8::1", "2001:db8::2"))
+    d = Datagram(b"x", g2, 5353, g1, 53, True)
+    assert dgram_remote(d) == Ep(V6, g2, 5353) and dgram_local(d) == Ep(V6, g1, 53)
+    assert wire(dgram_remote(d), V6) == (V6, 5353, 0, raw6("2001:db8::2"))
+    d = Datagram(b"x", ip4("10.0.0.1"), 5353, ip4("10.0.0.0"), 53)  # (an IPv4 one: the default)
+    assert dgram_remote(d) == Ep(V4, ip4("10.0.0.1"), 5353)
+    assert wire(dgram_local(d), V6) == (V6, 53, 0, raw6("::ffff:10.0.0.0"))
 
 
 def test_a_dual_footprint_has_both_parts():

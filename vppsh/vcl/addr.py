@@ -7,7 +7,7 @@ mapped again only to an AF_INET6 socket (`wire`). The one exception is the wildc
 dual-stack socket, (AF_INET6, 0): IPv4 and IPv6 at once (`footprint`).
 
 The session layer keys addresses as family-neutral ints; which families each transport carries
-is said in one place, `session_families` (TCP: both; UDP: IPv4 so far): a native IPv6
+is said in one place, `session_families` (TCP and UDP: both): a native IPv6
 destination of a protocol that carries no IPv6 is unreachable (ENETUNREACH) and its IPv6
 wildcard listens on nothing, and that is all that changes when the transport gains IPv6.
 
@@ -96,7 +96,7 @@ def v6_part(fp) -> int | None:
 
 
 # ---------------------------------------------------------------- the session layer's side
-CARRIED = {TransportProto.TCP: frozenset((AF_INET, AF_INET6)), TransportProto.UDP: frozenset((AF_INET,))}
+CARRIED = {TransportProto.TCP: frozenset((AF_INET, AF_INET6)), TransportProto.UDP: frozenset((AF_INET, AF_INET6))}
 
 
 def session_families(sm, proto: TransportProto) -> frozenset[int]:
@@ -119,9 +119,9 @@ def conn_remote(c) -> Ep:
 
 
 def dgram_remote(d) -> Ep:
-    """A datagram's sender (session/dgram.Datagram)."""
-    return Ep(AF_INET, d.rmt_ip, d.rmt_port)
+    """A datagram's sender (session/dgram.Datagram), in the datagram's family."""
+    return Ep(AF_INET6 if d.ip6 else AF_INET, d.rmt_ip, d.rmt_port)
 
 
 def dgram_local(d) -> Ep:
-    return Ep(AF_INET, d.lcl_ip, d.lcl_port)
+    return Ep(AF_INET6 if d.ip6 else AF_INET, d.lcl_ip, d.lcl_port)

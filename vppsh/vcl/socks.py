@@ -597,10 +597,14 @@ class ListenSock(VSock):
 
 
 class UdpSock(VSock):
-    """A UDP socket: unbound, bound (a connectionless listener session) or connected. Sockets
-    bound to one port with SO_REUSEADDR/SO_REUSEPORT share the session; the last bound gets
-    the datagrams (Linux's lookup finds it first), an AF_INET one before a dual-stack one (it
-    scores higher)."""
+    """A UDP socket: unbound, bound or connected. Bound, it takes a connectionless listener
+    session of each family its footprint holds (a dual-stack socket on :: one of each, as Linux
+    gives it datagrams of both; an AF_INET one, a v6-only one or one bound to an address: one),
+    and each datagram it sends goes through the session of its destination's family. Sockets
+    bound to one port with SO_REUSEADDR/SO_REUSEPORT share the session of each family they have
+    in common; the last bound gets the datagrams (Linux's lookup finds it first), for IPv4 an
+    AF_INET one before a dual-stack one (it scores higher). Connected, it has one session, of
+    its peer's family."""
 
     proto = TransportProto.UDP
     kind = K_UDP
@@ -609,7 +613,10 @@ class UdpSock(VSock):
         super().__init__(ldp, app, family=family)
         self.b = b
         self.pending: tuple[bytes, Ep | None, Ep | None] | None = None  # (data, to, from) waiting for fifo room
-        self.shared: list[UdpSock] = []  # the sockets on this session (bound ones)
+        # bound: ip6 -> the listener session of that family, and the sockets sharing it; `session`
+        # is then the first of them (connected: the connection's, and these are empty)
+        self.sessions: dict[bool, object] = {}
+        self.groups: dict[bool, list[UdpSock]] = {}
         self.watch(IN)
 
     @property
@@ -626,57 +633,79 @@ class UdpSock(VSock):
         return conn_remote(self.session.conn) if self.connected else None
 
     def bind(self, ep: Ep) -> None:
-        """Raise SessionError if the port is taken (and not shareable: LdpMain checked). A
-        socket with no IPv4 part (IPV6_V6ONLY) takes no session while the session layer has no
-        IPv6: LdpMain gave it its port."""
-        v4 = v4_part(self.footprint(ep))
+        """Take a listener session for each family of the footprint that UDP carries (with the
+        sockets already bound to that address and port, if any: LdpMain judged they may share).
+        Raise SessionError if the port is taken; nothing is left half-bound then."""
+        sm = self.vm.session
+        carried = session_families(sm, TransportProto.UDP)
         port = ep.port
-        if v4 is not None:
-            twin = next((o for o in self.ldp.by_ino.values() if isinstance(o, UdpSock) and o is not self and
-                         o.shared and not o.connected and o.local().port == port and
-                         v4_part(o.footprint()) == v4), None) if port else None
-            if twin is not None:
-                self.session, self.shared = twin.session, twin.shared
-            else:
-                self.session = self.vm.session.listen(self.app, TransportProto.UDP, v4, port, exclusive=False)
-                self.shared = []
-            self.shared.append(self)
-            self.session.opaque = self._receiver()
-            port = self.session.conn.lcl_port
-        self.bound = Ep(ep.fam, ep.ip, port)
-
-    def _receiver(self) -> UdpSock:
-        v4 = [x for x in self.shared if x.family == AF_INET]
-        return (v4 or self.shared)[-1]
+        try:
+            for fam, ip in self.footprint(ep):
+                if fam not in carried:
+                    continue
+                ip6 = fam == AF_INET6
+                part = v6_part if ip6 else v4_part
+                twin = next((o for o in self.ldp.by_ino.values() if isinstance(o, UdpSock) and o is not self and
+                             ip6 in o.groups and not o.connected and o.local().port == port and
+                             part(o.footprint()) == ip), None) if port else None
+                if twin is not None:
+                    ls, g = twin.sessions[ip6], twin.groups[ip6]
+                else:
+                    ls = sm.listen(self.app, TransportProto.UDP, ip, port, exclusive=False, ip6=ip6)
+                    g = []
+                g.append(self)
+                self.sessions[ip6], self.groups[ip6] = ls, g
+                ls.opaque = _receiver(g)
+                port = ls.conn.lcl_port
+        except SessionError:
+            self._leave()
+            raise
+        self.session = next(iter(self.sessions.values()), None)
+        self.bound = Ep(ep.fam, ep.ip, port, ep.scope)
 
     def _leave(self) -> None:
-        """Off the session; the last one closes it."""
+        """Off its sessions; the last socket on a session closes it."""
         s = self.session
         self.session = None
-        if s is None:
-            return
-        if self in self.shared:
-            self.shared.remove(self)
-        if self.shared:
-            if s.opaque is self:
-                s.opaque = self._receiver()
-        else:
+        if s is not None and not self.sessions:  # a connected session: ours alone
             s.opaque = None
             self.vm.session.close(s)
-        self.shared = []
+        for ip6, g in self.groups.items():
+            ls = self.sessions[ip6]
+            if self in g:
+                g.remove(self)
+            if g:
+                if ls.opaque is self:
+                    ls.opaque = _receiver(g)
+            else:
+                ls.opaque = None
+                self.vm.session.close(ls)
+        self.sessions, self.groups = {}, {}
 
     def connect(self, ep: Ep) -> int:
         err = self.can_reach(ep)
         if err:
             return err
+        dev = -1
+        if ep.link_local:  # as ip6_datagram_connect: the scope given, or the one bind() took
+            dev = ep.scope or (self.bound.scope if self.bound is not None else 0)
+            if not dev or (self.bound is not None and self.bound.scope and ep.scope and ep.scope != self.bound.scope):
+                return errno.EINVAL
+            if dev not in self.vm.ip6.link_local:
+                return errno.ENETUNREACH
         if not ep.port:
             return errno.ECONNREFUSED
         sm = self.vm.session
         lep = self.local()
-        lip = lep.ip if lep.fam == AF_INET else 0
+        lip = 0
+        if lep.ip:  # the source bind() chose, of the traffic's family
+            if lep.fam != ep.fam:
+                return errno.EAFNOSUPPORT if ep.fam == AF_INET6 else errno.ENETUNREACH
+            lip = lep.ip
+        how = {"sw_if_index": dev} if dev >= 0 else {}
         try:
             self._leave()  # frees the port for the connected session
-            c = sm.connect(self.app, TransportProto.UDP, ep.ip, ep.port, self, lcl_ip=lip, lcl_port=lep.port)
+            c = sm.connect(self.app, TransportProto.UDP, ep.ip, ep.port, self, lcl_ip=lip, lcl_port=lep.port, **how)
         except SessionError as e:
             self.session = None
             if lep.port:
@@ -716,10 +745,20 @@ class UdpSock(VSock):
 
     def _sendable(self, to: Ep | None, src: Ep | None) -> bool:
         """What the shim lets through, checked again: a destination this socket reaches, a
-        source address (IP_PKTINFO) of ours."""
+        source address (IP_PKTINFO, IPV6_PKTINFO) of ours of the datagram's family."""
         if to is not None and self.can_reach(to):
             return False
-        return src is None or (src.fam == AF_INET and self.ldp.is_local(src))
+        if src is None:
+            return True
+        fam = to.fam if to is not None else self.peer().fam if self.connected else AF_INET
+        return src.fam == fam and self.ldp.is_local(src)
+
+    def _session_to(self, to: Ep | None):
+        """The session a datagram to `to` leaves by: the connection's, or the bound session of
+        its family (None: the socket holds none of that family)."""
+        if self.connected or to is None:
+            return self.session
+        return self.sessions.get(to.fam == AF_INET6)
 
     def pull(self, ev: int = 0) -> None:
         b = self.b
@@ -745,8 +784,8 @@ class UdpSock(VSock):
                 continue
             if not self.has_port():
                 self.ldp.bind(self, self.bound or self.any())  # sendto() on an unbound socket binds it, as Linux
-            s = self.session
-            if s is None:  # (no IPv4 part, or no port left)
+            s = self._session_to(to)
+            if s is None:  # (no part of that family, or no port left)
                 self.pending = None
                 continue
             try:
@@ -777,27 +816,34 @@ class UdpSock(VSock):
             return 0
 
     def push(self) -> None:
-        s = self.session
+        """The datagrams its sessions received, into the app's end (each with its addresses, in
+        the socket's family, and the pktinfo the app asked for that datagram's family)."""
         b = self.b
-        if s is None or b is None or s.rx_fifo is None:
+        if b is None:
             return
-        f = s.rx_fifo
         fam = self.family
-        want4, _want6 = self._pktinfo()  # (datagrams are IPv4 today)
+        want4, want6 = self._pktinfo()
         want_out = False
-        while (d := recv_dgram(s, keep=True)) is not None:
-            rmt = dgram_remote(d)
-            hdr = DGRAM_HDR.pack(*wire(rmt, fam), *wire(dgram_local(d), fam),
-                                 self._rx_ifindex(rmt) if want4 else 0, want4, 0)
-            try:
-                b.send(hdr + d.data)
-            except BlockingIOError:
-                want_out = True
+        for s in (self.sessions.values() if self.sessions else (self.session,)):
+            if s is None or s.rx_fifo is None:
+                continue
+            f = s.rx_fifo
+            while (d := recv_dgram(s, keep=True)) is not None:
+                rmt = dgram_remote(d)
+                want = want6 if d.ip6 else want4
+                hdr = DGRAM_HDR.pack(*wire(rmt, fam), *wire(dgram_local(d), fam),
+                                     self._rx_ifindex(rmt) if want else 0, want, 0)
+                try:
+                    b.send(hdr + d.data)
+                except BlockingIOError:
+                    want_out = True
+                    break
+                except OSError:
+                    f.drop(f.size)
+                    break
+                drop_dgram(s)
+            if want_out:
                 break
-            except OSError:
-                f.drop(f.size)
-                break
-            drop_dgram(s)
         self.watch((IN if self.pending is None else 0) | (OUT if want_out else 0))
 
     def on_tx_space(self) -> None:
@@ -815,8 +861,18 @@ class UdpSock(VSock):
                 pass  # its end is full: Linux too would have only the latest error
 
     def on_cleanup(self) -> None:
+        """Its session was freed (the session layer went away): so were any other parts."""
         self.session = None
+        self.sessions = {ip6: s for ip6, s in self.sessions.items() if s.conn is not None}
+        self.groups = {ip6: g for ip6, g in self.groups.items() if ip6 in self.sessions}
 
     def close(self) -> None:
         self._leave()
         self.release()
+
+
+def _receiver(group: list[UdpSock]) -> UdpSock:
+    """Who of the sockets sharing a bound session gets its datagrams: the last bound, an
+    AF_INET one before a dual-stack one."""
+    v4 = [x for x in group if x.family == AF_INET]
+    return (v4 or group)[-1]
