@@ -40,7 +40,8 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define DEFAULT_API_SOCKET "/run/vppsh/api.sock"
-#define MAX_DGRAM 65507
+#define MAX_DGRAM 65507  /* the most UDP over IPv4 carries (65535 - 20 - 8) */
+#define MAX_DGRAM6 65527 /* over IPv6: the payload length holds UDP's header and data (no jumbograms) */
 #define SIN6_LEN_RFC2133_ 24 /* the shortest sockaddr_in6 Linux takes (no sin6_scope_id) */
 
 /* ------------------------------------------------------------------ libc */
@@ -751,11 +752,13 @@ static int get_addr(int family, int v6only, int call, int udp, const struct sock
     memcpy(a->addr, &in6->sin6_addr, 16);
     if (call == A_SENDTO && is_mapped(a->addr) && v6only)
         return fail(ENETUNREACH);
-    if (call == A_SENDTO && !is_mapped(a->addr) && !(engine_caps & VL_CAP_IP6)) {
+    if (call == A_SENDTO && !is_mapped(a->addr)) {
         if (!a->port) /* udpv6_sendmsg looks at the port before it routes */
             return fail(EINVAL);
-        DBG(1, "sendto(): vppsh routes no IPv6");
-        return fail(ENETUNREACH);
+        if (!(engine_caps & VL_CAP_IP6)) {
+            DBG(1, "sendto(): vppsh routes no IPv6");
+            return fail(ENETUNREACH);
+        }
     }
     return 0;
 }
@@ -1344,7 +1347,10 @@ static ssize_t udp_send(int fd, const struct iovec *iov, int iovcnt, int flags,
         v[i + 1] = iov[i];
         total += iov[i].iov_len;
     }
-    if (total > MAX_DGRAM)
+    /* IPv4 (mapped too) carries less than IPv6; a connected socket's peer family is the engine's
+     * to know: it refuses an IPv4 one past MAX_DGRAM */
+    int v6 = h.rmt.family ? !v4 : family == AF_INET6;
+    if (total > (v6 ? MAX_DGRAM6 : MAX_DGRAM))
         return fail(EMSGSIZE);
     struct msghdr mh = {.msg_iov = v, .msg_iovlen = iovcnt + 1};
     ssize_t n = libc_sendmsg(fd, &mh, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
