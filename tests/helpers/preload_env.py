@@ -223,7 +223,7 @@ def _kill(p: subprocess.Popen) -> None:
 PRELOAD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "preload")
 PROGRAMS = {"tcp_client": "prog_tcp_client.py", "tcp_server": "prog_tcp_server.py", "udp": "prog_udp.py",
             "poll": "prog_poll.py", "process": "prog_process.py", "dual": "prog_dual.py",
-            "tcp6": "prog_tcp6.py"}
+            "tcp6": "prog_tcp6.py", "udp6": "prog_udp6.py"}
 SERVERS = {"tcp_server", "dual", "tcp6"}  # announce "listening PORT"; the peer's remote-controlled client connects
 EXPECTED = os.path.join(PRELOAD_DIR, "expected.json")
 

@@ -26,6 +26,7 @@ import time
 import traceback
 
 LOCAL, PEER = "10.0.0.0", "10.0.0.1"
+LOCAL6, PEER6 = "2001:db8::", "2001:db8::1"  # the same, over IPv6 (a /127 each side)
 # services on PEER (see peer.py)
 ECHO, DISCARD, WATCH, QUERY, RST, DELAYED, STALL, BLACKHOLE, CHARGEN, CLOSED = 7, 9, 11, 12, 13, 15, 16, 17, 19, 5
 UDP_ECHO, UDP_OTHER = 7, 8

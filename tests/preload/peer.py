@@ -14,7 +14,8 @@ TCP 16  stall: accepts, never reads, holds the connection open until the peer go
 TCP 17  black hole: a listener with a full accept queue; the kernel drops SYNs to it
 TCP 19  "send N then close": first line "N"; sends N pattern bytes (i & 0xff), then closes
 IPv6 (any of the peer's IPv6 addresses): TCP 7 echo, 13 abortive close, 14 header report
-        ("TCLASS HOPLIMIT" of what carried the byte, as the kernel's IPV6_RECVTCLASS/HOPLIMIT say).
+        ("TCLASS HOPLIMIT" of what carried the byte, as the kernel's IPV6_RECVTCLASS/HOPLIMIT say);
+        UDP 7 and 8 as below (8 answering from port 10 of the address it was sent to).
 UDP  7  echo (empty datagrams too)
 UDP  8  answers from another port (10.0.0.1:10) with the same payload
 Nothing on TCP/UDP 5: connection refused / port unreachable.
@@ -197,19 +198,24 @@ def header_report(c):
     c.sendall(f"{tos} {ttl}".encode())
 
 
-def udp_echo():
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind((ADDR, 7))
+def udp_socket(port, ip6=False):
+    """A UDP socket on ADDR:port, or (ip6) on every IPv6 address of the peer ([::], IPv6 only)."""
+    u = socket.socket(socket.AF_INET6 if ip6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if ip6:
+        u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    u.bind(("::", port) if ip6 else (ADDR, port))
+    return u
+
+
+def udp_echo(ip6=False):
+    u = udp_socket(7, ip6)
     while True:
         d, a = u.recvfrom(65536)
         u.sendto(d, a)
 
 
-def udp_other_port():
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind((ADDR, 8))
-    o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    o.bind((ADDR, 10))
+def udp_other_port(ip6=False):
+    u, o = udp_socket(8, ip6), udp_socket(10, ip6)
     while True:
         d, a = u.recvfrom(65536)
         o.sendto(d, a)
@@ -240,8 +246,9 @@ def main():
     keep = [serve(7, echo), serve(9, discard), serve(11, watch), serve(12, query), serve(13, rst),
             serve(14, header_report), serve(15, delayed_echo), serve(16, stall), serve(19, chargen), black_hole(),
             serve(7, echo, ip6=True), serve(13, rst, ip6=True), serve(14, header_report6, ip6=True)]
-    for fn in (udp_echo, udp_other_port, sniff_port_14):
-        threading.Thread(target=fn, daemon=True).start()
+    for fn, args in ((udp_echo, ()), (udp_other_port, ()), (udp_echo, (True,)), (udp_other_port, (True,)),
+                     (sniff_port_14, ())):
+        threading.Thread(target=fn, args=args, daemon=True).start()
     print("ready", flush=True)
     try:
         sys.stdin.read()  # until the test closes our stdin or kills us
