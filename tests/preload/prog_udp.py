@@ -16,6 +16,7 @@ from common import (CLOSED, LOCAL, LOCAL6, PEER, PEER6, UDP_ECHO, UDP_OTHER, Soc
 
 case = registry()
 SOL = socket.SOL_SOCKET
+IP_PKTINFO, IPV6_RECVPKTINFO, IPV6_PKTINFO = 8, 49, 50
 # the family the cases run in (prog_udp6.py: IPv6): the socket's, ours and the peer's addresses, one
 # address that is not ours, the largest datagram that fits a 1500-byte MTU and the largest there is
 FAM, ANY, HERE, THERE, NONLOCAL, FIT, MAX = socket.AF_INET, "0.0.0.0", LOCAL, PEER, "10.9.9.9", 1472, 65507
@@ -236,6 +237,42 @@ def connected_udp_so_error():
     r["so_error_again"] = en(u.getsockopt(SOL, socket.SO_ERROR))
     r["recv"] = attempt(u.recv, 100, socket.MSG_DONTWAIT)
     r["send_again"] = attempt(u.send, b"again")
+    u.close()
+    return r
+
+
+@case
+def pktinfo():
+    """Which of our addresses a datagram came to and on which interface: IP_PKTINFO on an
+    AF_INET socket; on an AF_INET6 one IPV6_RECVPKTINFO's IPV6_PKTINFO (a native datagram gets
+    no IP_PKTINFO); and sendmsg() choosing the source with a pktinfo of its own."""
+    r = {}
+    v6 = FAM == socket.AF_INET6
+    u = udp()
+    u.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    if v6:
+        u.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+    u.bind((ANY, 0))
+    u.settimeout(3)
+    u.sendto(b"where", (THERE, UDP_ECHO))
+    readable(u)
+    d, anc, flags, _a = u.recvmsg(100, 256)
+    got = []
+    for lvl, typ, data in anc:
+        if (lvl, typ) == (socket.IPPROTO_IPV6, IPV6_PKTINFO):
+            got.append(["IPV6_PKTINFO", socket.inet_ntop(socket.AF_INET6, data[:16]), struct.unpack("=i", data[16:20])[0] > 0])
+        elif (lvl, typ) == (socket.IPPROTO_IP, IP_PKTINFO):
+            idx, spec, dst = struct.unpack("=i4s4s", data[:12])
+            got.append(["IP_PKTINFO", idx > 0, socket.inet_ntoa(spec), socket.inet_ntoa(dst)])
+        else:
+            got.append([lvl, typ, len(data)])
+    r["recvmsg"] = [d.decode(), got, flags]
+    if v6:
+        cm = (socket.IPPROTO_IPV6, IPV6_PKTINFO, socket.inet_pton(socket.AF_INET6, HERE) + struct.pack("=i", 0))
+    else:
+        cm = (socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, socket.inet_aton(HERE), bytes(4)))
+    r["sendmsg_source"] = [attempt(u.sendmsg, [b"from here"], [cm], 0, (THERE, UDP_ECHO)),
+                           attempt(lambda: u.recvfrom(100)[0].decode())]
     u.close()
     return r
 
