@@ -51,15 +51,15 @@ def pack_hdr(rip: int, lip: int, rport: int, lport: int, n: int, ip6: bool) -> b
 def peek_hdr(f, off: int = 0) -> tuple[int, int, int, int, int, int] | None:
     """(rmt ip, lcl ip, rmt port, lcl port, data length, header length) of the datagram at
     `off` in fifo f, or None if its header is not all there."""
-    avail = f.size - off
-    if avail < HDR_LEN:
+    if f.size - off < HDR_LEN:
         return None
-    rip, lip, rport, lport, n, ip6 = DGRAM_HDR.unpack(f.peek(off, HDR_LEN))
+    h = f.peek(off, HDR6_LEN)  # (an IPv6 header's addresses in the same read)
+    rip, lip, rport, lport, n, ip6 = DGRAM_HDR.unpack_from(h)
     if not ip6:
         return rip, lip, rport, lport, n, HDR_LEN
-    if avail < HDR6_LEN:
+    if len(h) < HDR6_LEN:
         return None
-    r6, l6 = ADDR6.unpack(f.peek(off + HDR_LEN, ADDR6.size))
+    r6, l6 = ADDR6.unpack_from(h, HDR_LEN)
     return int.from_bytes(r6, "big"), int.from_bytes(l6, "big"), rport, lport, n, HDR6_LEN
 
 
@@ -121,10 +121,11 @@ def recv_dgram(s, keep: bool = False) -> Datagram | None:
     f = s.rx_fifo
     if f is None or f.size < HDR_LEN:
         return None
-    rip, lip, rport, lport, n, ip6 = DGRAM_HDR.unpack(f.peek(0, HDR_LEN))
+    h = f.peek(0, HDR6_LEN)  # (an IPv6 header's addresses in the same read)
+    rip, lip, rport, lport, n, ip6 = DGRAM_HDR.unpack_from(h)
     hl = HDR_LEN
     if ip6:
-        r6, l6 = ADDR6.unpack(f.peek(HDR_LEN, ADDR6.size))
+        r6, l6 = ADDR6.unpack_from(h, HDR_LEN)
         rip, lip, hl = int.from_bytes(r6, "big"), int.from_bytes(l6, "big"), HDR6_LEN
     data = f.peek(hl, n) if n else b""
     if not keep:

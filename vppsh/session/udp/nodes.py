@@ -426,8 +426,10 @@ class Ip6UdpLookup(Ip4UdpLookup):
 
         if (keys == keys[0]).all():
             return np.full(len(keys), look(keys[0]), np.int64)
-        uk, inv = np.unique(keys, axis=0, return_inverse=True)
-        return np.array([look(k) for k in uk], np.int64)[inv.reshape(-1)]
+        # rows as single 36-byte values: a 1-D unique is fifty times quicker than one over axis 0
+        _u, first, inv = np.unique(np.ascontiguousarray(keys).view("V36").ravel(), return_index=True,
+                                   return_inverse=True)
+        return np.array([look(keys[i]) for i in first.tolist()], np.int64)[inv.reshape(-1)]
 
     def format_trace(self, b):
         pkt = self.vm.buffers.packet(b)
