@@ -7,6 +7,7 @@ tcp_peer     a tap to a namespace, and a scripted TCP peer on it (scapy over AF_
 pgnet        frames in and out of a pg interface, for session tests without a kernel
 pgpair       two pg interfaces routed by vppsh: frames injected, `show errors` rows
 shimnet      vppsh with a tap and an app namespace where programs run under `vppsh exec`
+apps         what tests of real programs through the shim share (need, sha, nginx_conf...)
 preload_env  the topology and runner of the socket-semantics programs in tests/preload/
 api_client   a raw client of the engine's API socket (the shim's side of the protocol)
 """

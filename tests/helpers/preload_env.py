@@ -1,10 +1,16 @@
 """The topology the socket-semantics programs (tests/preload/prog_*.py) run in, in one of two modes
 with the same addresses:
 
-- "native": two namespaces joined by a veth pair; the app namespace holds 10.0.0.0/31, the peer
-  namespace 10.0.0.1/31 (lo up in both). The program under test uses the kernel's stack.
+- "native": two namespaces joined by a veth pair; the app namespace holds 10.0.0.0/31 and
+  2001:db8::/127, the peer namespace 10.0.0.1/31 and 2001:db8::1/127 (lo up in both). The
+  program under test uses the kernel's stack.
 - "vppsh": the program runs under `vppsh exec` in a namespace with only lo and no routes; vppsh
-  owns 10.0.0.0 and its tap's kernel side in the peer namespace has 10.0.0.1/31 (shimnet.ShimNet).
+  owns 10.0.0.0 and 2001:db8:: and its tap's kernel side in the peer namespace has the peer's
+  addresses (shimnet.ShimNet).
+
+Both sides also have link-local addresses; the program finds its own, the peer's and the
+interface (scope id) to use in the environment, as JSON in VPPSH_T_LINK_LOCAL: in "native" mode
+the kernel's ifindex of its veth, in "vppsh" mode vppsh's sw_if_index of the tap (vcl/addr.py).
 
 The peer namespace is the Linux kernel in both modes. No pytest in here.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import signal
 import subprocess
 import sys
@@ -25,6 +32,7 @@ from pyroute2 import netns as pr_netns
 
 MODES = ("native", "vppsh")
 LOCAL, PEER = "10.0.0.0", "10.0.0.1"
+LOCAL6, PEER6 = "2001:db8::", "2001:db8::1"
 
 
 def _nsname() -> str:
@@ -41,6 +49,7 @@ class Topology:
         self.procs: list[subprocess.Popen] = []
         self._made_ns: list[str] = []
         self.net = None  # the ShimNet in vppsh mode
+        self.env: dict[str, str] = {}  # for the program under test
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> "Topology":
@@ -48,8 +57,12 @@ class Topology:
             if self.mode == "vppsh":
                 from tests.helpers.shimnet import ShimNet
 
-                self.net = ShimNet().start()
+                self.net = ShimNet(ip6=True).start()
                 self.app_ns, self.peer_ns = self.net.app_ns, self.net.peer_ns
+                vm = self.net.shell.vm
+                sw = vm.interfaces.by_name["tap0"].sw_if_index
+                local = socket.inet_ntop(socket.AF_INET6, vm.ip6.link_local[sw].to_bytes(16, "big"))
+                self._link_local(sw, local)
                 return self
             self._start_native()
         except BaseException:
@@ -74,12 +87,13 @@ class Topology:
                     if idx:
                         ipr.link("del", index=idx[0])
                 raise
-        for n, ifname, addr in ((self.app_ns, va, LOCAL), (self.peer_ns, vb, PEER)):
+        for n, ifname, addr, addr6 in ((self.app_ns, va, LOCAL, LOCAL6), (self.peer_ns, vb, PEER, PEER6)):
             with IPRoute(netns=n) as ipr:
                 lo = ipr.link_lookup(ifname="lo")[0]
                 ipr.link("set", index=lo, state="up")
                 i = ipr.link_lookup(ifname=ifname)[0]
                 ipr.addr("add", index=i, address=addr, prefixlen=31)
+                ipr.addr("add", index=i, address=addr6, prefixlen=127)
                 ipr.link("set", index=i, state="up")
         # the veth carrier comes up asynchronously; wait until both ends are operationally up
         deadline = time.monotonic() + 5
@@ -90,6 +104,20 @@ class Topology:
                     if link.get_attr("IFLA_OPERSTATE") == "UP" or time.monotonic() > deadline:
                         break
                     time.sleep(0.02)
+        with IPRoute(netns=self.app_ns) as ipr:
+            i = ipr.link_lookup(ifname=va)[0]
+        self._link_local(i, _link_local_of(self.app_ns))
+
+    def _link_local(self, scope: int, local: str) -> None:
+        """Once both sides' IPv6 addresses finished DAD: what the program needs to know of
+        link-local addresses (VPPSH_T_LINK_LOCAL)."""
+        from tests.helpers.shimnet import wait_dad
+
+        for n in (self.app_ns, self.peer_ns):
+            if self.mode == "native" or n == self.peer_ns:
+                wait_dad(n)
+        self.env["VPPSH_T_LINK_LOCAL"] = json.dumps({"scope": scope, "local": local,
+                                                     "peer": _link_local_of(self.peer_ns)})
 
     def stop(self) -> None:
         """Kill every process started here (by process group: the programs fork), then remove
@@ -124,6 +152,8 @@ class Topology:
         return ["nsenter", f"--net=/run/netns/{self.peer_ns}", *argv]
 
     def _popen(self, argv: list[str], **kw) -> subprocess.Popen:
+        if self.env and argv[:2] == self._app_argv([])[:2]:
+            kw.setdefault("env", {**os.environ, **self.env})
         kw.setdefault("stdin", subprocess.DEVNULL)
         kw.setdefault("start_new_session", True)  # its own process group: stop() kills forks too
         p = subprocess.Popen(argv, **kw)
@@ -167,6 +197,16 @@ class Topology:
         return self._run(self._peer_argv(argv), timeout, **kw)
 
 
+def _link_local_of(ns: str) -> str:
+    """The link-local address of the one link (lo aside) in namespace ns."""
+    with IPRoute(netns=ns) as ipr:
+        for a in ipr.get_addr(family=socket.AF_INET6):
+            ip = a.get_attr("IFA_ADDRESS")
+            if ip.startswith("fe80:"):
+                return ip
+    raise RuntimeError(f"no link-local address in {ns}")
+
+
 def _kill(p: subprocess.Popen) -> None:
     """SIGKILL the process group p leads (it was started with start_new_session), then reap p."""
     try:
@@ -182,8 +222,9 @@ def _kill(p: subprocess.Popen) -> None:
 # -------------------------------------------------------------------------------------- programs
 PRELOAD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "preload")
 PROGRAMS = {"tcp_client": "prog_tcp_client.py", "tcp_server": "prog_tcp_server.py", "udp": "prog_udp.py",
-            "poll": "prog_poll.py", "process": "prog_process.py", "dual": "prog_dual.py"}
-SERVERS = {"tcp_server", "dual"}  # announce "listening PORT"; the peer's remote-controlled client connects
+            "poll": "prog_poll.py", "process": "prog_process.py", "dual": "prog_dual.py",
+            "tcp6": "prog_tcp6.py"}
+SERVERS = {"tcp_server", "dual", "tcp6"}  # announce "listening PORT"; the peer's remote-controlled client connects
 EXPECTED = os.path.join(PRELOAD_DIR, "expected.json")
 
 

@@ -1,6 +1,7 @@
 """vppsh with a tap into a peer namespace (the seed's addresses: vppsh 10.0.0.0, the kernel
-10.0.0.1) and an empty app namespace (lo only, no routes) where programs run under
-`vppsh exec`, so a shim bug can never send their traffic anywhere."""
+10.0.0.1; with ip6, also vppsh 2001:db8::/127 and the kernel 2001:db8::1) and an empty app
+namespace (lo only, no routes) where programs run under `vppsh exec`, so a shim bug can never
+send their traffic anywhere."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
+from pyroute2 import NetNS
 from pyroute2 import netns as pr_netns
 
 from tests.helpers.shell import Shell
 
 VPPSH = os.path.join(os.path.dirname(sys.executable), "vppsh")
+LOCAL6, PEER6 = "2001:db8::", "2001:db8::1"  # vppsh, the kernel (a /127, as the seed's /31)
+
+
+def wait_dad(ns: str, timeout: float = 10) -> None:
+    """Until no IPv6 address in `ns` is tentative (the kernel drops what is sent to one)."""
+    deadline = time.monotonic() + timeout
+    with NetNS(ns) as ipr:
+        while any(a["flags"] & 0x40 for a in ipr.get_addr(family=10)) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def nsname() -> str:
@@ -23,12 +35,13 @@ def nsname() -> str:
 
 
 class ShimNet:
-    def __init__(self, vcl_conf: str | None = None, tap_opts: str = "") -> None:
+    def __init__(self, vcl_conf: str | None = None, tap_opts: str = "", ip6: bool = False) -> None:
         self.peer_ns, self.app_ns = nsname(), nsname()
         self.tmp = tempfile.mkdtemp(prefix="vppsh-shim-")
         self.api = os.path.join(self.tmp, "api.sock")
         self.vcl_conf = vcl_conf
         self.tap_opts = tap_opts
+        self.ip6 = ip6
         self.shell: Shell | None = None
         self.procs: list[subprocess.Popen] = []
 
@@ -37,11 +50,16 @@ class ShimNet:
 
         pr_netns.create(self.app_ns)
         self.shell = sh = Shell()
-        sh.run(f"create tap id 0 host-ns {self.peer_ns} host-ip4-addr 10.0.0.1/31 {self.tap_opts}")
+        six = f"host-ip6-addr {PEER6}/127 " if self.ip6 else ""
+        sh.run(f"create tap id 0 host-ns {self.peer_ns} host-ip4-addr 10.0.0.1/31 {six}{self.tap_opts}")
         sh.run("set interface state tap0 up")
         sh.run("set interface ip address tap0 10.0.0.0/31")
+        if self.ip6:
+            sh.run(f"set interface ip address tap0 {LOCAL6}/127")
         sh.run("session enable")
         sh.call(ApiServer(sh.vm, self.api).start)
+        if self.ip6:
+            wait_dad(self.peer_ns)
         return self
 
     def exec_argv(self, argv: list[str]) -> list[str]:

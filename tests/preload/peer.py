@@ -1,5 +1,6 @@
-"""Kernel-side services for the socket-semantics programs, run in the peer namespace (10.0.0.1)
-for the duration of a test module. Prints "ready" once everything listens.
+"""Kernel-side services for the socket-semantics programs, run in the peer namespace (10.0.0.1,
+and 2001:db8::1 with its link-local address) for the duration of a test module. Prints "ready"
+once everything listens.
 
 TCP  7  echo
 TCP  9  discard
@@ -12,6 +13,8 @@ TCP 15  delayed echo: lines "MS TEXT"; sleeps MS milliseconds, then sends TEXT b
 TCP 16  stall: accepts, never reads, holds the connection open until the peer goes away
 TCP 17  black hole: a listener with a full accept queue; the kernel drops SYNs to it
 TCP 19  "send N then close": first line "N"; sends N pattern bytes (i & 0xff), then closes
+IPv6 (any of the peer's IPv6 addresses): TCP 7 echo, 13 abortive close, 14 header report
+        ("TCLASS HOPLIMIT" of what carried the byte, as the kernel's IPV6_RECVTCLASS/HOPLIMIT say).
 UDP  7  echo (empty datagrams too)
 UDP  8  answers from another port (10.0.0.1:10) with the same payload
 Nothing on TCP/UDP 5: connection refused / port unreachable.
@@ -29,10 +32,15 @@ ADDR = "10.0.0.1"
 HOLD = 60.0  # nothing a test does takes longer; then every held connection goes
 
 
-def serve(port, handler, backlog=128):
-    ls = socket.socket()
+def serve(port, handler, backlog=128, ip6=False):
+    """A TCP service on ADDR:port, or (ip6) on every IPv6 address of the peer ([::], IPv6 only)."""
+    ls = socket.socket(socket.AF_INET6 if ip6 else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((ADDR, port))
+    if ip6:
+        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        for opt in (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS):  # (for the header report: inherited)
+            ls.setsockopt(socket.IPPROTO_IPV6, opt, 1)
+    ls.bind(("::", port) if ip6 else (ADDR, port))
     ls.listen(backlog)
 
     def run(c):
@@ -162,6 +170,24 @@ def sniff_port_14():
                 HEADERS_SEEN.notify_all()
 
 
+IPV6_2292PKTOPTIONS, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT, IPV6_RECVTCLASS, IPV6_TCLASS = 6, 51, 52, 66, 67
+
+
+def header_report6(c):
+    """The traffic class and hop limit of the segment that brought the byte: a TCP socket keeps
+    the cmsgs of its latest segment for IPV6_2292PKTOPTIONS (what IPV6_RECV* asked for)."""
+    c.recv(1)
+    raw = c.getsockopt(socket.IPPROTO_IPV6, IPV6_2292PKTOPTIONS, 256)
+    got, off = {}, 0
+    while off + 20 <= len(raw):
+        ln, lvl, typ = struct.unpack_from("=QII", raw, off)
+        if ln < 16:
+            break
+        got[typ] = struct.unpack_from("=i", raw, off + 16)[0]
+        off += (ln + 7) & ~7
+    c.sendall(f"{got.get(IPV6_TCLASS)} {got.get(IPV6_HOPLIMIT)}".encode())
+
+
 def header_report(c):
     c.recv(1)
     port = c.getpeername()[1]
@@ -212,7 +238,8 @@ def lo_up():
 def main():
     lo_up()
     keep = [serve(7, echo), serve(9, discard), serve(11, watch), serve(12, query), serve(13, rst),
-            serve(14, header_report), serve(15, delayed_echo), serve(16, stall), serve(19, chargen), black_hole()]
+            serve(14, header_report), serve(15, delayed_echo), serve(16, stall), serve(19, chargen), black_hole(),
+            serve(7, echo, ip6=True), serve(13, rst, ip6=True), serve(14, header_report6, ip6=True)]
     for fn in (udp_echo, udp_other_port, sniff_port_14):
         threading.Thread(target=fn, daemon=True).start()
     print("ready", flush=True)

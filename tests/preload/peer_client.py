@@ -5,6 +5,8 @@ line. The program under test (prog_tcp_server.py) decides what happens, in which
 connections it asks for are numbered by the program ("id").
 
   {"op": "connect", "id": K, "port": P}          connect to 10.0.0.0:P -> {"r": "ok"|ERRNO}
+                                                  ("host": H: to H instead; an IPv6 link-local H
+                                                  with the peer's interface as its scope)
   {"op": "connect_bg", "id": K, "port": P, "delay": S}  the same, S seconds later, in the
                                                   background -> {"r": "started"}
   {"op": "wait", "id": K}                         the background connect's result -> {"r": ...}
@@ -17,6 +19,11 @@ connections it asks for are numbered by the program ("id").
                                                   (made at its first use) -> {"r": "ok"|ERRNO, "port": its port}
   {"op": "udp_recv", "id": K, "wait": S}          a datagram on socket K within S s -> {"data": TEXT,
                                                   "from": [IP, PORT]} | {"r": "timeout"|ERRNO}
+  {"op": "names", "id": K}                        -> {"sockname": [IP, PORT], "peername": [IP, PORT]}
+  {"op": "hdr", "id": K}                          the traffic class and hop limit of the latest
+                                                  segment received on IPv6 connection K (the
+                                                  kernel keeps them: IPV6_RECVTCLASS/HOPLIMIT)
+                                                  -> {"tclass": T, "hops": H}
   {"op": "bye"}                                   exit
 """
 
@@ -29,6 +36,7 @@ import threading
 import time
 
 LOCAL = "10.0.0.0"
+IPV6_2292PKTOPTIONS, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT, IPV6_RECVTCLASS, IPV6_TCLASS = 6, 51, 52, 66, 67
 TIMEOUT = 5.0
 
 
@@ -41,12 +49,15 @@ class Client:
         self.conns: dict = {}
         self.bg: dict = {}
 
-    def connect(self, cid, port, delay=0.0):
+    def connect(self, cid, port, delay=0.0, host=LOCAL):
         time.sleep(delay)
-        s = socket.socket()
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if ":" in host:
+            for opt in (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS):
+                s.setsockopt(socket.IPPROTO_IPV6, opt, 1)
         s.settimeout(TIMEOUT)
         try:
-            s.connect((LOCAL, port))
+            s.connect((host, port, 0, scope()) if host.startswith("fe80:") else (host, port))
         except socket.timeout:
             s.close()
             return "timeout"
@@ -78,7 +89,19 @@ class Client:
             if op in ("udp_send", "udp_recv"):
                 return self.udp(c)
             if op == "connect":
-                return {"r": self.connect(cid, c["port"])}
+                return {"r": self.connect(cid, c["port"], host=c.get("host", LOCAL))}
+            if op == "hdr":
+                raw = s.getsockopt(socket.IPPROTO_IPV6, IPV6_2292PKTOPTIONS, 256)
+                got, off = {}, 0
+                while off + 20 <= len(raw):
+                    ln, _lvl, typ = struct.unpack_from("=QII", raw, off)
+                    if ln < 16:
+                        break
+                    got[typ] = struct.unpack_from("=i", raw, off + 16)[0]
+                    off += (ln + 7) & ~7
+                return {"tclass": got.get(IPV6_TCLASS), "hops": got.get(IPV6_HOPLIMIT)}
+            if op == "names":
+                return {"sockname": list(s.getsockname()[:2]), "peername": list(s.getpeername()[:2])}
             if op == "connect_bg":
                 box: list = []
                 t = threading.Thread(target=lambda: box.append(self.connect(cid, c["port"], c.get("delay", 0))),
@@ -135,6 +158,11 @@ class Client:
             return {"r": f"unknown op {op}"}
         except OSError as e:
             return {"r": en(e)}
+
+
+def scope() -> int:
+    """The peer namespace's one link (lo aside): a link-local address's interface."""
+    return next(i for i, n in socket.if_nameindex() if n != "lo")
 
 
 def main() -> None:

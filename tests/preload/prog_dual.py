@@ -23,7 +23,8 @@ _next = [0]
 V4, V6 = socket.AF_INET, socket.AF_INET6
 IP6 = socket.IPPROTO_IPV6
 M_LOCAL, M_PEER = "::ffff:" + LOCAL, "::ffff:" + PEER
-NATIVE = "2001:db8::1"  # no route reaches it: neither the kernel's table nor vppsh's has IPv6 routes
+NATIVE = "2001:db8:dead::1"  # no route reaches it: both sides hold 2001:db8::/127 and no other route
+# (native IPv6 that does reach the peer: prog_tcp6.py)
 HEADER_REPORT = 14  # peer.py: the TOS and TTL of what we sent
 IPV6_RECVPKTINFO, IPV6_PKTINFO, IPV6_MINHOPCOUNT, IPV6_MTU = 49, 50, 73, 24
 IP_PKTINFO = 8
@@ -406,8 +407,8 @@ def client_to_mapped_peer():
 
 @case
 def native_ipv6_unreachable():
-    """No IPv6 route: connect() and sendto() to a native IPv6 address fail at once, as on a
-    Linux host with none."""
+    """No route to it: connect() and sendto() to an off-link native IPv6 address (the hosts have
+    an on-link /127 and no default route) fail at once, as on Linux."""
     r = {}
     for v6only in (0, 1):
         s = sock(v6only=v6only)

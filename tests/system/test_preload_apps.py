@@ -4,10 +4,8 @@ side of vppsh's tap. Programs run in an app namespace with no routes (shimnet.py
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +13,10 @@ import time
 
 import pytest
 
+from tests.helpers.apps import PAYLOAD, need, nginx_conf, sessions_settle, sha
 from tests.helpers.shimnet import VPPSH, ShimNet
 
 pytestmark = pytest.mark.root
-
-
-def need(*progs):
-    missing = [p for p in progs if shutil.which(p) is None]
-    if missing:
-        pytest.skip(f"not installed: {' '.join(missing)}")
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +39,6 @@ def wait_port(net, port: int, where: str = "vppsh", timeout: float = 10) -> None
     raise AssertionError(f"nothing listens on {port} ({where})")
 
 
-def sessions_settle(net, timeout: float = 15) -> str:
-    """`show session` once only listeners (or nothing) are left."""
-    end = time.time() + timeout
-    out = ""
-    while time.time() < end:
-        out = net.run("show session verbose")
-        rows = [r for r in out.splitlines() if r.startswith("[")]
-        if all("LISTEN" in r for r in rows):
-            return out
-        time.sleep(0.2)
-    raise AssertionError(out)
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-PAYLOAD = os.urandom(300_000)
 
 
 def test_nc_client_and_server(net, tmp_path):
@@ -114,33 +89,6 @@ def test_curl_and_python_http_server(net, tmp_path):
     wait_port(net, 8001)
     r = net.peer_run(["curl", "-sS", "--max-time", "20", "http://10.0.0.0:8001/f.bin"])
     assert r.returncode == 0 and sha(r.stdout) == sha(PAYLOAD), r.stderr
-
-
-NGINX_CONF = """
-daemon off;
-user root;
-master_process on;
-worker_processes 2;
-pid {d}/nginx.pid;
-error_log {d}/error.log notice;
-events {{ use epoll; worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile on;
-  tcp_nodelay on;
-  keepalive_timeout 5;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{ {listen} root {d}; }}
-}}
-"""
-
-
-def nginx_conf(tmp_path, port: int, listen: str = "listen {port};"):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(d=tmp_path, listen=listen.format(port=port)))
-    (tmp_path / "f.bin").write_bytes(PAYLOAD)
-    return str(conf)
 
 
 def test_nginx_through_the_shim(net, tmp_path):

@@ -1,6 +1,8 @@
 """The seed scenario: unmodified BIRD through `vppsh exec`, peering over vppsh's tap with FRR's
-bgpd in the namespace on the kernel side; and a forking bgpd through the shim. Configurations
-are examples/seed/'s (the demo's), with a line or two changed where a test needs it."""
+bgpd in the namespace on the kernel side, over IPv4 and over IPv6; and a forking bgpd through
+the shim. Configurations are examples/seed/'s (the demo's), with a line or two changed where a
+test needs it. The IPv4 tests' tap has no IPv6 (as the seed always had): there the configs'
+IPv6 sessions only try, and fail, to connect."""
 
 from __future__ import annotations
 
@@ -60,8 +62,8 @@ class Bgp:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}")
 
-    def bird_established(self) -> bool:
-        return "Established" in self.birdc("show", "protocols")
+    def bird_established(self, *proto: str) -> bool:
+        return "Established" in self.birdc("show", "protocols", *proto)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -130,6 +132,42 @@ def test_flap_and_recover(bgp, tmp_path):
     took = bgp.wait(bgp.bird_established, "Established again", timeout=30)
     assert took < 15, took  # within BIRD's connect retry (5 s) and bgpd's (5 s), with margin
     assert "ESTABLISHED" in bgp.net.run("show session verbose"), closed
+
+
+@pytest.fixture
+def bgp6(tmp_path):
+    net = ShimNet(ip6=True).start()
+    yield Bgp(net, tmp_path)
+    net.stop()
+
+
+def test_bird_over_ipv6_peers_with_frr(bgp6, tmp_path):
+    """The seed over IPv6 as well: BIRD's external_peer6 (vppsh's 2001:db8::) Established with
+    bgpd's 2001:db8::1, bgpd's 2001:db8:ffff::/48 in BIRD's ipv6 table, the session in
+    `show session verbose` as VPP prints IPv6; the IPv4 session beside it on the same tap."""
+    bgp = bgp6
+    bgp.bgpd_peer(seed_conf("bgpd.conf", tmp_path))
+    bird = bgp.bird_shim(seed_conf("bird.conf", tmp_path))
+    bgp.wait(lambda: bgp.bird_established("external_peer6"), "BIRD Established over IPv6")
+    bgp.wait(lambda: "2001:db8:ffff::/48" in bgp.birdc("show", "route", "table", "master6"),
+             "the peer's IPv6 prefix in BIRD's ipv6 table")
+    out = bgp.birdc("show", "protocols", "all", "external_peer6")
+    assert re.search(r"Neighbor address: 2001:db8::1\n", out) and "Source address:   2001:db8::\n" in out, out
+    assert re.search(r"Channel ipv6\n\s+State:\s+UP", out), out
+    out = bgp.net.run("show session verbose")
+    assert re.search(r"\[0:\d+\]\[T\] :::179->:::0\s+LISTEN", out), out
+    assert re.search(r"\[0:\d+\]\[T\] 2001:db8:::\d+->2001:db8::1:\d+\s+ESTABLISHED", out), out
+    summary = subprocess.run(["vtysh", "--vty_socket", str(bgp.vty), "-c", "show bgp ipv6 unicast summary"],
+                             capture_output=True, text=True, timeout=10).stdout
+    assert re.search(r"2001:db8::\s+4\s+31337 .* 1 N/A", summary), summary  # PfxSnt 1
+    bgp.wait(lambda: bgp.bird_established("external_peer") and "192.0.2.0/24" in bgp.birdc("show", "route"),
+             "the IPv4 session beside it")
+    assert re.search(r"\[0:\d+\]\[T\] 10\.0\.0\.0:\d+->10\.0\.0\.1:\d+\s+ESTABLISHED",
+                     bgp.net.run("show session verbose"))
+    c0 = cpu_seconds(bird.pid)
+    time.sleep(3)
+    assert cpu_seconds(bird.pid) - c0 < 0.1
+    assert bgp.bird_established("external_peer6")
 
 
 def test_keepalives_traced_to_tcp4_established(bgp, tmp_path):

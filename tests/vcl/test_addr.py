@@ -6,7 +6,9 @@ from __future__ import annotations
 import socket
 
 from vppsh.vcl import proto
-from vppsh.vcl.addr import Ep, footprint, from_wire, overlap, v4_part, wire
+from vppsh.session.transport import TransportProto
+from vppsh.vcl.addr import Ep, conn_local, conn_remote, footprint, from_wire, overlap, session_families, v4_part, \
+    v6_part, wire
 
 V4, V6 = proto.AF_INET, proto.AF_INET6
 
@@ -46,3 +48,43 @@ def test_footprints_meet_as_linux_bind_conflicts():
     assert not overlap(v6only, footprint(any4, False)) and not overlap(v6only, footprint(mapped, True))
     assert not overlap(footprint(mapped, False), footprint(Ep(V4, ip4("10.0.0.2"), 80), False))
     assert v4_part(dual) == 0 and v4_part(v6only) is None and v4_part(footprint(mapped, True)) == ip4("10.0.0.0")
+
+
+def test_a_scope_counts_for_a_link_local_address_only():
+    ll = int.from_bytes(raw6("fe80::1"), "big")
+    assert from_wire(V6, raw6("fe80::1"), 179, 3) == Ep(V6, ll, 179, 3)
+    assert from_wire(V6, raw6("fe80::1"), 179, 3).link_local
+    assert from_wire(V6, raw6("2001:db8::1"), 179, 3).scope == 0  # as Linux: ignored for a global one
+    assert from_wire(V6, raw6("::ffff:10.0.0.1"), 7, 3) == Ep(V4, ip4("10.0.0.1"), 7)
+    assert wire(Ep(V6, ll, 179, 3), V6) == (V6, 179, 3, raw6("fe80::1"))
+
+
+class _Conn:
+    def __init__(self, lcl, rmt, ip6, sw=-1):
+        self.lcl_ip, self.lcl_port, self.rmt_ip, self.rmt_port = lcl, 179, rmt, 40000
+        self.ip6, self.sw_if_index = ip6, sw
+
+
+def test_a_connection_names_its_ends_in_its_family_with_a_link_locals_interface():
+    g1, g2 = (int.from_bytes(raw6(a), "big") for a in ("2001:db8::", "2001:db8::1"))
+    c = _Conn(g1, g2, True, 2)
+    assert conn_local(c) == Ep(V6, g1, 179) and conn_remote(c) == Ep(V6, g2, 40000)
+    l1, l2 = (int.from_bytes(raw6(a), "big") for a in ("fe80::1", "fe80::2"))
+    c = _Conn(l1, l2, True, 2)
+    assert conn_local(c) == Ep(V6, l1, 179, 2) and conn_remote(c) == Ep(V6, l2, 40000, 2)
+    c = _Conn(ip4("10.0.0.0"), ip4("10.0.0.1"), False, 2)
+    assert conn_remote(c) == Ep(V4, ip4("10.0.0.1"), 40000)
+    assert wire(conn_remote(c), V6) == (V6, 40000, 0, raw6("::ffff:10.0.0.1"))
+
+
+def test_tcp_carries_both_families_udp_ipv4_so_far():
+    assert session_families(None, TransportProto.TCP) == {V4, V6}
+    assert session_families(None, TransportProto.UDP) == {V4}
+
+
+def test_a_dual_footprint_has_both_parts():
+    fp = footprint(Ep(V6, 0, 80), True)
+    assert v4_part(fp) == 0 and v6_part(fp) == 0
+    g = int.from_bytes(raw6("2001:db8::"), "big")
+    fp = footprint(Ep(V6, g, 80), True)  # a native address: IPv6 only, dual-stack or not
+    assert v4_part(fp) is None and v6_part(fp) == g

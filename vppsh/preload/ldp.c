@@ -708,7 +708,7 @@ static int is_mapped(const uint8_t *a)
  * engine's to say). An AF_INET6 socket takes an IPv4 sockaddr in a UDP connect (unless
  * IPV6_V6ONLY) and sendto. sendto: an AF_UNSPEC address is none (family 0 in *a); an address
  * no route reaches is ENETUNREACH here, where Linux says so at once: IPv4 from a socket with
- * IPV6_V6ONLY, native IPv6 from an engine that routes none. */
+ * IPV6_V6ONLY, native IPv6 from an engine that carries no IPv6 datagrams (VL_CAP_IP6). */
 static int get_addr(int family, int v6only, int call, int udp, const struct sockaddr *sa, socklen_t len,
                     struct vl_addr *a)
 {

@@ -43,7 +43,8 @@ enum vl_op {
 enum vl_kind { VL_K_NONE = 0, VL_K_TCP = 1, VL_K_LISTEN = 2, VL_K_UDP = 3 };
 #define VL_F_CONNECTED 1  /* LOOKUP b: a UDP socket with a default peer, a TCP one connected once */
 #define VL_F_V6ONLY 2     /* LOOKUP b: an AF_INET6 socket with IPV6_V6ONLY */
-#define VL_CAP_IP6 1      /* HELLO d: the engine routes native IPv6 (else none is reachable) */
+#define VL_CAP_IP6 1      /* HELLO d: the engine carries datagrams to native IPv6 (else sendto()
+                             refuses them at once; TCP asks the engine at connect) */
 
 struct vl_msg {
     uint16_t op;

@@ -174,9 +174,11 @@ class SessionMain:
                 return port
         raise SessionError("no free local port")
 
-    def source_address(self, rmt_ip: int) -> tuple[int, int]:
-        """(egress sw_if_index, local address) toward rmt_ip, as the FIB says."""
-        sw, src, _mtu, _tso = (egress6 if is_ip6(rmt_ip) else egress)(self.vm, rmt_ip)
+    def source_address(self, rmt_ip: int, sw_if_index: int = -1) -> tuple[int, int]:
+        """(egress sw_if_index, local address) toward rmt_ip, as the FIB says (out of
+        sw_if_index if given: a link-local peer's interface)."""
+        sw, src, _mtu, _tso = (egress6 if is_ip6(rmt_ip) else egress)(self.vm, rmt_ip,
+                                                                       sw_if_index if sw_if_index >= 0 else None)
         if sw < 0:
             raise SessionError("no route to host")
         if not src:
@@ -214,14 +216,15 @@ class SessionMain:
         self.free(s)
 
     def connect(self, app: App, proto: TransportProto, ip: int, port: int, opaque=None,
-                opts: ConnOptions | None = None, lcl_ip: int = 0, lcl_port: int = 0):
-        """Start a connection (from lcl_ip:lcl_port if given, with the app's options); the
-        app's on_connected tells how it went. Errors known at once raise. Returns the
-        transport's connection, opening."""
+                opts: ConnOptions | None = None, lcl_ip: int = 0, lcl_port: int = 0, sw_if_index: int = -1):
+        """Start a connection (from lcl_ip:lcl_port if given, with the app's options, out of
+        sw_if_index if given: a link-local peer's interface); the app's on_connected tells how
+        it went. Errors known at once raise. Returns the transport's connection, opening."""
         self.require()
         if not self.has_memory(app):
             raise SessionError("out of fifo memory")
-        return self.transports[proto].connect(app, ip, port, opaque, opts, lcl_ip, lcl_port)
+        how = {"sw_if_index": sw_if_index} if sw_if_index >= 0 else {}
+        return self.transports[proto].connect(app, ip, port, opaque, opts, lcl_ip, lcl_port, **how)
 
     def set_options(self, conn, opts: ConnOptions) -> None:
         """An app changed its options: the connection's transport applies them."""

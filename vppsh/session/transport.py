@@ -45,6 +45,7 @@ class TransportConnection:
     session = None  # the Session it belongs to, once there is one
     lcl_ip = lcl_port = rmt_ip = rmt_port = 0
     ip6 = False  # the family (a listener's is given; a connection's is is_ip6(rmt_ip))
+    sw_if_index = -1  # the interface its traffic takes (-1: none yet): a link-local address's scope
     abort_reason: str | None = None  # why the transport gave up ("timed out"), for the app
 
 
@@ -85,9 +86,10 @@ class Transport:
         raise NotImplementedError
 
     def connect(self, app, ip: int, port: int, opaque=None, opts: ConnOptions | None = None,
-                lcl_ip: int = 0, lcl_port: int = 0) -> TransportConnection:
+                lcl_ip: int = 0, lcl_port: int = 0, **how) -> TransportConnection:
         """Open toward ip:port; the app's on_connected tells how it went (synchronously for a
-        connectionless transport). SessionError for what fails at once."""
+        connectionless transport). SessionError for what fails at once. `how` may name the
+        interface (sw_if_index=N), which a link-local peer needs; only given when set."""
         raise NotImplementedError
 
     def push(self, conn) -> None:

@@ -16,9 +16,9 @@ import socket
 from ..session.app import DEFAULT_FIFO_SIZE, App
 from ..session.budget import DEFAULT_SEGMENT_SIZE
 from ..session.main import SessionError
-from ..session.transport import TransportProto
+from ..session.transport import TransportProto, is_ip6
 from . import options
-from .addr import Ep, from_wire, overlap, session_families, v4_part
+from .addr import Ep, from_wire, overlap, session_families, v4_part, v6_part
 from .diag import UnixDiag
 from .proto import AF_INET, AF_INET6, CAP_IP6
 from .private import PrivateNet
@@ -80,7 +80,9 @@ class LdpApp(App):
 
     def on_cleanup(self, s) -> None:
         vs = s.opaque
-        if vs is not None and vs.session is s:
+        if isinstance(vs, ListenSock):
+            vs.session_gone(s)
+        elif vs is not None and vs.session is s:
             vs.on_cleanup()
         self.ldp.app_check(self)
 
@@ -210,14 +212,17 @@ class LdpMain:
         return 0, a
 
     def caps(self) -> int:
-        """What the HELLO reply tells the shim about this engine (proto.CAP_*)."""
-        return CAP_IP6 if AF_INET6 in session_families(self.vm.session) else 0
+        """What the HELLO reply tells the shim about this engine (proto.CAP_*): CAP_IP6, that
+        datagrams to native IPv6 are carried (the shim's sendto() refuses them at once if not;
+        TCP's connect() asks the engine)."""
+        return CAP_IP6 if AF_INET6 in session_families(self.vm.session, TransportProto.UDP) else 0
 
-    def address(self, vs: VSock, family: int, raw: bytes, port: int, udp_connect: bool = False) -> tuple[int, Ep | None]:
+    def address(self, vs: VSock, family: int, raw: bytes, port: int, udp_connect: bool = False,
+                scope: int = 0) -> tuple[int, Ep | None]:
         """The address a request carries, for this socket: Linux's errno for a family the call
         does not take (the shim checked the sockaddr's form). An AF_INET6 socket takes IPv4
         sockaddrs in a UDP connect() (sendto's come in datagrams), unless IPV6_V6ONLY."""
-        ep = from_wire(family, raw, port)
+        ep = from_wire(family, raw, port, scope)
         if ep is None or (vs.family == AF_INET and family != AF_INET):
             return errno.EAFNOSUPPORT, None
         if vs.family == AF_INET6 and family == AF_INET and (not udp_connect or vs.opts.v6only):
@@ -225,24 +230,38 @@ class LdpMain:
         return 0, ep
 
     def is_local(self, ep: Ep) -> bool:
-        """A wildcard, or an address of one of our interfaces (IPv4: the session layer has no
-        IPv6 yet, so no IPv6 address is ours to use)."""
+        """A wildcard, or an address of one of our interfaces (a link-local one: of the
+        interface its scope names)."""
         if not ep.ip:
             return True
-        if ep.fam != AF_INET or ep.fam not in session_families(self.vm.session):
-            return False
+        if ep.fam == AF_INET6:
+            ip6 = self.vm.ip6
+            if ep.link_local:
+                return ip6.link_local.get(ep.scope) == ep.ip
+            return ip6.ours(ep.ip)
         ip4 = self.vm.ip4
         return any(ip4.is_local(sw, ep.ip) for sw in list(ip4.addrs))
+
+    def _port_taken(self, vs: VSock, ep: Ep) -> bool:
+        """Does the session layer have a listener of its own on a part of ep's footprint (one
+        that no shim socket made: a built-in app's)?"""
+        fp = vs.footprint(ep)
+        sm = self.vm.session
+        v4, v6 = v4_part(fp), v6_part(fp)
+        return (v4 is not None and sm.port_in_use(vs.proto, v4, ep.port)) or \
+            (v6 is not None and sm.port_in_use(vs.proto, v6, ep.port, True))
 
     def _conflict(self, vs: VSock, ep: Ep) -> bool:
         """Would vs bound to ep clash with a socket on that port? Footprints (addr.footprint)
         meet, and SO_REUSEADDR/SO_REUSEPORT do not allow it, as Linux's bind checks."""
         mine = vs.footprint(ep)
-        v4, port = v4_part(mine), ep.port
-        if vs.proto == TransportProto.TCP and not vs.opts.reuseaddr and v4 is not None:
+        v4, v6, port = v4_part(mine), v6_part(mine), ep.port
+        if vs.proto == TransportProto.TCP and not vs.opts.reuseaddr:
             for k in self.vm.session.conns:  # closed sockets' connections (TIME_WAIT...)
-                if k[0] == TransportProto.TCP and k[2] == port and (not v4 or not k[1] or k[1] == v4):
-                    return True
+                if k[0] == TransportProto.TCP and k[2] == port:
+                    part = v6 if is_ip6(k[3]) else v4
+                    if part is not None and (not part or not k[1] or k[1] == part):
+                        return True
         for o in self.by_ino.values():
             if o is vs or o.proto != vs.proto:
                 continue
@@ -263,20 +282,28 @@ class LdpMain:
             return errno.EINVAL
         if vs.family == AF_INET6 and ep.fam == AF_INET and vs.opts.v6only:
             return errno.EINVAL  # an IPv4-mapped address on a socket that takes no IPv4
+        if ep.ip and ep.fam not in session_families(sm, vs.proto):
+            return errno.EADDRNOTAVAIL  # (no address of that family is ours for this protocol)
+        if ep.link_local:  # as inet6_bind: a link-local address needs its interface
+            if not ep.scope:
+                return errno.EINVAL
+            if self.vm.interfaces.get(ep.scope) is None:
+                return errno.ENODEV
         if not self.is_local(ep):
             return errno.EADDRNOTAVAIL
-        v4 = v4_part(vs.footprint(ep))
+        fp = vs.footprint(ep)
+        v4, v6 = v4_part(fp), v6_part(fp)
         locks = (ep.ip != 0, ep.port != 0) if user else vs.locks
         if ep.port == 0:
             for _ in range(64):
                 try:
-                    ep = ep._replace(port=sm.alloc_port(vs.proto, v4 or 0, 0, 0))
+                    ep = ep._replace(port=sm.alloc_port(vs.proto, v4 or 0, 0, 0) if v4 is not None else
+                                     sm.alloc_port(vs.proto, v6 or 0, 0, 0, True))
                 except SessionError:
                     return errno.EADDRINUSE
-                if not self._conflict(vs, ep):
+                if not self._conflict(vs, ep) and not self._port_taken(vs, ep):
                     break
-        elif self._conflict(vs, ep) or (v4 is not None and sm.port_in_use(vs.proto, v4, ep.port) and
-                                        not (vs.opts.reuseport or vs.opts.reuseaddr)):
+        elif self._conflict(vs, ep) or (self._port_taken(vs, ep) and not (vs.opts.reuseport or vs.opts.reuseaddr)):
             return errno.EADDRINUSE
         if isinstance(vs, UdpSock):
             try:
@@ -318,20 +345,26 @@ class LdpMain:
                                                                                   o.opts.reuseport):
                 return errno.EADDRINUSE, None
         sm = self.vm.session
-        v4 = v4_part(mine)
-        group = next((o for o in self.listeners if vs.opts.reuseport and o.opts.reuseport and o.session is not None
-                      and v4 is not None and o.local().port == ep.port and v4_part(o.footprint()) == v4), None)
-        if group is not None:  # SO_REUSEPORT: another listener on the same session
-            s = group.session
-        elif v4 is not None:
+        parts: dict = {}  # ip6 -> (session-layer listener, the ListenSock it is shared with)
+        carried = session_families(sm, TransportProto.TCP)
+        for ip6, ip in ((False, v4_part(mine)), (True, v6_part(mine))):
+            if ip is None or (AF_INET6 if ip6 else AF_INET) not in carried:
+                continue
+            part = v6_part if ip6 else v4_part
+            twin = next((o for o in self.listeners if vs.opts.reuseport and o.opts.reuseport and ip6 in o.sessions
+                         and o.local().port == ep.port and part(o.footprint()) == ip), None)
+            if twin is not None:  # SO_REUSEPORT: another listener on the same session
+                parts[ip6] = (twin.sessions[ip6], twin)
+                continue
             try:
-                s = sm.listen(vs.app, TransportProto.TCP, v4, ep.port, exclusive=False)  # (bind judged)
-            except SessionError:
+                parts[ip6] = (sm.listen(vs.app, TransportProto.TCP, ip, ep.port, exclusive=False, ip6=ip6), None)
+            except SessionError:  # (bind judged; a built-in app took it since)
+                for s, twin in parts.values():
+                    if twin is None:
+                        sm.unlisten(s)
                 return errno.EADDRINUSE, None
-        else:
-            s = None  # IPv6 only: nothing to listen to until the session layer carries IPv6
         lsock = self.private.listener(min(max(backlog, 0), SOMAXCONN))
-        ls = ListenSock(self, vs.app, vs.opts, vs.family, ep, s, lsock.getsockname(), group)
+        ls = ListenSock(self, vs.app, vs.opts, vs.family, ep, lsock.getsockname(), parts)
         vs.release()
         self.add(ls, os.fstat(lsock.fileno()).st_ino)
         self.listeners.add(ls)

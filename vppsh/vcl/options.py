@@ -149,7 +149,7 @@ def setopt(vs, level: int, name: int, data: bytes) -> None:
             return
         if name == socket.SO_BINDTODEVICE:
             dev = data.split(b"\0", 1)[0].decode(errors="replace")
-            if dev and vs.vm.interfaces.by_name(dev) is None:
+            if dev and dev not in vs.vm.interfaces.by_name:
                 raise OptError(errno.ENODEV)
             o.plain[(level, name)] = 0
             return

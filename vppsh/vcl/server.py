@@ -92,7 +92,7 @@ class Client:
                 fd.close()
 
     def request(self, data: bytes, fd: int) -> None:
-        op, n, seq, _err, a, b, c, d, fdnum, family, port, _scope, raw = proto.MSG.unpack_from(data)
+        op, n, seq, _err, a, b, c, d, fdnum, family, port, scope, raw = proto.MSG.unpack_from(data)
         payload = data[proto.MSG.size:proto.MSG.size + n]
         ldp: LdpMain = self.server.ldp
         if op == proto.HELLO:
@@ -137,7 +137,7 @@ class Client:
         if isinstance(vs, UdpSock):
             vs.pull()  # the datagrams the app sent before this request go first (sendto's autobind too)
         if op == proto.BIND:
-            err, ep = ldp.address(vs, family, raw, port)
+            err, ep = ldp.address(vs, family, raw, port, scope=scope)
             if not err:
                 err = ldp.bind(vs, ep, user=True)
             return self.reply(seq, err, addr=wire(vs.local(), vs.family) if not err else proto.NO_ADDR)
@@ -152,7 +152,7 @@ class Client:
             if isinstance(vs, UdpSock) and family == proto.AF_UNSPEC:
                 vs.disconnect()
                 return self.reply(seq)
-            err, ep = ldp.address(vs, family, raw, port, udp_connect=isinstance(vs, UdpSock))
+            err, ep = ldp.address(vs, family, raw, port, udp_connect=isinstance(vs, UdpSock), scope=scope)
             if err:
                 return self.reply(seq, err)
             if isinstance(vs, UdpSock):

@@ -24,7 +24,7 @@ from ..session.dgram import drop_dgram, recv_dgram, send_dgram
 from ..session.main import SessionError
 from ..session.transport import TransportProto
 from .addr import Ep, conn_local, conn_remote, dgram_local, dgram_remote, footprint, from_wire, \
-    session_families, v4_part, wire
+    session_families, v4_part, v6_part, wire
 from .diag import app_socket
 from .proto import (ACCEPT_HDR, AF_INET, AF_INET6, DG_ERR, DG_PKTINFO, DG_PKTINFO6, DGRAM_HDR,
                     K_LISTEN, K_NONE, K_TCP, K_UDP, NO_ADDR)
@@ -34,7 +34,7 @@ IN, OUT, RDHUP, HUP, ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP, s
 PAIR_BUF = 1 << 20  # each socketpair direction buffers this much (SO_SNDBUFFORCE)
 FILLER_BUF = 1  # SO_SNDBUF while connecting: the kernel's minimum
 ERRNO_OF = {"connection refused": errno.ECONNREFUSED, "timed out": errno.ETIMEDOUT,
-            "no route to host": errno.EHOSTUNREACH, "session already exists": errno.EADDRINUSE,
+            "no route to host": errno.ENETUNREACH, "session already exists": errno.EADDRINUSE,
             "no free local port": errno.EADDRNOTAVAIL, "no source address for egress interface": errno.EADDRNOTAVAIL,
             "invalid value": errno.EINVAL, "invalid remote ip": errno.EINVAL,
             "out of fifo memory": errno.ENOBUFS}
@@ -107,15 +107,20 @@ class VSock:
     def can_reach(self, ep: Ep) -> int:
         """0 if this socket may send to ep, else connect()'s errno as Linux gives it: an AF_INET6
         socket with IPV6_V6ONLY reaches no IPv4 peer, nothing reaches a family the session layer
-        does not carry (as a host with no route of that family)."""
+        does not carry for the protocol (as a host with no route of that family)."""
         if ep.fam == AF_INET and self.family == AF_INET6 and self.opts.v6only:
             return errno.ENETUNREACH
-        if ep.fam not in session_families(self.vm.session):
+        if ep.fam not in session_families(self.vm.session, self.proto):
             return errno.ENETUNREACH
         return 0
 
-    def conn_opts(self):
-        return self.opts.conn_opts(AF_INET)  # the session layer's connections are IPv4 today
+    def conn_opts(self, family: int | None = None):
+        """The options the socket's connection takes: those of its traffic's family (IPv4
+        traffic of an AF_INET6 socket takes IP_TTL/IP_TOS, as on Linux)."""
+        if family is None:
+            c = self.conn()
+            family = AF_INET6 if c is not None and c.ip6 else AF_INET
+        return self.opts.conn_opts(family)
 
     # ------------------------------------------------------------ our end in the engine's epoll
     def watch(self, mask: int) -> None:
@@ -171,6 +176,7 @@ class TcpSock(VSock):
         self.token = b""
         self.connect_seen = True  # accepted sockets; connect() clears it until it is reported
         self.half = None  # the handshake's connection, while connecting
+        self.was: Ep | None = None  # the local end of a connection that is gone (getsockname)
         self.watch(IN | RDHUP)
 
     def conn(self):
@@ -184,7 +190,7 @@ class TcpSock(VSock):
         c = self.conn()
         if c is not None:
             return conn_local(c)
-        return self.bound or self.any()
+        return self.was or self.bound or self.any()
 
     def peer(self) -> Ep | None:
         c = self.conn()
@@ -214,13 +220,24 @@ class TcpSock(VSock):
         err = self.can_reach(ep)
         if err:
             return err
+        dev = -1
+        if ep.link_local:  # as tcp_v6_connect: the scope given, or the one bind() took
+            dev = ep.scope or (self.bound.scope if self.bound is not None else 0)
+            if not dev or (self.bound is not None and self.bound.scope and ep.scope and ep.scope != self.bound.scope):
+                return errno.EINVAL
+            if dev not in self.vm.ip6.link_local:  # no such interface, or no IPv6 on it: no fe80::/64
+                return errno.ENETUNREACH
         if not ep.ip or not ep.port:
             return errno.ECONNREFUSED if not ep.port else errno.ENETUNREACH
-        lip = (v4_part(self.footprint()) or 0) if self.bound is not None else 0  # (an IPv6 source: none yet)
+        lip = 0
+        if self.bound is not None and self.bound.ip:  # the source bind() chose, of the traffic's family
+            if self.bound.fam != ep.fam:  # as tcp_v6_connect: a mapped source reaches no native peer;
+                return errno.EAFNOSUPPORT if ep.fam == AF_INET6 else errno.ENETUNREACH  # a native one no IPv4
+            lip = self.bound.ip
         lport = self.bound.port if self.bound is not None else 0
         try:
-            self.half = self.vm.session.connect(self.app, TransportProto.TCP, ep.ip, ep.port, self, self.conn_opts(),
-                                                lip, lport)
+            self.half = self.vm.session.connect(self.app, TransportProto.TCP, ep.ip, ep.port, self,
+                                                self.conn_opts(ep.fam), lip, lport, dev)
         except SessionError as e:
             return session_errno(e)
         self.state = "connecting"
@@ -252,6 +269,8 @@ class TcpSock(VSock):
         self.filler = left
 
     def on_connected(self, s, err: str | None) -> None:
+        if self.half is not None:
+            self.was = conn_local(self.half)  # as Linux: a failed connect keeps its source's name
         self.half = None
         if s is None:
             self.state = "failed"
@@ -473,6 +492,9 @@ class TcpSock(VSock):
         self.ldp.orphan(self)  # the app's end lives on until its last close
 
     def on_cleanup(self) -> None:
+        s = self.session
+        if s is not None and s.conn is not None:
+            self.was = conn_local(s.conn)
         self.session = None
 
     def abort(self) -> None:
@@ -495,24 +517,31 @@ class TcpSock(VSock):
 
 class ListenSock(VSock):
     """A TCP listener: the app holds a listening AF_UNIX socket; we connect to it per accept.
-    Listeners sharing a port with SO_REUSEPORT share one session; each SYN picks one of them
-    by its 4-tuple, as Linux does, among the AF_INET ones if there are any (Linux's lookup
-    scores an IPv4 socket above a dual-stack one). A listener with no IPv4 part (IPV6_V6ONLY)
-    has no session until the session layer carries IPv6: it listens, and nothing comes."""
+    It listens through a session-layer listener of each family its footprint holds (a
+    dual-stack socket on :: one of each, a v6-only or an AF_INET one one), all feeding the
+    same AF_UNIX listener. Listeners sharing a port with SO_REUSEPORT share the session of
+    each family they have in common; each SYN picks one of that session's listeners by its
+    4-tuple, as Linux does, for IPv4 among the AF_INET ones if there are any (Linux's lookup
+    scores an IPv4 socket above a dual-stack one). A family the session layer does not carry
+    for TCP has no session: the listener listens, and nothing of that family comes."""
 
     kind = K_LISTEN
     listening = True
 
-    def __init__(self, ldp, app, opts: SockOpts, family: int, bound: Ep, session, addr: bytes,
-                 group: "ListenSock | None" = None) -> None:
+    def __init__(self, ldp, app, opts: SockOpts, family: int, bound: Ep, addr: bytes,
+                 parts: dict | None = None) -> None:
+        """parts: {ip6: (the session-layer listener, the ListenSock whose it is or None)}."""
         super().__init__(ldp, app, opts, family)
         self.bound = bound
-        self.session = session
         self.addr = addr  # the listening socket's abstract name, in the private namespace
-        self.group: list[ListenSock] = group.group if group is not None else []
-        self.group.append(self)
-        if session is not None:
-            session.opaque = self.group[0]
+        self.sessions: dict = {}  # ip6 -> the session-layer listener of that family
+        self.groups: dict = {}  # ip6 -> the ListenSocks sharing that session (SO_REUSEPORT)
+        for ip6, (s, twin) in (parts or {}).items():
+            g = twin.groups[ip6] if twin is not None else []
+            g.append(self)
+            self.sessions[ip6], self.groups[ip6] = s, g
+            s.opaque = g[0]
+        self.session = self.sessions.get(False) or self.sessions.get(True)
 
     def local(self) -> Ep:
         return self.bound
@@ -522,7 +551,10 @@ class ListenSock(VSock):
 
     def on_accept(self, s) -> None:
         conn = s.conn
-        g = [x for x in self.group if x.family == AF_INET] or self.group
+        ip6 = s.listener is not None and s.listener is self.sessions.get(True)
+        g = self.groups.get(ip6) or [self]
+        if not ip6:
+            g = [x for x in g if x.family == AF_INET] or g
         ls = g[hash((conn.rmt_ip, conn.rmt_port)) % len(g)] if len(g) > 1 else g[0]
         c = None
         try:
@@ -549,17 +581,27 @@ class ListenSock(VSock):
             return
         vs.attach(s)
 
+    def session_gone(self, s) -> None:
+        """The session layer freed one of the session-layer listeners (`session disable`
+        detaches every app): each ListenSock on it forgets it."""
+        for ip6, mine in list(self.sessions.items()):
+            if mine is s:
+                for ls in list(self.groups[ip6]):
+                    del ls.sessions[ip6], ls.groups[ip6]
+                    ls.session = ls.sessions.get(False) or ls.sessions.get(True)
+
     def close(self) -> None:
-        s, g = self.session, self.group
-        self.session = None
-        if self in g:
-            g.remove(self)
-            if s is not None and g:  # the others listen on
+        for ip6, g in self.groups.items():
+            s = self.sessions[ip6]
+            if self in g:
+                g.remove(self)
+            if g:  # the others listen on
                 s.opaque = g[0]
-            elif s is not None:
+            else:
                 s.opaque = None
                 if s.conn is not None:
                     self.vm.session.unlisten(s)
+        self.sessions, self.groups, self.session = {}, {}, None
         self.release()
 
 

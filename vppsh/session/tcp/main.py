@@ -82,9 +82,9 @@ class TcpMain(TcpHost, Transport):
         ls.state = CLOSED
 
     def connect(self, app, ip: int, port: int, opaque=None, opts: ConnOptions | None = None,
-                lcl_ip: int = 0, lcl_port: int = 0) -> TcpConnection:
+                lcl_ip: int = 0, lcl_port: int = 0, sw_if_index: int = -1) -> TcpConnection:
         sm = self.sm
-        sw, src = sm.source_address(ip)
+        sw, src = sm.source_address(ip, sw_if_index)
         src = lcl_ip or src  # a socket bound before connect (the shim's apps)
         lport = lcl_port or sm.alloc_port(self.proto, src, ip, port, is_ip6(ip))
         if (self.proto, src, lport, ip, port) in sm.conns:
