@@ -88,6 +88,35 @@ def tcp_stream(src_ns: str, dst_ns: str, dst_ip: str, megabytes: int, timeout: f
     assert got == send.stdout.split() and int(got[0]) == megabytes << 20, (got, send.stdout, send.stderr)
 
 
+_ECHO_CLIENT = r"""
+import hashlib, os, socket, sys, threading
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+data = os.urandom(int(sys.argv[3]))
+got = []
+def reader():
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        got.append(d)
+t = threading.Thread(target=reader)
+t.start()
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+t.join(60)
+back = b"".join(got)
+print(len(back), hashlib.sha256(data).hexdigest(), hashlib.sha256(back).hexdigest())
+"""
+
+
+def echo_roundtrip(ns: str, host: str, port: int, size: int, timeout: float = 120) -> None:
+    """A kernel client in `ns` sends `size` random bytes to an echo server at host:port (either
+    family) while reading them back; fails unless every byte came back (sha256)."""
+    r = ns_py(ns, _ECHO_CLIENT, host, port, size, timeout=timeout)
+    n, sent, back = r.stdout.split()
+    assert int(n) == size and sent == back, (r.stdout, r.stderr)
+
+
 def ns_run(ns, *cmd, timeout=120, check=True, **kw):
     """Runs cmd in namespace `ns`; its output as text."""
     return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", *cmd], capture_output=True, text=True,

@@ -20,6 +20,10 @@ connections it asks for are numbered by the program ("id").
   {"op": "udp_recv", "id": K, "wait": S}          a datagram on socket K within S s -> {"data": TEXT,
                                                   "from": [IP, PORT]} | {"r": "timeout"|ERRNO}
   {"op": "names", "id": K}                        -> {"sockname": [IP, PORT], "peername": [IP, PORT]}
+  {"op": "hdr", "id": K}                          the traffic class and hop limit of the latest
+                                                  segment received on IPv6 connection K (the
+                                                  kernel keeps them: IPV6_RECVTCLASS/HOPLIMIT)
+                                                  -> {"tclass": T, "hops": H}
   {"op": "bye"}                                   exit
 """
 
@@ -32,6 +36,7 @@ import threading
 import time
 
 LOCAL = "10.0.0.0"
+IPV6_2292PKTOPTIONS, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT, IPV6_RECVTCLASS, IPV6_TCLASS = 6, 51, 52, 66, 67
 TIMEOUT = 5.0
 
 
@@ -47,6 +52,9 @@ class Client:
     def connect(self, cid, port, delay=0.0, host=LOCAL):
         time.sleep(delay)
         s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if ":" in host:
+            for opt in (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS):
+                s.setsockopt(socket.IPPROTO_IPV6, opt, 1)
         s.settimeout(TIMEOUT)
         try:
             s.connect((host, port, 0, scope()) if host.startswith("fe80:") else (host, port))
@@ -82,6 +90,16 @@ class Client:
                 return self.udp(c)
             if op == "connect":
                 return {"r": self.connect(cid, c["port"], host=c.get("host", LOCAL))}
+            if op == "hdr":
+                raw = s.getsockopt(socket.IPPROTO_IPV6, IPV6_2292PKTOPTIONS, 256)
+                got, off = {}, 0
+                while off + 20 <= len(raw):
+                    ln, _lvl, typ = struct.unpack_from("=QII", raw, off)
+                    if ln < 16:
+                        break
+                    got[typ] = struct.unpack_from("=i", raw, off + 16)[0]
+                    off += (ln + 7) & ~7
+                return {"tclass": got.get(IPV6_TCLASS), "hops": got.get(IPV6_HOPLIMIT)}
             if op == "names":
                 return {"sockname": list(s.getsockname()[:2]), "peername": list(s.getpeername()[:2])}
             if op == "connect_bg":

@@ -350,6 +350,32 @@ def refused_and_reset_server_side():
 
 
 @case
+def accepted_takes_tclass_and_hops():
+    """An accepted native connection inherits the listener's IPV6_TCLASS and IPV6_UNICAST_HOPS;
+    what the peer sees of our segments, then after changing them on the connection."""
+    r = {}
+    ls = listen6(20819)
+    ls.setsockopt(IP6, socket.IPV6_TCLASS, 0x28)
+    ls.setsockopt(IP6, socket.IPV6_UNICAST_HOPS, 17)
+    k = cid()
+    r["peer_connect"] = R("connect", k, port=20819, host=LOCAL6)
+    fd, _peer = accept6(ls)
+    if isinstance(fd, int):
+        c = socket.socket(fileno=fd)
+        r["inherited"] = [gets(c, IP6, socket.IPV6_TCLASS), gets(c, IP6, socket.IPV6_UNICAST_HOPS)]
+        c.send(b"one")
+        r["seen"] = [R("recv", k, n=3), R("hdr", k)]
+        c.setsockopt(IP6, socket.IPV6_TCLASS, 0x10)
+        c.setsockopt(IP6, socket.IPV6_UNICAST_HOPS, 5)
+        c.send(b"two")
+        r["changed"] = [R("recv", k, n=3), R("hdr", k)]
+        c.close()
+    R("close", k)
+    ls.close()
+    return r
+
+
+@case
 def reuseport_dual_listeners():
     """Two dual-stack listeners sharing a port (SO_REUSEPORT): every connection, of either
     family, reaches one of them."""

@@ -15,6 +15,8 @@ import uuid
 import pytest
 from pyroute2 import netns as pr_netns
 
+from tests.helpers.kernel import echo_roundtrip
+
 pytestmark = pytest.mark.root
 
 
@@ -48,27 +50,6 @@ def sha(path) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 
-
-_PY_CLIENT = r"""
-import hashlib, os, socket, sys, threading
-size = int(sys.argv[1])
-s = socket.create_connection(("10.0.0.0", 1234), timeout=60)
-data = os.urandom(size)
-got = []
-def reader():
-    while True:
-        d = s.recv(1 << 20)
-        if not d:
-            break
-        got.append(d)
-t = threading.Thread(target=reader)
-t.start()
-s.sendall(data)
-s.shutdown(socket.SHUT_WR)
-t.join(60)
-back = b"".join(got)
-print(len(back), hashlib.sha256(data).hexdigest(), hashlib.sha256(back).hexdigest())
-"""
 
 _PY_SERVER = r"""
 import hashlib, socket, sys, threading
@@ -108,10 +89,7 @@ def test_kernel_python_client_gets_its_bytes_back(shell, names, offload):
     ns = names()
     seed(shell, ns, offload)
     shell.run("test echo server uri tcp://0.0.0.0/1234 fifo-size 1024")
-    r = subprocess.run(ns_cmd(ns, sys.executable, "-c", _PY_CLIENT, str(8 << 20)), capture_output=True, text=True,
-                       timeout=120)
-    n, sent, back = r.stdout.split()
-    assert int(n) == 8 << 20 and sent == back, (r.stdout, r.stderr)
+    echo_roundtrip(ns, "10.0.0.0", 1234, 8 << 20)
 
 
 @pytest.mark.parametrize("tool", ["socat", "nc"])

@@ -56,6 +56,16 @@ def tap6(shell, i: int, ns: str, net: str) -> None:
     shell.run(f"set interface ip address tap{i} {net}::1/64")
 
 
+def routed(shell, names) -> tuple[str, str]:
+    """Two namespaces, 2001:db8:a::2 and 2001:db8:b::2, routed through vppsh (::1 on each tap)."""
+    a, b = names(), names()
+    tap6(shell, 0, a, "2001:db8:a")
+    tap6(shell, 1, b, "2001:db8:b")
+    host_link(a)
+    host_link(b)
+    return a, b
+
+
 def test_ping6_both_ways_and_link_local(shell, names):
     ns = names()
     tap6(shell, 0, ns, "2001:db8:1")
@@ -74,11 +84,7 @@ def test_ping6_both_ways_and_link_local(shell, names):
 
 
 def test_forwarding_between_namespaces(shell, names):
-    a, b = names(), names()
-    tap6(shell, 0, a, "2001:db8:a")
-    tap6(shell, 1, b, "2001:db8:b")
-    host_link(a)
-    host_link(b)
+    a, b = routed(shell, names)
     r = ns_run(a, "ping", "-6", "-c", "20", "-i", "0.01", "-W", "1", "2001:db8:b::2", check=False)
     assert loss(r.stdout) == 0.0 and "ttl=63" in r.stdout, r.stdout + r.stderr
     r = ns_run(a, "ping", "-6", "-c", "1", "-t", "1", "-W", "1", "2001:db8:b::2", check=False)
@@ -91,11 +97,7 @@ def test_forwarding_between_namespaces(shell, names):
 
 
 def test_static_route_to_a_prefix_behind_a_namespace(shell, names):
-    a, b = names(), names()
-    tap6(shell, 0, a, "2001:db8:a")
-    tap6(shell, 1, b, "2001:db8:b")
-    host_link(a)
-    host_link(b)
+    a, b = routed(shell, names)
     with NetNS(b) as ipr:
         ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address="2001:db8:99::1", prefixlen=128)
     shell.run("ip route add 2001:db8:99::/48 via 2001:db8:b::2")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -442,3 +443,26 @@ def test_an_apps_segment_bounds_all_its_fifos_and_refuses_more_connections():
         assert re.search(r"\d+\s+\S+\s+SYNs dropped: no fifo memory", net.run("show errors"))
     finally:
         net.stop()
+
+
+@pytest.mark.skipif(shutil.which("bird") is None, reason="needs bird (apt: bird2)")
+def test_the_engines_death_reaches_bird(daemon, tmp_path):
+    """BIRD's thread-local storage (~196 KB) does not fit the watcher thread's usual 64 KB stack:
+    the shim takes a bigger one, so BIRD's BGP listener is shut when the engine dies too."""
+    conf = tmp_path / "bird.conf"
+    conf.write_text("router id 10.9.0.1;\nprotocol device {}\nprotocol bgp p {\n local as 65000;\n"
+                    " neighbor 10.9.0.2 as 65000;\n passive on;\n ipv4 { import none; export none; };\n}\n")
+    p = subprocess.Popen(["unshare", "--net", "--", VPPSH, "exec", "--api-socket", daemon.api, "--", "bird", "-f",
+                          "-c", str(conf), "-s", str(tmp_path / "bird.ctl")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    daemon.procs.append(p)
+    deadline = time.time() + 15
+    while "LISTEN" not in daemon.cli_run("show session verbose"):
+        assert time.time() < deadline and p.poll() is None, "BIRD did not listen on vppsh"
+        time.sleep(0.2)
+    daemon.p.send_signal(signal.SIGKILL)
+    daemon.p.wait()
+    time.sleep(1.5)
+    p.terminate()
+    err = p.communicate(timeout=10)[1]
+    assert "went away: 1 listener shut" in err, err

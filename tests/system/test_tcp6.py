@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.helpers.kernel import echo_roundtrip
 from tests.system.test_ip6_tap import host_link, names  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.root
@@ -29,26 +30,6 @@ def seed6(shell, ns, offload=""):
     shell.run("session enable")
     host_link(ns)
 
-
-_CLIENT = r"""
-import hashlib, os, socket, sys, threading
-s = socket.create_connection((sys.argv[1], 1234), timeout=60)
-data = os.urandom(int(sys.argv[2]))
-got = []
-def reader():
-    while True:
-        d = s.recv(1 << 20)
-        if not d:
-            break
-        got.append(d)
-t = threading.Thread(target=reader)
-t.start()
-s.sendall(data)
-s.shutdown(socket.SHUT_WR)
-t.join(60)
-back = b"".join(got)
-print(len(back), hashlib.sha256(data).hexdigest(), hashlib.sha256(back).hexdigest())
-"""
 
 _SERVER = r"""
 import hashlib, socket, sys
@@ -77,10 +58,7 @@ def test_kernel_client_through_the_echo_server(shell, names, offload):  # noqa: 
     ns = names()
     seed6(shell, ns, offload)
     shell.run("test echo server uri tcp://::/1234 fifo-size 1024")
-    r = subprocess.run(ns_cmd(ns, sys.executable, "-c", _CLIENT, ME, 8 << 20), capture_output=True, text=True,
-                       timeout=120)
-    n, sent, back = r.stdout.split()
-    assert int(n) == 8 << 20 and sent == back, (r.stdout, r.stderr)
+    echo_roundtrip(ns, ME, 1234, 8 << 20)
 
 
 def test_session_table_and_a_refused_port(shell, names):  # noqa: F811

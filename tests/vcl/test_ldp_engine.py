@@ -162,3 +162,17 @@ def test_so_bindtodevice_names_vppsh_interfaces(shell, ldp):
     with pytest.raises(options.OptError) as e:
         shell.call(lambda: options.setopt(vs, socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth99\0"))
     assert e.value.errno == errno.ENODEV
+
+
+def test_session_disable_takes_listeners_of_both_families(shell, ldp):
+    vs = ldp.sock(AF_INET6)
+    assert shell.call(lambda: ldp.bind(vs, Ep(AF_INET6, 0, 7002), user=True)) == 0
+    err, lsock = shell.call(lambda: ldp.listen(vs, 8))
+    try:
+        ls = ldp.by_ino[os.fstat(lsock.fileno()).st_ino]
+        assert set(ls.sessions) == {False, True}
+        shell.run("session disable")
+        assert not ls.sessions and ls.session is None and not shell.vm.session.listeners
+        shell.call(ls.close)
+    finally:
+        lsock.close()

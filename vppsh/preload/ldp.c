@@ -579,6 +579,10 @@ static void watch_start_locked(void)
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the program's signals never land on it */
     pthread_t t;
     int r = pthread_create(&t, &a, watch_main, (void *)(long)fd);
+    if (r == EINVAL) { /* the program's thread-local storage does not fit 64 KB (BIRD's: ~196 KB) */
+        pthread_attr_setstacksize(&a, 1 << 20);
+        r = pthread_create(&t, &a, watch_main, (void *)(long)fd);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     if (r) {

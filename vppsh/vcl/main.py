@@ -80,7 +80,9 @@ class LdpApp(App):
 
     def on_cleanup(self, s) -> None:
         vs = s.opaque
-        if vs is not None and vs.session is s:
+        if isinstance(vs, ListenSock):
+            vs.session_gone(s)
+        elif vs is not None and vs.session is s:
             vs.on_cleanup()
         self.ldp.app_check(self)
 

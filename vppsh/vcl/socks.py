@@ -581,6 +581,15 @@ class ListenSock(VSock):
             return
         vs.attach(s)
 
+    def session_gone(self, s) -> None:
+        """The session layer freed one of the session-layer listeners (`session disable`
+        detaches every app): each ListenSock on it forgets it."""
+        for ip6, mine in list(self.sessions.items()):
+            if mine is s:
+                for ls in list(self.groups[ip6]):
+                    del ls.sessions[ip6], ls.groups[ip6]
+                    ls.session = ls.sessions.get(False) or ls.sessions.get(True)
+
     def close(self) -> None:
         for ip6, g in self.groups.items():
             s = self.sessions[ip6]

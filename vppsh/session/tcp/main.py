@@ -16,7 +16,7 @@ import struct
 
 from ...wire.ip6 import format_ip46
 from ...vlib.buffer import F_GSO, PRE_DATA
-from ...vnet.devices.offload import tcp4_offload, tcp6_offload
+from ...vnet.devices.offload import tcp_offload
 from ...vnet.ip4.egress import egress
 from ...vnet.ip6.egress import egress6
 from ..main import SessionError
@@ -166,7 +166,7 @@ class TcpMain(TcpHost, Transport):
             mv[base + 40:base + 20 + thl] = opts
         buf.mv_current_length[b] = total
         buf.mv_sw_rx[b] = c.sw_if_index if c.sw_if_index >= 0 else 0
-        tcp4_offload(buf, b, thl, gso if gso and n > gso else 0)
+        tcp_offload(buf, b, thl, gso if gso and n > gso else 0)
         buf.mv_aux[b] = c.index + 1 if c.index >= 0 else 0
         out = self._out_index
         if out < 0:
@@ -203,7 +203,7 @@ class TcpMain(TcpHost, Transport):
             mv[base + 60:base + 40 + thl] = opts
         buf.mv_current_length[b] = 40 + l4
         buf.mv_sw_rx[b] = c.sw_if_index if c.sw_if_index >= 0 else 0
-        tcp6_offload(buf, b, thl, gso if gso and n > gso else 0)
+        tcp_offload(buf, b, thl, gso if gso and n > gso else 0, True)
         buf.mv_aux[b] = c.index + 1 if c.index >= 0 else 0
         out = self._out6_index
         if out < 0:

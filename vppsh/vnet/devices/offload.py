@@ -2,7 +2,7 @@
 without a virtio-net header cannot hand to the kernel.
 
 A buffer's offload request is kept as the virtio-net header a gso/csum-offload tap passes on
-(pool.vnet): the transports say what they want through tcp4_offload(), and only this module
+(pool.vnet): the transports say what they want through tcp_offload(), and only this module
 and the devices know the header's layout.
 
 A frame that arrived from a gso/csum-offload tap may carry a partial L4 checksum (the kernel's
@@ -29,26 +29,16 @@ _FLAGS_CSUM = F_LOCALLY_ORIGINATED | F_OFFLOAD
 _FLAGS_GSO = F_LOCALLY_ORIGINATED | F_OFFLOAD | F_GSO
 
 
-def tcp4_offload(pool, b: int, tcp_hdr_len: int, gso: int = 0) -> None:
-    """Buffer b (IPv4 + TCP, the TCP checksum left partial: the pseudo-header's sum) leaves
-    with its checksum to finish, and cut into gso-byte segments if gso."""
+def tcp_offload(pool, b: int, tcp_hdr_len: int, gso: int = 0, ip6: bool = False) -> None:
+    """Buffer b (IPv4 or IPv6 + TCP, the TCP checksum left partial: the pseudo-header's sum)
+    leaves with its checksum to finish, and cut into gso-byte segments if gso."""
     vo = b * VNET_HDR_LEN
     if gso:
-        _VNET.pack_into(pool.mv_vnet, vo, _NEEDS_CSUM, _GSO_TCPV4, _ETH_IP4 + tcp_hdr_len, gso, _ETH_IP4, 16, 0)
+        start, kind = (_ETH_IP6, _GSO_TCPV6) if ip6 else (_ETH_IP4, _GSO_TCPV4)
+        _VNET.pack_into(pool.mv_vnet, vo, _NEEDS_CSUM, kind, start + tcp_hdr_len, gso, start, 16, 0)
         pool.mv_flags[b] = _FLAGS_GSO
     else:
-        pool.mv_vnet[vo:vo + VNET_HDR_LEN] = _TCP4_CSUM
-        pool.mv_flags[b] = _FLAGS_CSUM
-
-
-def tcp6_offload(pool, b: int, tcp_hdr_len: int, gso: int = 0) -> None:
-    """The same for IPv6 + TCP."""
-    vo = b * VNET_HDR_LEN
-    if gso:
-        _VNET.pack_into(pool.mv_vnet, vo, _NEEDS_CSUM, _GSO_TCPV6, _ETH_IP6 + tcp_hdr_len, gso, _ETH_IP6, 16, 0)
-        pool.mv_flags[b] = _FLAGS_GSO
-    else:
-        pool.mv_vnet[vo:vo + VNET_HDR_LEN] = _TCP6_CSUM
+        pool.mv_vnet[vo:vo + VNET_HDR_LEN] = _TCP6_CSUM if ip6 else _TCP4_CSUM
         pool.mv_flags[b] = _FLAGS_CSUM
 
 

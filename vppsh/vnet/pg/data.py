@@ -678,62 +678,41 @@ def _tcp_option(sc: Scanner, b: _Builder) -> bool:
 # type_and_code names first (`port_unreachable` is type 3 code 3), then bare type names.
 _ICMP_NAMES = {**{k: (v, 0) for k, v in icmp_wire.TYPE_BY_NAME.items()},
                **icmp_wire.CODE_BY_NAME}
+_ICMP6_NAMES = {k: (v, 0) for k, v in icmp6_wire.TYPE_BY_NAME.items()}
 _ICMP_OPTIONS = {"checksum": (2, 2), "code": (1, 1), "id": (4, 2), "seq": (6, 2)}
 
 
-def _icmp(sc: Scanner, b: _Builder) -> bool:
-    """VPP writes `ICMP echo_request` (a 4-byte header; id/seq are then payload bytes).
-    We also take `ICMP: echo_request id N seq N`, which adds the 4 echo bytes."""
-    off = len(b.hdr)
-    b.hdr += bytes(8)
-    if not sc.kw("ICMP", nocase=True):
-        return False
-    sc.sym(":")
-    start = sc.i
-    m = sc.match(_NAME)
-    tc = _ICMP_NAMES.get(m.group(0).lower()) if m else None
-    if tc is None:
-        sc.i = start
-        v = sc.number()
-        if v is None or v > 255:
+def _icmp_of(keyword: str, names: dict, kind: str):
+    def parse(sc: Scanner, b: _Builder) -> bool:
+        """VPP writes `ICMP echo_request` (a 4-byte header; id/seq are then payload bytes).
+        We also take `ICMP: echo_request id N seq N`, which adds the 4 echo bytes (ICMP6 alike)."""
+        off = len(b.hdr)
+        b.hdr += bytes(8)
+        if not sc.kw(keyword, nocase=True):
             return False
-        tc = (v, 0)
-    b.hdr[off], b.hdr[off + 1] = tc
-    keys = set()
-    while (key := _option(sc, b, off, _ICMP_OPTIONS)) is not None:
-        keys.add(key)
-    if not keys & {"id", "seq"}:
-        del b.hdr[off + 4:]
-    b.layers.append(Layer("icmp", off, len(b.hdr) - off, False, "checksum" in keys))
-    return _payload(sc, b)
+        sc.sym(":")
+        start = sc.i
+        m = sc.match(_NAME)
+        tc = names.get(m.group(0).lower()) if m else None
+        if tc is None:
+            sc.i = start
+            v = sc.number()
+            if v is None or v > 255:
+                return False
+            tc = (v, 0)
+        b.hdr[off], b.hdr[off + 1] = tc
+        keys = set()
+        while (key := _option(sc, b, off, _ICMP_OPTIONS)) is not None:
+            keys.add(key)
+        if not keys & {"id", "seq"}:
+            del b.hdr[off + 4:]
+        b.layers.append(Layer(kind, off, len(b.hdr) - off, False, "checksum" in keys))
+        return _payload(sc, b)
+    return parse
 
 
-_ICMP6_OPTIONS = {"checksum": (2, 2), "code": (1, 1), "id": (4, 2), "seq": (6, 2)}
-
-
-def _icmp6(sc: Scanner, b: _Builder) -> bool:
-    """`ICMP6: echo_request [id N] [seq N]`, as `ICMP:` for IPv4 (icmp6_wire's type names)."""
-    off = len(b.hdr)
-    b.hdr += bytes(8)
-    if not sc.kw("ICMP6", nocase=True):
-        return False
-    sc.sym(":")
-    start = sc.i
-    m = sc.match(_NAME)
-    t = icmp6_wire.TYPE_BY_NAME.get(m.group(0).lower()) if m else None
-    if t is None:
-        sc.i = start
-        t = sc.number()
-        if t is None or t > 255:
-            return False
-    b.hdr[off] = t
-    keys = set()
-    while (key := _option(sc, b, off, _ICMP6_OPTIONS)) is not None:
-        keys.add(key)
-    if not keys & {"id", "seq"}:
-        del b.hdr[off + 4:]
-    b.layers.append(Layer("icmp6", off, len(b.hdr) - off, False, "checksum" in keys))
-    return _payload(sc, b)
+_icmp = _icmp_of("ICMP", _ICMP_NAMES, "icmp")
+_icmp6 = _icmp_of("ICMP6", _ICMP6_NAMES, "icmp6")
 
 
 def parse_data(text: str, node: str | None = None, seed: int = 0) -> PacketTemplate:
