@@ -1,16 +1,19 @@
-"""IPv4 full reassembly of fragments addressed to us: ip4-local-full-reassembly (VPP's
-src/vnet/ip/reass/ip4_full_reass.c), fed by ip4-receive with every fragment for one of our
-addresses; the reassembled datagram starts over at ip4-input, as in VPP.
+"""Full reassembly of fragments addressed to us, for both families: `FullReass` is what IPv4's
+and IPv6's nodes share (VPP's src/vnet/ip/reass/ip4_full_reass.c and ip6_full_reass.c are the
+same machine twice); `Ip4LocalFullReass` is ip4-local-full-reassembly, fed by ip4-receive with
+every fragment for one of our addresses; vnet/ip6/reass.py holds IPv6's. A reassembled datagram
+starts over at <family>-input, as in VPP.
 
-A reassembly is keyed by (fib index, src, dst, fragment id, protocol). Fragment payloads are
-copied out of their buffers as they arrive (the buffers go back to the pool at once, so a
-thousand half-done datagrams pin no buffers) into a list of disjoint byte ranges sorted by
-offset; the datagram is complete when a last fragment (MF clear) has been seen and the ranges
-cover every byte up to it (RFC 815's hole list, kept implicitly). Overlaps are handled as
-modern Linux does (RFC 5722's rule, Errata 3089): a fragment with exactly the offsets of one
-held is a duplicate and is dropped alone; any other overlap, or a last fragment that disagrees
-with what is held, discards the whole datagram. Every fragment dropped is counted once, under
-VPP's reason string, in `show errors`.
+A reassembly is keyed by what the family says (IPv4: fib index, src, dst, fragment id,
+protocol; IPv6: fib index, src, dst, fragment id). Fragment payloads are copied out of their
+buffers as they arrive (the buffers go back to the pool at once, so a thousand half-done
+datagrams pin no buffers) into a list of disjoint byte ranges sorted by offset; the datagram is
+complete when a last fragment (no more-fragments flag) has been seen and the ranges cover every
+byte up to it (RFC 815's hole list, kept implicitly). Overlaps are handled as modern Linux does
+(RFC 5722's rule, Errata 3089): a fragment with exactly the offsets of one held is a duplicate
+and is dropped alone; any other overlap, or a last fragment that disagrees with what is held,
+discards the whole datagram. Every fragment dropped is counted once, under VPP's reason string,
+in `show errors`.
 
 Bounds: at most `max_reassemblies` datagrams in progress (new ones are refused), at most
 `max_reassembly_length` fragments each, 65535 bytes per datagram, and `timeout_ms` after the
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +38,9 @@ from ...wire.checksum import csum
 from .egress import egress
 from .frag import MF, OFFSET_MASK, FragError, fragment, to_buffers
 
-# VPP's defaults (ip4_full_reass.c) but the fragment count: VPP's 3 would refuse anything
-# bigger than ~4 KB from a 1500-byte MTU peer; 256 fragments carry 64 KB at an MTU of ~280.
+# VPP's defaults (ip4_full_reass.c, ip6_full_reass.c) but the fragment count: VPP's 3 would
+# refuse anything bigger than ~4 KB from a 1500-byte MTU peer; 256 fragments carry 64 KB at an
+# MTU of ~280.
 TIMEOUT_MS = 200
 EXPIRE_WALK_INTERVAL_MS = 50
 MAX_REASSEMBLIES = 1024
@@ -51,11 +56,29 @@ REASS_ERRORS = (
     ("fragments reassembled", "info"), ("fragments received", "info"), ("unsupported ip protocol", "error"))
 
 
+class Frag(NamedTuple):
+    """One fragment as its family's `fragment()` reads it: the reassembly key, the byte range
+    [first, last] it covers in the datagram's data, whether more follow, its data, and for the
+    offset-0 fragment the header the datagram will carry (`head`) and what an ICMP error about
+    the datagram quotes (`quote`, IPv6's time exceeded). `bad` names the counter of a fragment
+    that is dropped without being held; `kill` says it takes the datagram along."""
+
+    key: tuple
+    first: int
+    last: int
+    mf: bool
+    data: bytes = b""
+    head: bytes | None = None
+    quote: bytes | None = None
+    bad: str | None = None
+    kill: bool = False
+
+
 class Reass:
     """One datagram being put back together."""
 
     __slots__ = ("id", "key", "last_heard", "ranges", "data_len", "last_octet", "max_end", "hdr", "n",
-                 "ops", "first_bi")
+                 "ops", "first_bi", "quote", "rx")
 
     def __init__(self, rid: int, key: tuple, now: float) -> None:
         self.id, self.key, self.last_heard = rid, key, now
@@ -63,17 +86,26 @@ class Reass:
         self.data_len = 0
         self.last_octet = -1  # offset of the last byte, once the fragment without MF arrived
         self.max_end = 0
-        self.hdr: bytes | None = None  # the offset-0 fragment's IP header (options included)
+        self.hdr: bytes | None = None  # the offset-0 fragment's header (Frag.head)
         self.n = 0  # fragments held
         self.ops = 0  # trace operation counter
         self.first_bi = 0xFFFFFFFF
+        self.quote: bytes | None = None  # the offset-0 fragment, for an ICMP error about it
+        self.rx = 0  # the interface it came in on
 
 
-class Ip4LocalFullReass(Node):
-    name = "ip4-local-full-reassembly"
-    next_nodes = ("error-drop", "ip4-input")
+class FullReass(Node):
+    """The family-neutral part: the table, ranges, limits, expiry, trace and the hand-off of a
+    finished datagram. A family gives `fragment()` (parse and check one fragment), `assemble()`
+    (the datagram from its pieces), `protocol()` (what the datagram carries, for `big`) and
+    may act on a timeout (`timed_out`) or on an assembled datagram that is too long (`too_long`).
+    Next slot 1 is the family's input node."""
+
     errors = REASS_ERRORS
     trace_in_process = True
+    # _update's verdict -> the counter of the fragments it drops
+    RC_ERRORS = {"duplicate": "duplicate/overlapping fragments", "overlap": "duplicate/overlapping fragments",
+                 "malformed": "malformed packets", "too long": "fragment chain too long (drop)"}
 
     def __init__(self, vm) -> None:
         super().__init__(vm)
@@ -86,7 +118,27 @@ class Ip4LocalFullReass(Node):
         self._walk = None  # the pending expire-walk timer
         # protocol -> fn(node, datagram bytes, buffer index): datagrams larger than a buffer.
         # The handler owns the buffer (a fragment's, for errors or reuse): free, drop or send it.
-        self.big = {1: icmp_big}
+        self.big: dict = {}
+
+    # ------------------------------------------------------------ the family's part
+    def fragment(self, b: int, pkt: bytes, out: list, drops: dict) -> Frag | None:
+        """Read one fragment; None when the packet was dealt with here (passed on whole, sent
+        to an ICMP error, dropped: each counted)."""
+        raise NotImplementedError
+
+    def assemble(self, r: Reass) -> bytes:
+        raise NotImplementedError
+
+    def protocol(self, pkt: bytes) -> int:
+        raise NotImplementedError
+
+    def timed_out(self, r: Reass) -> None:
+        """A reassembly is given up for its timeout (before its fragments are counted)."""
+
+    def too_long(self, r: Reass, b: int, drops: dict) -> None:
+        """The assembled datagram exceeds MAX_DATAGRAM: drop b (the completing fragment)."""
+        self.count(self.err["malformed packets"], r.n - 1)
+        drops.setdefault(self.err["malformed packets"], []).append(b)
 
     # ------------------------------------------------------------ data path
     def process(self, frame):
@@ -100,48 +152,37 @@ class Ip4LocalFullReass(Node):
         out: list[int] = []
         self.count(err["fragments received"], len(frame))
         for b in frame.tolist():
-            pkt = buf.packet(b)
-            ihl = (pkt[0] & 0x0F) * 4
-            total, ident, ff = struct.unpack_from("!HHH", pkt, 2)
-            first = (ff & OFFSET_MASK) * 8
-            length = total - ihl
-            last = first + length - 1
-            mf = bool(ff & MF)
-            if not ff & (MF | OFFSET_MASK):  # a whole packet: nothing to do
-                out.append(b)
+            f = self.fragment(b, buf.packet(b), out, drops)
+            if f is None:
                 continue
-            key = (0, pkt[12:16], pkt[16:20], ident, pkt[9])
-            r = self.table.get(key)
+            r = self.table.get(f.key)
             if r is not None and now > r.last_heard + timeout:
-                self._kill(r, err["fragments dropped due to reassembly timeout"])
+                self._timeout(r)
                 r = None
-            if length <= 0 or first + length > MAX_DATAGRAM - 20 or (mf and (length < 8 or length % 8)):
-                # malformed (VPP's checks, plus RFC 791's multiple of 8); one that would make the
-                # datagram too long takes the rest of it along, as Linux does
-                if r is not None and length > 0:
-                    self._kill(r, err["malformed packets"])
-                drops.setdefault(err["malformed packets"], []).append(b)
+            if f.bad is not None:
+                if r is not None and f.kill:
+                    self._kill(r, err[f.bad])
+                drops.setdefault(err[f.bad], []).append(b)
                 continue
             if r is None:
                 if len(self.table) >= self.max_reassemblies:
                     drops.setdefault(err["drops due to concurrent reassemblies limit"], []).append(b)
                     continue
-                r = Reass(self.id_counter, key, now)
+                r = Reass(self.id_counter, f.key, now)
                 self.id_counter += 1
-                self.table[key] = r
+                self.table[f.key] = r
                 self._arm()
             r.last_heard = now
-            rc = self._update(r, first, last, mf, pkt, ihl, b)
+            rc = self._update(r, f, b)
             traced = vm.trace.active and buf.flags[b] & F_TRACED
             if traced:
-                self._trace(b, r, first, last, rc)
+                self._trace(b, r, f.first, f.last, rc)
             if rc == "ok":
                 freed.append(b)
             elif rc == "duplicate":
-                drops.setdefault(err["duplicate/overlapping fragments"], []).append(b)
+                drops.setdefault(err[self.RC_ERRORS[rc]], []).append(b)
             elif rc in ("overlap", "malformed", "too long"):
-                code = err[{"overlap": "duplicate/overlapping fragments", "malformed": "malformed packets",
-                            "too long": "fragment chain too long (drop)"}[rc]]
+                code = err[self.RC_ERRORS[rc]]
                 if rc == "too long":  # this fragment is held already: counted with its buffer below
                     r.n -= 1
                 self._kill(r, code)
@@ -155,8 +196,9 @@ class Ip4LocalFullReass(Node):
         if out:
             self.next(1, np.array(out, np.uint32))
 
-    def _update(self, r: Reass, first: int, last: int, mf: bool, pkt: bytes, ihl: int, b: int) -> str:
+    def _update(self, r: Reass, f: Frag, b: int) -> str:
         """Add one fragment: 'ok', 'duplicate', 'overlap', 'malformed', 'too long' or 'done'."""
+        first, last, mf = f.first, f.last, f.mf
         end = last + 1
         if not mf:  # the last fragment: nothing may lie beyond it, and it must agree with any seen
             if end < r.max_end or (r.last_octet >= 0 and r.last_octet != last):
@@ -169,10 +211,12 @@ class Ip4LocalFullReass(Node):
             return "duplicate"
         if (i > 0 and ranges[i - 1][1] >= first) or (i < len(ranges) and ranges[i][0] <= last):
             return "overlap"
-        ranges.insert(i, (first, last, pkt[ihl:ihl + end - first], b))
+        ranges.insert(i, (first, last, f.data, b))
         if first == 0:
-            r.hdr = pkt[:ihl]
+            r.hdr = f.head
+            r.quote = f.quote
             r.first_bi = b
+            r.rx = int(self.vm.buffers.sw_if_index[RX, b])
         if not mf:
             r.last_octet = last
         r.max_end = max(r.max_end, end)
@@ -190,28 +234,22 @@ class Ip4LocalFullReass(Node):
         buf = vm.buffers
         err = self.err
         del self.table[r.key]
-        hdr = bytearray(r.hdr)
-        total = len(hdr) + r.data_len
-        if total > MAX_DATAGRAM:  # options made the header longer than the datagram allows
-            self.count(err["malformed packets"], r.n - 1)
-            drops.setdefault(err["malformed packets"], []).append(b)
+        total = len(r.hdr) + r.data_len
+        if total > MAX_DATAGRAM:  # the header made the datagram longer than it may be
+            self.too_long(r, b, drops)
             return
-        struct.pack_into("!HH", hdr, 2, total, (hdr[4] << 8) | hdr[5])
-        hdr[6:8] = b"\0\0"  # VPP: flags_and_fragment_offset = 0
-        hdr[10:12] = b"\0\0"
-        struct.pack_into("!H", hdr, 10, csum(hdr))
-        pkt = bytes(hdr) + b"".join(x[2] for x in r.ranges)
+        pkt = self.assemble(r)
         self.count(err["successful reassemblies"])
         self.count(err["fragments reassembled"], r.n)
         buf.flags[b] &= ~np.uint32(F_OFFLOAD | F_GSO)  # the fragment's offload state says nothing now
-        if total <= buf.data_size:
+        if len(pkt) <= buf.data_size:
             o = b * buf.stride + PRE_DATA
-            buf.mv[o:o + total] = pkt
+            buf.mv[o:o + len(pkt)] = pkt
             buf.current_data[b] = 0
-            buf.current_length[b] = total
+            buf.current_length[b] = len(pkt)
             out.append(b)
             return
-        handler = self.big.get(pkt[9])
+        handler = self.big.get(self.protocol(pkt))
         if handler is None:
             drops.setdefault(err["unsupported ip protocol"], []).append(b)
             return
@@ -222,6 +260,10 @@ class Ip4LocalFullReass(Node):
         if self.table.get(r.key) is r:
             del self.table[r.key]
         self.count(code, r.n)
+
+    def _timeout(self, r: Reass) -> None:
+        self.timed_out(r)
+        self._kill(r, self.err["fragments dropped due to reassembly timeout"])
 
     def _trace(self, b: int, r: Reass, first: int, last: int, rc: str) -> None:
         what = {"ok": "new", "done": "new", "duplicate": "overlapping/ignored", "overlap": "discard",
@@ -240,12 +282,12 @@ class Ip4LocalFullReass(Node):
             self._walk = self.vm.timer(self.expire_walk_interval_ms / 1000.0, self._expire)
 
     def _expire(self) -> None:
-        """ip4-full-reassembly-expire-walk: drop reassemblies not heard from for `timeout`."""
+        """<family>-full-reassembly-expire-walk: drop reassemblies not heard from for `timeout`."""
         self._walk = None
         now = self.vm.now()
         timeout = self.timeout_ms / 1000.0
         for r in [r for r in self.table.values() if now > r.last_heard + timeout]:
-            self._kill(r, self.err["fragments dropped due to reassembly timeout"])
+            self._timeout(r)
         self._arm()
 
     def configure(self, timeout_ms=None, max_reassemblies=None, max_reassembly_length=None,
@@ -265,6 +307,43 @@ class Ip4LocalFullReass(Node):
 
     def format_trace(self, b):
         return ""
+
+
+class Ip4LocalFullReass(FullReass):
+    name = "ip4-local-full-reassembly"
+    next_nodes = ("error-drop", "ip4-input")
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self.big[1] = icmp_big
+
+    def fragment(self, b: int, pkt: bytes, out: list, drops: dict) -> Frag | None:
+        ihl = (pkt[0] & 0x0F) * 4
+        total, ident, ff = struct.unpack_from("!HHH", pkt, 2)
+        if not ff & (MF | OFFSET_MASK):  # a whole packet: nothing to do
+            out.append(b)
+            return None
+        first = (ff & OFFSET_MASK) * 8
+        length = total - ihl
+        last = first + length - 1
+        mf = bool(ff & MF)
+        key = (0, pkt[12:16], pkt[16:20], ident, pkt[9])
+        if length <= 0 or first + length > MAX_DATAGRAM - 20 or (mf and (length < 8 or length % 8)):
+            # malformed (VPP's checks, plus RFC 791's multiple of 8); one that would make the
+            # datagram too long takes the rest of it along, as Linux does
+            return Frag(key, first, last, mf, bad="malformed packets", kill=length > 0)
+        return Frag(key, first, last, mf, pkt[ihl:ihl + length], pkt[:ihl] if first == 0 else None)
+
+    def assemble(self, r: Reass) -> bytes:
+        hdr = bytearray(r.hdr)
+        struct.pack_into("!H", hdr, 2, len(hdr) + r.data_len)
+        hdr[6:8] = b"\0\0"  # VPP: flags_and_fragment_offset = 0
+        hdr[10:12] = b"\0\0"
+        struct.pack_into("!H", hdr, 10, csum(hdr))
+        return bytes(hdr) + b"".join(x[2] for x in r.ranges)
+
+    def protocol(self, pkt: bytes) -> int:
+        return pkt[9]
 
 
 def icmp_big(node: Ip4LocalFullReass, pkt: bytes, b: int) -> None:
