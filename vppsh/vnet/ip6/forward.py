@@ -142,11 +142,11 @@ class Ip6Lookup(Node):
 
 
 class Ip6Rewrite(Node):
-    """Hop limit, MTU (no fragmentation in transit: packet too big), the adjacency's ethernet
-    header, to <if>-output."""
+    """Hop limit, MTU (no fragmentation in transit: packet too big; what we originate is
+    fragmented by ip6-frag), the adjacency's ethernet header, to <if>-output."""
 
     name = "ip6-rewrite"
-    next_nodes = ("error-drop", "ip6-icmp-error")
+    next_nodes = ("error-drop", "ip6-icmp-error", "ip6-frag")
     errors = (("ip6 hop limit <= 1", "error"), ("ip6 MTU exceeded", "error"))
 
     def process(self, frame):
@@ -165,11 +165,14 @@ class Ip6Rewrite(Node):
         too_big = (buf.current_length[frame] > t.mtu[adj]) & ((flags & F_GSO) == 0) & ~expired
         bad = expired | too_big
         if bad.any():
+            frag = too_big & local
+            too_big &= ~local
             buf.aux[frame[expired]] = icmp_aux(icmp6.TIME_EXCEEDED, 0)
             buf.aux[frame[too_big]] = icmp_aux(icmp6.PACKET_TOO_BIG, 0)
             self.count(self.err["ip6 hop limit <= 1"], int(expired.sum()))
             self.count(self.err["ip6 MTU exceeded"], int(too_big.sum()))
-            self.next(1, frame[bad])
+            self.next(1, frame[expired | too_big])
+            self.next(2, frame[frag])
             frame, adj, hdr, local = frame[~bad], adj[~bad], hdr[~bad], local[~bad]
             if not len(frame):
                 return
