@@ -1,5 +1,5 @@
-"""Helpers for session-layer tests on a pg interface: frames in through ethernet-input, frames
-out captured at pg0's tx (no kernel needed)."""
+"""Helpers for session-layer and IPv6 tests on a pg interface: frames in through ethernet-input,
+frames out captured at pg0's tx (no kernel needed)."""
 
 from __future__ import annotations
 
@@ -97,3 +97,35 @@ def parse_udp(pkt: bytes) -> tuple[str, str, int, int, bytes, bool]:
     sport, dport, ulen, _c = struct.unpack("!HHHH", seg[:8])
     ok = wudp.checksum_ok(a2i(src), a2i(dst), seg[:ulen]) and csum(pkt[:ihl]) == 0
     return src, dst, sport, dport, seg[8:ulen], ok
+
+
+# IPv6 on pg0 (test_ip6_pg.py and the IPv6 tests after it): vppsh ME6/64, the peer PEER6 with
+# PEER_MAC, frames built and read back with scapy
+ME6, PEER6 = "2001:db8::1", "2001:db8::2"
+VPP_LL = "fe80::ff:fe00:1"  # EUI-64 of VPP_MAC
+PM = PEER_MAC.hex(":")
+
+
+def frame6(pkt, dst_mac: bytes = VPP_MAC) -> bytes:
+    """An ethernet frame from the peer holding scapy packet `pkt`."""
+    from scapy.layers.l2 import Ether
+
+    return bytes(Ether(dst=dst_mac.hex(":"), src=PM) / pkt)
+
+
+def net6(shell, neighbour: bool = True) -> PgNet:
+    """PgNet with ME6/64 on pg0 too, its unsolicited router advertisements off (tests look at
+    what else leaves), and the peer PEER6 as a static neighbour."""
+    net = PgNet(shell)
+    shell.run("ip6 nd pg0 ra-suppress")
+    shell.run(f"set interface ip address pg0 {ME6}/64")
+    if neighbour:
+        shell.run(f"set ip neighbor pg0 {PEER6} {PM} static")
+    return net
+
+
+def sent6(net: PgNet) -> list:
+    """What left pg0 since the last look, as scapy IPv6 packets."""
+    from scapy.layers.inet6 import IPv6
+
+    return [IPv6(p) for p in net.take()]

@@ -15,25 +15,12 @@ from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRe
                                 IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, in6_chksum)
 from scapy.layers.l2 import Ether
 
-from tests.helpers.pgnet import VPP_MAC, PgNet
+from tests.helpers.pgnet import ME6 as ME
+from tests.helpers.pgnet import PEER6 as PEER
+from tests.helpers.pgnet import PM, VPP_LL, VPP_MAC, PgNet, net6, sent6
+from tests.helpers.pgnet import frame6 as frame
 
-ME, PEER, FAR = "2001:db8::1", "2001:db8::2", "2001:db8:9::1"
-VPP_LL = "fe80::ff:fe00:1"  # EUI-64 of 02:00:00:00:00:01
-PM = "02:fe:00:00:00:01"
-
-
-def frame(pkt, dst_mac: bytes = VPP_MAC) -> bytes:
-    return bytes(Ether(dst=dst_mac.hex(":"), src=PM) / pkt)
-
-
-def net6(shell, neighbour: bool = True) -> PgNet:
-    """pg0 with ME/64, its unsolicited router advertisements off (tests look at what else leaves)."""
-    net = PgNet(shell)
-    shell.run("ip6 nd pg0 ra-suppress")
-    shell.run(f"set interface ip address pg0 {ME}/64")
-    if neighbour:
-        shell.run(f"set ip neighbor pg0 {PEER} {PM} static")
-    return net
+FAR = "2001:db8:9::1"
 
 
 def errors(shell) -> str:
@@ -43,10 +30,6 @@ def errors(shell) -> str:
 def count(shell, node: str, reason: str) -> int:
     m = re.search(rf"^\s*(\d+)\s+{re.escape(node)}\s+{re.escape(reason)}\s", errors(shell), re.M)
     return int(m.group(1)) if m else 0
-
-
-def sent6(net) -> list[IPv6]:
-    return [IPv6(p) for p in net.take()]
 
 
 def test_enable_gives_link_local_and_show_ip6_interface(shell):

@@ -14,6 +14,7 @@ from .ip6.forward import Ip6Drop, Ip6Input, Ip6Lookup, Ip6Rewrite
 from .ip6.frag import Ip6Frag
 from .ip6.local import Ip6DiscoverNeighbor, Ip6Glean, Ip6IcmpError, Ip6IcmpInput, Ip6Receive
 from .ip6.main import Ip6Main
+from .ip6.reass import Ip6LocalFullReass
 from .nsim import remove as nsim_remove
 from .pcap_trace import PcapTrace
 from .pg.stream import PacketGenerator
@@ -30,7 +31,7 @@ def attach(vm) -> None:
                 Ip4IcmpEchoReply, Ip4IcmpError, Ip4IcmpErrorInput, ArpInput, ArpReply, Ip4Glean, Ip4Arp):
         vm.register(cls(vm))
     for cls in (Ip6Input, Ip6Lookup, Ip6Rewrite, Ip6Drop, Ip6Receive, Ip6IcmpInput, Ip6IcmpError, Ip6Glean,
-                Ip6DiscoverNeighbor, Ip6Frag):
+                Ip6DiscoverNeighbor, Ip6Frag, Ip6LocalFullReass):
         vm.register(cls(vm))
     vm.register(NotEnabled(vm, "ip4"))
     vm.register(NotEnabled(vm, "ip6"))

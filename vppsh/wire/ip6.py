@@ -203,3 +203,26 @@ def walk(pkt, limit: int | None = None) -> ExtChain:
                 return ExtChain(nh, off, frag, "routing header type 0", off + 2)
         nh, off = pkt[off], off + size
     return ExtChain(nh, off, frag)
+
+
+# what of the upper-layer header a first fragment must hold (Linux's ipv6frag_thdr_truncated)
+UPPER_HEADER_MIN = {6: 20, 17: 8, PROTO_ICMP6: 8}
+
+
+def upper_layer_present(pkt, c: ExtChain) -> bool:
+    """Does `pkt`, whose chain walked to `c`, hold every header through the upper-layer one
+    (RFC 8200 4.5, RFC 7112: a first fragment must)? Linux asks the fixed part of a TCP, UDP or
+    ICMPv6 header, one byte of anything else."""
+    end = min(len(pkt), IP6_HDR_LEN + struct.unpack_from("!H", pkt, OFF_PLEN)[0])
+    return c.error is None and c.proto not in EXT_HEADERS and c.offset + UPPER_HEADER_MIN.get(c.proto, 1) <= end
+
+
+def nh_field(pkt, upto: int) -> int:
+    """Offset of the next-header field that names the header at offset `upto` of `pkt` (a
+    position its chain reaches: a parameter problem's pointer, a header to take out)."""
+    field, off, nh = OFF_NH, IP6_HDR_LEN, pkt[OFF_NH]
+    while off < upto and nh in EXT_HEADERS:
+        size = 8 if nh == FRAGMENT else (pkt[off + 1] + 1) * 8
+        field, nh = off, pkt[off]
+        off += size
+    return field

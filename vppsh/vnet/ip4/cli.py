@@ -181,14 +181,25 @@ def set_neighbor(ctx, a):
 def show_reass(ctx, a):
     """show ip4-full-reassembly [details]: VPP's show_ip4_reass output."""
     node = ctx.vm.node("ip4-local-full-reassembly")
+
+    def key(k):
+        fib, src, dst, ident, proto = k
+        return (f"fib_index: {fib}, src: {format_ip4(int.from_bytes(src, 'big'))}, "
+                f"dst: {format_ip4(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}")
+
+    reass_status(ctx, node, "IP4", key, bool(a.get("details")), "Current full IP4 reassemblies count")
+
+
+def reass_status(ctx, node, fam: str, key, details: bool, current: str) -> None:
+    """What VPP's show_ip4_reass and show_ip6_full_reass share: the reassemblies (`details`,
+    each key formatted by `key`), then the configuration (`current`: the count's label, which
+    VPP words differently per family)."""
     ctx.out("---------------------")
-    ctx.out("IP4 reassembly status")
+    ctx.out(f"{fam} reassembly status")
     ctx.out("---------------------")
-    if a.get("details"):
+    if details:
         for r in list(node.table.values()):
-            fib, src, dst, ident, proto = r.key
-            lines = [f"ID: {r.id}, key: fib_index: {fib}, src: {format_ip4(int.from_bytes(src, 'big'))}, "
-                     f"dst: {format_ip4(int.from_bytes(dst, 'big'))}, frag_id: {ident}, proto: {proto}",
+            lines = [f"ID: {r.id}, key: {key(r.key)}",
                      f"  first_bi: {r.first_bi}, data_len: {r.data_len}, "
                      f"last_packet_octet: {r.last_octet if r.last_octet >= 0 else 0xFFFFFFFF}, "
                      f"trace_op_counter: {r.ops}"]
@@ -197,21 +208,21 @@ def show_reass(ctx, a):
                              f"fragment[{first}, {last}]")
             ctx.out("\n".join(lines) + "\n")
     ctx.out("---------------------")
-    ctx.out(f"Current full IP4 reassemblies count: {len(node.table)}\n")
-    ctx.out(f"Maximum configured concurrent full IP4 reassemblies per worker-thread: {node.max_reassemblies}\n")
-    ctx.out(f"Maximum configured amount of fragments per full IP4 reassembly: {node.max_reassembly_length}\n")
-    ctx.out(f"Maximum configured full IP4 reassembly timeout: {node.timeout_ms}ms\n")
-    ctx.out(f"Maximum configured full IP4 reassembly expire walk interval: {node.expire_walk_interval_ms}ms\n")
+    ctx.out(f"{current}: {len(node.table)}\n")
+    ctx.out(f"Maximum configured concurrent full {fam} reassemblies per worker-thread: {node.max_reassemblies}\n")
+    ctx.out(f"Maximum configured amount of fragments per full {fam} reassembly: {node.max_reassembly_length}\n")
+    ctx.out(f"Maximum configured full {fam} reassembly timeout: {node.timeout_ms}ms\n")
+    ctx.out(f"Maximum configured full {fam} reassembly expire walk interval: {node.expire_walk_interval_ms}ms\n")
 
 
 def set_reass(ctx, a):
     """set ip reassembly [timeout <msec>] [max-reassemblies <n>] [max-reassembly-length <n>]
-    [expire-walk-interval <msec>] (VPP sets these through its ip_reassembly_set API)."""
-    if a.get("ip6"):
-        raise CliError("ip6 reassembly is not supported")
+    [expire-walk-interval <msec>] [ip4|ip6] (VPP sets these through its ip_reassembly_set API,
+    one family at a time: IPv4 unless ip6 is named)."""
     vals = {k: a.get(k) for k in ("timeout", "max_reassemblies", "max_reassembly_length", "expire_walk_interval")}
-    ctx.vm.node("ip4-local-full-reassembly").configure(vals["timeout"], vals["max_reassemblies"],
-                                                        vals["max_reassembly_length"], vals["expire_walk_interval"])
+    name = "ip6-local-full-reassembly" if a.get("ip6") else "ip4-local-full-reassembly"
+    ctx.vm.node(name).configure(vals["timeout"], vals["max_reassemblies"], vals["max_reassembly_length"],
+                                vals["expire_walk_interval"])
 
 
 def set_neighbor_config(ctx, a):

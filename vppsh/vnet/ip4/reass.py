@@ -103,6 +103,7 @@ class FullReass(Node):
 
     errors = REASS_ERRORS
     trace_in_process = True
+    MAX_TOTAL = MAX_DATAGRAM  # the longest datagram, header included (IPv6: 40 + 65535)
     # _update's verdict -> the counter of the fragments it drops
     RC_ERRORS = {"duplicate": "duplicate/overlapping fragments", "overlap": "duplicate/overlapping fragments",
                  "malformed": "malformed packets", "too long": "fragment chain too long (drop)"}
@@ -136,7 +137,8 @@ class FullReass(Node):
         """A reassembly is given up for its timeout (before its fragments are counted)."""
 
     def too_long(self, r: Reass, b: int, drops: dict) -> None:
-        """The assembled datagram exceeds MAX_DATAGRAM: drop b (the completing fragment)."""
+        """The assembled datagram would exceed MAX_TOTAL: b (the completing fragment) is
+        dropped, the other fragments held with it counted."""
         self.count(self.err["malformed packets"], r.n - 1)
         drops.setdefault(self.err["malformed packets"], []).append(b)
 
@@ -235,7 +237,7 @@ class FullReass(Node):
         err = self.err
         del self.table[r.key]
         total = len(r.hdr) + r.data_len
-        if total > MAX_DATAGRAM:  # the header made the datagram longer than it may be
+        if total > self.MAX_TOTAL:  # the header made the datagram longer than it may be
             self.too_long(r, b, drops)
             return
         pkt = self.assemble(r)

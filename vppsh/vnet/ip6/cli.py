@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ...vlib.errors import CliError
 from ...wire.ip6 import format_ip6
+from ..ip4.cli import reass_status
 from ..ip4.cli import show_fib as _show_fib
 from .main import RA_LIFETIME, RA_MAX_INTERVAL, RA_MIN_INTERVAL
 
@@ -61,3 +62,17 @@ def show_fib(ctx, a):
 def nd(ctx, a):
     """ip6 nd <interface> [no] ra-suppress."""
     ctx.vm.ip6.ra.setdefault(a["interface"], {})["suppress"] = not a.get("no")
+
+
+def show_reass(ctx, a):
+    """show ip6-full-reassembly [details]: VPP's show_ip6_full_reass output. Two differences:
+    the fragment id is printed whole (VPP's format takes 16 bits of the 32-bit id, the upper
+    ones), and `Buffers in use` is 0: fragments are copied out as they arrive, no buffer waits."""
+    node = ctx.vm.node("ip6-local-full-reassembly")
+
+    def key(k):
+        fib, src, dst, ident = k
+        return f"xx_id: {fib}, src: {format_ip6(src)}, dst: {format_ip6(dst)}, frag_id: {ident}, proto: 0"
+
+    reass_status(ctx, node, "IP6", key, bool(a.get("details")), "Current IP6 reassemblies count")
+    ctx.out("Buffers in use: 0\n")

@@ -40,14 +40,15 @@ def _replace(buf, b: int, pkt: bytes) -> None:
 
 
 class Ip6Receive(Node):
-    """Packets for us: walk the extension headers (RFC 8200 4), then by protocol."""
+    """Packets for us: walk the extension headers (RFC 8200 4), then by protocol. Fragments go
+    to ip6-local-full-reassembly (a first fragment whose chain is cut short too: it answers
+    that); an atomic fragment (offset 0, M clear) is a whole datagram (RFC 6946)."""
 
     name = "ip6-receive"
-    next_nodes = ("error-drop", "ip6-icmp-input", "ip6-icmp-error")
+    next_nodes = ("error-drop", "ip6-icmp-input", "ip6-icmp-error", "ip6-local-full-reassembly")
     errors = (("unknown ip protocol", "error"), ("extension header chain too long", "error"),
               ("extension header truncated", "error"), ("routing header type 0", "error"),
-              ("hop-by-hop header not first", "error"), ("ip6 fragments not reassembled", "error"),
-              ("ip6 multicast not joined", "error"))
+              ("hop-by-hop header not first", "error"), ("ip6 multicast not joined", "error"))
 
     def __init__(self, vm) -> None:
         super().__init__(vm)
@@ -76,15 +77,16 @@ class Ip6Receive(Node):
                 continue
             pkt = buf.packet(b)
             c = W.walk(pkt)
+            if c.frag >= 0 and c.error in (None, "extension header truncated") and not (
+                    pkt[c.frag + 2] == 0 and pkt[c.frag + 3] & 0xF9 == 0 and W.upper_layer_present(pkt, c)):
+                self.next1(3, b)  # not atomic, or a first fragment without its upper-layer header
+                continue
             if c.error is not None:
                 if c.error in ("routing header type 0", "hop-by-hop header not first"):
                     code = icmp6.ERRONEOUS_FIELD if c.error.startswith("routing") else icmp6.UNRECOGNIZED_NEXT_HEADER
                     self._icmp_error(b, icmp6.PARAM_PROBLEM, code, c.pointer, c.error)
                 else:
                     self.drop1(b, c.error)
-                continue
-            if c.frag >= 0:
-                self.drop1(b, "ip6 fragments not reassembled")
                 continue
             if pkt[24] == 0xFF and c.proto != W.PROTO_ICMP6:
                 self.drop1(b, "ip6 multicast not joined")
@@ -98,18 +100,8 @@ class Ip6Receive(Node):
             elif c.proto == W.NO_NEXT:
                 self.drop1(b, "unknown ip protocol")
             else:  # RFC 8200 4: parameter problem, pointing at the field that named it
-                ptr = self._nh_field(pkt, c.offset)
+                ptr = W.nh_field(pkt, c.offset)
                 self._icmp_error(b, icmp6.PARAM_PROBLEM, icmp6.UNRECOGNIZED_NEXT_HEADER, ptr, "unknown ip protocol")
-
-    @staticmethod
-    def _nh_field(pkt: bytes, upper: int) -> int:
-        """Offset of the next-header byte that names the protocol at `upper`."""
-        field, off, nh = W.OFF_NH, W.IP6_HDR_LEN, pkt[W.OFF_NH]
-        while off < upper and nh in W.EXT_HEADERS:
-            size = 8 if nh == W.FRAGMENT else (pkt[off + 1] + 1) * 8
-            field, nh = off, pkt[off]
-            off += size
-        return field
 
     def _icmp_error(self, b: int, itype: int, code: int, param: int, counter: str | None) -> None:
         self.vm.buffers.aux[b] = icmp_aux(itype, code, param)
