@@ -117,6 +117,15 @@ class Transport:
     def flush(self) -> None:
         """End of a batch of app calls: send what they made ready (ACKs, data)."""
 
+    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, e):
+        """An ICMP error (vnet's IcmpError: the message, Linux's errno for it, hard or soft,
+        the MTU a packet too big reports, the quoted transport header) about what the
+        connection lcl -> rmt sent; the transport registers this with each family's
+        <family>-icmp-error-input on enable. Returns what became of it, for `show errors`:
+        True (the app heard a hard error), False (soft: not reported), "pmtu" (the path MTU
+        was lowered), "ignored" (stale or bogus), None (no such connection)."""
+        return None
+
     # `show session`
     def format_id(self, conn) -> str:
         raise NotImplementedError

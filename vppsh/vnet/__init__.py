@@ -12,6 +12,7 @@ from .ip4.local import Ip4IcmpEchoReply, Ip4IcmpEchoRequest, Ip4IcmpError, Ip4Ic
 from .ip4.main import Ip4Main
 from .ip6.forward import Ip6Drop, Ip6Input, Ip6Lookup, Ip6Rewrite
 from .ip6.frag import Ip6Frag
+from .ip6.icmp_err import Ip6IcmpErrorInput
 from .ip6.local import Ip6DiscoverNeighbor, Ip6Glean, Ip6IcmpError, Ip6IcmpInput, Ip6Receive
 from .ip6.main import Ip6Main
 from .ip6.reass import Ip6LocalFullReass
@@ -31,7 +32,7 @@ def attach(vm) -> None:
                 Ip4IcmpEchoReply, Ip4IcmpError, Ip4IcmpErrorInput, ArpInput, ArpReply, Ip4Glean, Ip4Arp):
         vm.register(cls(vm))
     for cls in (Ip6Input, Ip6Lookup, Ip6Rewrite, Ip6Drop, Ip6Receive, Ip6IcmpInput, Ip6IcmpError, Ip6Glean,
-                Ip6DiscoverNeighbor, Ip6Frag, Ip6LocalFullReass):
+                Ip6DiscoverNeighbor, Ip6Frag, Ip6LocalFullReass, Ip6IcmpErrorInput):
         vm.register(cls(vm))
     vm.register(NotEnabled(vm, "ip4"))
     vm.register(NotEnabled(vm, "ip6"))

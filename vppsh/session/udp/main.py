@@ -17,7 +17,6 @@ from ...wire.ip4 import format_ip4
 from ...wire.format import ff
 from ...vlib.buffer import F_LOCALLY_ORIGINATED, PRE_DATA, RX
 from ...vnet.ip4.fields import header_checksum, put16, put32
-from ...vnet.ip4.icmp_err import icmp_errno
 from ...wire.checksum import ones_sum, sum_rows
 from ..dgram import DGRAM_HDR, HDR_LEN
 from ..main import SessionError
@@ -96,22 +95,22 @@ class UdpMain(Transport):
         self.connected_ports = np.zeros(65536, np.int32)  # of those, ports of connected sessions
         self.enabled = False
 
-    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, itype: int, code: int) -> bool | None:
+    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, e) -> bool | None:
         """An ICMP error about a datagram we sent: a connected session's app hears a hard one
         (True); False for a soft one, None if no connected session sent it."""
         c = self.vm.session.conns.get((self.proto, lcl_ip, lcl_port, rmt_ip, rmt_port))
         if c is None or c.session is None or not c.connected:
             return None
-        err, hard = icmp_errno(itype, code)
-        if hard:
-            c.session.app.on_error(c.session, err)
-        return hard
+        if e.hard:
+            c.session.app.on_error(c.session, e.errno)
+        return e.hard
 
     # ------------------------------------------------------------ enable / tables
     def enable(self) -> None:
         self.enabled = True
         self.vm.node("ip4-receive").register_protocol(17, "ip4-udp-lookup")
-        self.vm.node("ip4-icmp-error-input").register_protocol(17, self.icmp_error)
+        for name in ("ip4-icmp-error-input", "ip6-icmp-error-input"):
+            self.vm.node(name).register_protocol(17, self.icmp_error)
         self.vm.node("ip4-local-full-reassembly").big[17] = deliver_big  # reassembled, > a buffer
 
     def disable(self) -> None:
@@ -121,7 +120,8 @@ class UdpMain(Transport):
         # back to ip4-receive's own handling: port unreachable for every datagram
         self.vm.node("ip4-receive").proto_next.pop(17, None)
         self.vm.node("ip4-local-full-reassembly").big.pop(17, None)
-        self.vm.node("ip4-icmp-error-input").handlers.pop(17, None)
+        for name in ("ip4-icmp-error-input", "ip6-icmp-error-input"):
+            self.vm.node(name).handlers.pop(17, None)
         self.enabled = False
 
     def _add(self, c: UdpConnection) -> None:

@@ -119,11 +119,12 @@ class Ip6Receive(Node):
 class Ip6IcmpInput(Node):
     """ICMPv6 for us: echo requests answered, echo replies to the waiting ping, neighbour
     discovery (RFC 4861: NS answered and its sender learned, NA learned only for what we asked,
-    RS answered with an RA), errors counted. ND messages must arrive with hop limit 255 and
-    code 0 (7.1.1, 6.1.1): anything else was forwarded by someone, or forged."""
+    RS answered with an RA), errors handed to ip6-icmp-error-input (the transport that sent
+    what they quote). ND messages must arrive with hop limit 255 and code 0 (7.1.1, 6.1.1):
+    anything else was forwarded by someone, or forged."""
 
     name = "ip6-icmp-input"
-    next_nodes = ("error-drop", "ip6-lookup")
+    next_nodes = ("error-drop", "ip6-lookup", "ip6-icmp-error-input")
     errors = (("valid packets", "info"), ("unknown type", "error"), ("icmp6 packet too short", "error"),
               ("icmp6 checksum error", "error"), ("echo replies sent", "info"), ("echo replies received", "info"),
               ("no ping waiting for this reply", "error"), ("neighbor solicitations received", "info"),
@@ -162,6 +163,9 @@ class Ip6IcmpInput(Node):
                     self.drop1(b, "neighbor discovery invalid")
                 else:
                     self._nd(b, t, msg, src, dst)
+            elif t in (icmp6.DEST_UNREACH, icmp6.PACKET_TOO_BIG, icmp6.TIME_EXCEEDED, icmp6.PARAM_PROBLEM):
+                self.count(self.err["icmp6 errors received"])
+                self.next1(2, b)  # about what we sent: to the transport that sent it
             elif t < 128:
                 self.drop1(b, "icmp6 errors received")
             else:
