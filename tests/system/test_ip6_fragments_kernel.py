@@ -12,14 +12,13 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 from pyroute2 import NetNS
 from pyroute2 import netns as pr_netns
 
-from tests.helpers.kernel import ns_run
+from tests.helpers.kernel import ipv6_settled, link_mac, ns_run
 
 pytestmark = pytest.mark.root
 
@@ -109,19 +108,6 @@ def two_ns():
             pr_netns.remove(n)
 
 
-def settled(ns: str) -> None:
-    """Wait until `ns` has no tentative (DAD) IPv6 address left."""
-    with NetNS(ns) as ipr:
-        deadline = time.monotonic() + 10
-        while any(a["flags"] & 0x40 for a in ipr.get_addr(family=10)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
-def link(ns: str, name: str) -> str:
-    with NetNS(ns) as ipr:
-        return ipr.get_links(ipr.link_lookup(ifname=name)[0])[0].get_attr("IFLA_ADDRESS")
-
-
 def setup(shell, a: str, b: str) -> None:
     """vppsh's tap0 into `a`; a veth from `a` to a kernel peer in `b` (created here)."""
     shell.run(f"create tap id 0 host-ns {a} host-if-name vtap0 host-ip6-addr {HOST6}/64")
@@ -139,7 +125,7 @@ def setup(shell, a: str, b: str) -> None:
         ipr.link("set", index=idx, state="up")
     ns_run(b, "sysctl", "-qw", "net.ipv6.ip6frag_time=1")  # the kernel's 60 s: too long to wait
     for ns in (a, b):
-        settled(ns)
+        ipv6_settled(ns)
     for dst in (VPP6, KPEER6):  # neighbours resolved both ways before any crafted packet
         ns_run(a, "ping", "-6", "-c", "1", "-W", "2", dst, check=False)
 
@@ -162,7 +148,7 @@ def test_crafted_fragments_answered_as_the_kernel_answers(shell, two_ns):
     vpp_mac = shell.vm.interfaces.by_name["tap0"].hw.mac.hex(":")
     runs = {}
     for name, iface, dmac, src, dst in (("vppsh", "vtap0", vpp_mac, HOST6, VPP6),
-                                        ("kernel", "va", link(b, "vb"), KHOST6, KPEER6)):
+                                        ("kernel", "va", link_mac(b, "vb"), KHOST6, KPEER6)):
         r = subprocess.run(["nsenter", f"--net=/run/netns/{a}", sys.executable, "-c", SENDER, iface, dmac, src, dst],
                            capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr
