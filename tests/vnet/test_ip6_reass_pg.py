@@ -2,7 +2,7 @@
 big echo replies), with fragments built by scapy and injected on a pg interface: any order,
 duplicates, overlaps (RFC 5722), atomic fragments (RFC 6946), the RFC 8200 4.5 parameter
 problems, the reassembly timeout's time exceeded, limits and `show ip6-full-reassembly`.
-tests/system/test_ip6_fragments_kernel.py holds the same rules against Linux's answers."""
+tests/system/test_ip6_local_kernel.py holds the same rules against Linux's answers."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
-"""IPv6 fragments against the Linux kernel: the kernel's own `ping -6 -s 4000` (fragmented by the
-kernel at the tap's MTU) answered by vppsh with a reply the kernel reassembles; then the same
-crafted fragment sets (in order, reversed, duplicated, overlapping, atomic, past 65,535 bytes,
-ragged, without an upper-layer header, empty, left to time out) sent from one namespace to
-vppsh across a tap and to a kernel in a second namespace across a veth: what each answers
-(echo replies, parameter problems and their pointers, time exceeded) must be the same.
-tests/vnet/test_ip6_reass_pg.py checks the node's rules one by one without a kernel."""
+"""IPv6 local delivery against the Linux kernel. Fragments: the kernel's own `ping -6 -s 4000`
+(fragmented by the kernel at the tap's MTU) answered by vppsh with a reply the kernel
+reassembles; then the same crafted fragment sets (in order, reversed, duplicated, overlapping,
+atomic, past 65,535 bytes, ragged, without an upper-layer header, empty, left to time out) sent
+from one namespace to vppsh across a tap and to a kernel in a second namespace across a veth:
+what each answers (echo replies, parameter problems and their pointers, time exceeded) must be
+the same. ICMPv6 errors' rate limit: bursts of datagrams to a closed port from that namespace
+must draw as many port unreachables from vppsh as from the kernel.
+tests/vnet/test_ip6_reass_pg.py and test_ip6_ratelimit_pg.py check the rules without a kernel."""
 
 from __future__ import annotations
 
@@ -169,3 +171,53 @@ def test_crafted_fragments_answered_as_the_kernel_answers(shell, two_ns):
     for reason in ("overlapping fragments", "drop due to invalid fragment size", "missing-upper layer drops",
                    "fragments dropped due to reassembly timeout", "invalid fragment length"):
         assert reason[:35] in err, (reason, err)  # (the column is 35 wide)
+
+
+# Sends bursts of UDP datagrams to a closed port of `dst` (argv[5:]: burst sizes, each after
+# waiting its pause) and prints how many port unreachables each burst drew.
+BURSTS = r"""
+import json, sys, time
+from scapy.all import AsyncSniffer, Ether, conf, get_if_hwaddr, sendp
+from scapy.layers.inet import UDP
+from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6
+conf.verb = 0
+iface, dmac, src, dst = sys.argv[1:5]
+out = []
+for spec in sys.argv[5:]:
+    pause, n = map(float, spec.split(":"))
+    time.sleep(pause)
+    got = []
+    sn = AsyncSniffer(iface=iface, store=False, prn=lambda p: got.append(p) if ICMPv6DestUnreach in p
+                      and p[IPv6].src == dst else None)
+    sn.start()
+    time.sleep(0.2)
+    sendp([Ether(src=get_if_hwaddr(iface), dst=dmac) / IPv6(src=src, dst=dst) / UDP(sport=4000 + i, dport=9)
+           for i in range(int(n))], iface=iface)
+    time.sleep(0.3)
+    sn.stop()
+    out.append(len(got))
+print(json.dumps(out))
+"""
+
+
+def test_icmp6_errors_rate_limited_per_destination_as_the_kernel(shell, two_ns):
+    """Both answer through a /128 route toward the sender (Linux halves the interval for
+    shorter ones: a /128 keeps it at 100 ms, wide enough for the timing of two stacks): a
+    burst of 20 draws the same 6 from both; the next, 0.5 s later, 5 more from the kernel and
+    as many from vppsh, give or take the one token a few ms of the two stacks' timing make."""
+    a, b = two_ns
+    setup(shell, a, b)
+    shell.run(f"ip route add {HOST6}/128 via {HOST6} tap0")
+    ns_run(b, "ip", "-6", "route", "add", f"{KHOST6}/128", "dev", "vb")
+    vpp_mac = shell.vm.interfaces.by_name["tap0"].hw.mac.hex(":")
+    runs = {}
+    for name, iface, dmac, src, dst in (("vppsh", "vtap0", vpp_mac, HOST6, VPP6),
+                                        ("kernel", "va", link_mac(b, "vb"), KHOST6, KPEER6)):
+        r = subprocess.run(["nsenter", f"--net=/run/netns/{a}", sys.executable, "-c", BURSTS, iface, dmac, src, dst,
+                            "0:20", "0:20"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        runs[name] = json.loads(r.stdout.splitlines()[-1])
+    vpp, kernel = runs["vppsh"], runs["kernel"]
+    assert vpp[0] == kernel[0] == 6, runs
+    assert 4 <= kernel[1] <= 6 and abs(vpp[1] - kernel[1]) <= 1, runs
+    assert re.search(r"\d+\s+ip6-icmp-error\s+error message rate limited", shell.run("show errors"))
