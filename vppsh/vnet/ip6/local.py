@@ -131,7 +131,8 @@ class Ip6IcmpInput(Node):
               ("neighbor advertisements sent", "info"), ("neighbor advertisements received", "info"),
               ("ND hop limit not 255", "error"), ("neighbor discovery invalid", "error"),
               ("NS for unknown target", "error"),
-              ("NA for unknown target", "error"), ("neighbor table full", "error"),
+              ("NA for unknown target", "error"), ("NA without override ignored", "info"),
+              ("neighbor table full", "error"),
               ("router solicitations received", "info"), ("router advertisements sent", "info"),
               ("router advertisements received", "info"), ("icmp6 errors received", "info"))
 
@@ -277,8 +278,13 @@ class Ip6IcmpInput(Node):
             self.drop1(b, "NA for unknown target")
             return
         self.count(self.err["neighbor advertisements received"])
-        if tll is not None:
-            ip6.neighbor_learn(rx, target, tll)
+        nb = ip6.neighbors.get(key)
+        if tll is not None and nb is not None and nb.mac != tll and not flags & icmp6.NA_OVERRIDE:
+            # RFC 4861 7.2.5: without the override flag an advertisement does not replace an
+            # address we know (Linux: the entry goes stale, its address stays)
+            self.count(self.err["NA without override ignored"])
+        elif tll is not None and (nb is None or nb.mac != tll or flags & icmp6.NA_SOLICITED):
+            ip6.neighbor_learn(rx, target, tll)  # resolved, replaced, or confirmed
         vm.buffers.free(np.array([b], np.uint32))
 
     def send_ra(self, sw: int, dst: int, dmac: bytes | None) -> None:
