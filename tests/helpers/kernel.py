@@ -192,3 +192,24 @@ while True:
     except OSError: pass
     sys.stdout.write("."); sys.stdout.flush()
 """
+
+
+def ipv6_settled(ns: str, timeout: float = 10) -> None:
+    """Wait until namespace `ns` holds no tentative IPv6 address (duplicate address detection
+    done: the kernel sends from an address only then)."""
+    import time
+
+    from pyroute2 import NetNS
+
+    with NetNS(ns) as ipr:
+        deadline = time.monotonic() + timeout
+        while any(a["flags"] & 0x40 for a in ipr.get_addr(family=10)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def link_mac(ns: str, name: str) -> str:
+    """The MAC address of link `name` in namespace `ns`."""
+    from pyroute2 import NetNS
+
+    with NetNS(ns) as ipr:
+        return ipr.get_links(ipr.link_lookup(ifname=name)[0])[0].get_attr("IFLA_ADDRESS")

@@ -1,9 +1,12 @@
 """Malformed frames from the kernel side of a tap: dropped and counted, never a node exception,
-and the engine still answers pings afterwards."""
+and the engine still answers pings afterwards. IPv4 and ARP here; IPv6 (headers, extension
+chains, fragments, ICMPv6 and neighbour discovery) from tests/helpers/ip6_fuzz.py, whose frames
+tests/vnet/test_fuzz_ip6_pg.py also sends through pg, frame by frame."""
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -16,7 +19,8 @@ from hypothesis import strategies as st
 from pyroute2 import netns as pr_netns
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPOption_RR, Raw
 
-from tests.helpers.kernel import INJECTOR
+from tests.helpers.ip6_fuzz import bursts
+from tests.helpers.kernel import INJECTOR, ipv6_settled
 
 pytestmark = pytest.mark.root
 
@@ -80,6 +84,58 @@ def test_malformed_frames_are_dropped_and_counted(shell):
         r = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "ping", "-c", "3", "-i", "0.2", "10.0.0.0"],
                            capture_output=True, text=True)
         assert " 0% packet loss" in r.stdout, r.stdout
+    finally:
+        if inj is not None and inj.poll() is None:
+            inj.kill()
+            inj.wait()
+        try:
+            shell.run("delete tap tap0")
+        finally:
+            if os.path.exists(f"/run/netns/{ns}"):
+                pr_netns.remove(ns)
+
+
+def test_malformed_ipv6_frames_are_dropped_and_counted(shell):
+    ns = f"vppsh-t-{uuid.uuid4().hex[:8]}"
+    me, peer = "2001:db8:1::1", "2001:db8:1::2"
+    inj = None
+    try:
+        shell.run(f"create tap id 0 host-ns {ns} host-if-name vpp0 hw-addr {VPP_MAC} "
+                  f"host-mac-addr {PEER_MAC} host-ip6-addr {peer}/64")
+        shell.run("set interface state tap0 up")
+        shell.run(f"set interface ip address tap0 {me}/64")
+        shell.run(f"ip route add 2001:db8:9::/48 via {peer}")
+        ll = re.search(r"Link-local address\(es\):\n\s+(\S+)", shell.run("show ip6 interface tap0")).group(1)
+        ipv6_settled(ns)
+        inj = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", INJECTOR, "vpp0"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        sent = [0]
+
+        @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(bursts(PEER_MAC, VPP_MAC, me, peer, "2001:db8:9::1", ll))
+        def inject(burst):
+            for frame in burst:
+                if len(frame) < 14:
+                    frame = frame + bytes(14 - len(frame))
+                inj.stdin.write(struct.pack("!H", len(frame)) + frame)
+                inj.stdin.flush()
+                inj.stdout.read(1)
+                sent[0] += 1
+
+        inject()
+        inj.stdin.close()
+        inj.wait(10)
+        time.sleep(0.3)
+        errors = shell.run("show errors")
+        assert "node exceptions" not in errors, errors + shell.run("show logging")
+        rx = int(shell.run("show interface tap0").split("rx packets")[1].split()[0])
+        assert rx >= sent[0] * 0.95  # everything reached the engine
+        for reason in ("ip6 version != 6", "ip6 length > l2 length", "fragments received", "neighbor discovery inv"):
+            assert reason in errors, errors
+        for size in (56, 4000):  # still answered, reassembly included
+            r = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "ping", "-6", "-c", "3", "-i", "0.2", "-s",
+                                str(size), me], capture_output=True, text=True)
+            assert " 0% packet loss" in r.stdout, r.stdout
     finally:
         if inj is not None and inj.poll() is None:
             inj.kill()

@@ -2,7 +2,7 @@
 big echo replies), with fragments built by scapy and injected on a pg interface: any order,
 duplicates, overlaps (RFC 5722), atomic fragments (RFC 6946), the RFC 8200 4.5 parameter
 problems, the reassembly timeout's time exceeded, limits and `show ip6-full-reassembly`.
-tests/system/test_ip6_fragments_kernel.py holds the same rules against Linux's answers."""
+tests/system/test_ip6_local_kernel.py holds the same rules against Linux's answers."""
 
 from __future__ import annotations
 
@@ -249,3 +249,20 @@ def test_fragment6_keeps_per_fragment_headers_and_refuses_no_room():
     assert vfragment6(bytes(p), 3200, 1) == [bytes(p)]
     with pytest.raises(FragError, match="can't fragment header"):
         vfragment6(bytes(p), 79, 1)  # 64 bytes of headers + 8: no room
+
+
+def test_per_fragment_headers_that_make_the_datagram_too_long(shell, net):
+    """Each fragment fits (its per-fragment part plus its data stay within 65,535 bytes) but the
+    first carries a hop-by-hop header the others lack: the datagram they make would be 8 bytes
+    too long, so the fragment that completes it gets the parameter problem and the rest go."""
+    data = bytes(65535)  # the fragmentable part: as long as a payload may be, with no header before
+    offsets = list(range(0, len(data), 1232))
+    frags = [frag(51, o, data[o:o + 1232], o != offsets[-1], nh=17) for o in offsets]
+    frags[0] = IPv6(src=PEER6, dst=ME6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrFragment(id=51, m=1, nh=17) \
+        / Raw(data[:1232])
+    net.inject([frame(f) for f in frags])
+    (pp,) = sent6(net)
+    assert (pp[ICMPv6ParamProblem].code, pp[ICMPv6ParamProblem].ptr) == (0, 42)
+    assert pp[ICMPv6ParamProblem].payload[IPv6ExtHdrFragment].offset == offsets[-1] // 8
+    assert count(shell, NODE, "drop due to invalid fragment size") == len(frags)
+    assert count(shell, NODE, "successful reassemblies") == 0 and reass_count(shell) == 0

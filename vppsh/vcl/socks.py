@@ -40,8 +40,13 @@ ERRNO_OF = {"connection refused": errno.ECONNREFUSED, "timed out": errno.ETIMEDO
             "out of fifo memory": errno.ENOBUFS}
 
 
+# a transport that gives up for an errno says it as strerror does, in lower case (TCP after an
+# ICMP error: "network is unreachable", "permission denied", "protocol error"...)
+ERRNO_OF_STRERROR = {os.strerror(e).lower(): e for e in sorted(errno.errorcode, reverse=True)}
+
+
 def session_errno(e: Exception | str) -> int:
-    return ERRNO_OF.get(str(e), errno.ENETUNREACH)
+    return ERRNO_OF.get(str(e)) or ERRNO_OF_STRERROR.get(str(e), errno.ENETUNREACH)
 
 
 class VSock:
@@ -453,8 +458,9 @@ class TcpSock(VSock):
 
     def on_reset(self, s) -> None:
         why = getattr(s.conn, "abort_reason", None) if s.conn is not None else None
-        # as Linux's tcp_reset: EPIPE in CLOSE_WAIT
-        self.error = errno.ETIMEDOUT if why == "timed out" else errno.EPIPE if self.peer_fin else errno.ECONNRESET
+        # as Linux's tcp_reset: EPIPE in CLOSE_WAIT; a timeout after an ICMP error gives that error
+        self.error = errno.ETIMEDOUT if why == "timed out" else ERRNO_OF_STRERROR[why] if why in ERRNO_OF_STRERROR \
+            else errno.EPIPE if self.peer_fin else errno.ECONNRESET
         self.state = "reset"
         self.push()  # what arrived before the RST is still the app's
         self.fail_app_side()

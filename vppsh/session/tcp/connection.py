@@ -107,6 +107,7 @@ class TcpConnection(TransportConnection):
     state = CLOSED
     session = None
     abort_reason: str | None = None  # why abort() gave up ("timed out"), for the app
+    soft_error: str | None = None  # the last soft ICMP error: why, if it then times out (Linux's sk_err_soft)
     app = None  # the app of an active open, until the session exists
     opaque = None
     listener = None  # passive open: the listener session
@@ -712,7 +713,7 @@ class TcpConnection(TransportConnection):
             wscale=(self.snd_wscale & 0xF) | ((self.rcv_wscale & 0xF) << 4),
             rto=us(self.rto), ato=40000, snd_mss=mss, rcv_mss=self.rcv_mss,
             unacked=(max(self.snd_nxt - self.snd_una, 0) + mss - 1) // mss if mss else 0,
-            pmtu=self.mss_max + 40, rcv_ssthresh=rcv_space, rtt=us(self.srtt), rttvar=us(self.rttvar),
+            pmtu=self.mss_max + (60 if self.ip6 else 40), rcv_ssthresh=rcv_space, rtt=us(self.srtt), rttvar=us(self.rttvar),
             snd_ssthresh=min(cc.ssthresh // mss, 0x7FFFFFFF) if cc and mss and cc.ssthresh < (1 << 40) else 0x7FFFFFFF,
             snd_cwnd=cc.cwnd // mss if cc and mss else 0, advmss=self.rcv_mss, reordering=self.reordering,
             rcv_space=rcv_space, total_retrans=self.stats.get("rxt_segs", 0),
@@ -752,16 +753,75 @@ class TcpConnection(TransportConnection):
             self.output()
 
     def abort(self, why: str = "reset") -> None:
-        """Give up on the connection (timeout): the app hears reset / connect failure."""
-        self.abort_reason = why
-        if self.state in (SYN_SENT,) and self.session is None and self.app is not None:
+        """Give up on the connection (timeout, an ICMP error while connecting): the app hears
+        reset / connect failure. A timeout after a soft ICMP error reports that error, as
+        Linux's tcp_write_err does."""
+        timed_out = why == "timed out"
+        self.abort_reason = self.soft_error if timed_out and self.soft_error else why
+        if self.state in (SYN_SENT, SYN_RCVD) and self.session is None and self.app is not None:
             app, opaque = self.app, self.opaque
             self.delete()
-            app.on_connected(None, why, opaque)
+            app.on_connected(None, self.abort_reason, opaque)
             return
-        if self.state in SYNCHRONIZED and why == "timed out":
+        if self.state in SYNCHRONIZED and timed_out:
             self.send_rst()
         self.delete(notify_reset=True)
+
+    # ------------------------------------------------------------------ ICMP errors
+    def icmp_error(self, err: str, hard: bool, ptb: bool, mtu: int, seq: int):
+        """An ICMP error quoting our segment `seq` (wire value), as Linux's tcp_v4_err and
+        tcp_v6_err take one: ignored unless it quotes what is in flight (RFC 5927); packet too
+        big / fragmentation needed lowers the path MTU (`mtu`); while connecting, any other
+        error ends the attempt (`err`: why, as the app hears it), a hard one ends a passive
+        half-open silently; once connected it is only remembered, for a timeout to report.
+        Returns the outcome as vnet's icmp-error-input counts it."""
+        if self.state in (CLOSED, LISTEN, TIME_WAIT):
+            return "ignored"
+        q = unwrap(seq, self.snd_una)
+        if not self.snd_una <= q <= self.snd_nxt:
+            return "ignored"
+        if ptb:
+            return "pmtu" if self.pmtu_reduced(mtu) else "ignored"
+        if self.state in (SYN_SENT, SYN_RCVD) and self.listener is None:
+            self.abort(err)
+            return True
+        if self.state is SYN_RCVD:  # a passive half-open: no app to tell (Linux's tcp_req_err)
+            if hard:
+                self.delete()
+            return hard
+        self.soft_error = err
+        return False
+
+    def pmtu_reduced(self, mtu: int) -> bool:
+        """The path takes no more than `mtu` bytes: never below IPv6's 1280 (RFC 8201: such a
+        report is discarded) or IPv4's 552 (Linux's min_pmtu, which it clamps to), and only ever
+        down. What is in flight is sent again in segments that fit (Linux's
+        tcp_simple_retransmit: a change of unit, not congestion: cwnd stays)."""
+        if self.ip6:
+            if mtu < 1280:
+                return False
+        else:
+            mtu = max(mtu, 552)
+        mss_max = mtu - (60 if self.ip6 else 40)
+        if mss_max >= self.mss_max:
+            return False
+        self.mss_max = mss_max
+        if self.cc is None:  # not synchronized yet: negotiate() takes mss_max as it is
+            return True
+        self.snd_mss = max(64, min(self.snd_mss, mss_max - (12 if self.ts_ok else 0)))
+        self.cc.set_mss(self.snd_mss)
+        if self.snd_nxt > self.snd_una:
+            self.recovery = False
+            self.dupacks = 0
+            self.sb.reset()
+            self.snd_nxt = self.high_rxt = self.snd_una
+            if self.fin_sent:
+                self.fin_sent = False
+            sent_before = self.snd_max
+            self.output()
+            self.snd_max = max(self.snd_max, sent_before)
+            self.rtt_ts = 0.0
+        return True
 
     def delete(self, notify_reset: bool = False) -> None:
         """Remove from every table and free the session (after TIME_WAIT, LAST_ACK, RST...)."""
@@ -1032,6 +1092,8 @@ class TcpConnection(TransportConnection):
         if s is not None and data_acked > 0:
             s.tx_fifo.drop(data_acked)
         self.snd_una = ack
+        if self.soft_error:  # the path works again (Linux's tcp_ack clears sk_err_soft)
+            self.soft_error = None
         if self.snd_nxt < ack:
             self.snd_nxt = ack
         if self.high_rxt < ack:

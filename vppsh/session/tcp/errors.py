@@ -38,6 +38,7 @@ class TcpError(Enum):
     SPURIOUS_SYN = ("Spurious SYNs received", "error")
     PKTS_SENT = ("Packets sent", "info")
     NO_FIFO_MEMORY = ("SYNs dropped: no fifo memory", "error")
+    SRC_NOT_PEER = ("IPv6 source in ::/96: not a peer", "error")
 
     @property
     def reason(self) -> str:

@@ -11,6 +11,7 @@ carry up to 64 KB, which the kernel cuts into MSS-sized packets.
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 
@@ -57,6 +58,8 @@ class TcpMain(TcpHost, Transport):
         self.default_errs = self.node_errs = self.vm.node("tcp4-output").err
         self.vm.node("ip4-receive").register_protocol(6, "tcp4-input")
         self.vm.node("ip6-receive").register_protocol(6, "tcp6-input")
+        for name in ("ip4-icmp-error-input", "ip6-icmp-error-input"):
+            self.vm.node(name).register_protocol(6, self.icmp_error)
 
     def disable(self) -> None:
         for c in list(self.conns):
@@ -64,6 +67,20 @@ class TcpMain(TcpHost, Transport):
                 c.delete()
         self.vm.node("ip4-receive").proto_next.pop(6, None)
         self.vm.node("ip6-receive").proto_next.pop(6, None)
+        for name in ("ip4-icmp-error-input", "ip6-icmp-error-input"):
+            self.vm.node(name).handlers.pop(6, None)
+
+    def icmp_error(self, lcl_ip: int, lcl_port: int, rmt_ip: int, rmt_port: int, e):
+        """An ICMP error about one of our segments (Transport.icmp_error): to its connection,
+        with the sequence number it quotes; what that sends (a retransmission at a smaller
+        MSS) goes out now."""
+        c = self.sm.conns.get((self.proto, lcl_ip, lcl_port, rmt_ip, rmt_port))
+        if not isinstance(c, TcpConnection) or len(e.l4) < 8:
+            return None
+        ptb = e.type == 2 if e.ip6 else (e.type, e.code) == (3, 4)  # packet too big / fragmentation needed
+        outcome = c.icmp_error(os.strerror(e.errno).lower(), e.hard, ptb, e.mtu, int.from_bytes(e.l4[4:8], "big"))
+        self.flush()
+        return outcome
 
     def egress(self, rmt_ip: int, sw: int | None = None) -> tuple[int, int, int]:
         e = (egress6 if is_ip6(rmt_ip) else egress)(self.vm, rmt_ip, sw)

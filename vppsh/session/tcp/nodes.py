@@ -309,6 +309,10 @@ class Tcp6Input(TcpNode):
                 buf.error[b] = self.err[E.LENGTH.reason]
             elif not buf.mv_flags[b] & F_OFFLOAD and not _checksum_ok6(mv, o, l4):
                 buf.error[b] = self.err[E.CHECKSUM.reason]
+            elif not any(mv[o + 8:o + 20]):
+                # ::, ::1, the old IPv4-compatible form: never a peer (transport.py's rule that
+                # tells the families apart), nothing to answer
+                buf.error[b] = self.err[E.SRC_NOT_PEER.reason]
             else:
                 src, dst = int.from_bytes(mv[o + 8:o + 24], "big"), int.from_bytes(mv[o + 24:o + 40], "big")
                 sport, dport = (mv[o + 40] << 8) | mv[o + 41], (mv[o + 42] << 8) | mv[o + 43]

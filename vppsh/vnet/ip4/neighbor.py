@@ -44,7 +44,8 @@ THROTTLE = 0.1  # s between ARP requests for the same (interface, address)
 
 
 class NeighborTable:
-    """Bound and ageing for Ip4Main.neighbors (resolved) and `asked` (resolutions in flight)."""
+    """Bound and ageing for Ip4Main.neighbors (resolved) and `asked` (resolutions in flight);
+    Ip6Main has its own (Linux's ndisc table has the same numbers as its ARP table)."""
 
     def __init__(self, ip4) -> None:
         self.ip4 = ip4

@@ -22,11 +22,11 @@ from ..arp.node import Ip4Glean, send_frame
 from ..ip4.forward import icmp_aux
 from .forward import trace_ip6
 from .main import RA_LIFETIME
+from .ratelimit import Icmp6RateLimit
 
 PROTO_UDP = 17
 HOP_LIMIT = 64
 ND_HOP_LIMIT = 255
-ERROR_RATE, ERROR_BURST = 1000.0, 100  # ICMPv6 errors per second, as Linux's icmpv6 ratelimit allows
 
 
 def _locally_originated(buf, bi) -> None:
@@ -133,7 +133,8 @@ class Ip6IcmpInput(Node):
               ("neighbor advertisements sent", "info"), ("neighbor advertisements received", "info"),
               ("ND hop limit not 255", "error"), ("neighbor discovery invalid", "error"),
               ("NS for unknown target", "error"),
-              ("NA for unknown target", "error"), ("neighbor table full", "error"),
+              ("NA for unknown target", "error"), ("NA without override ignored", "info"),
+              ("neighbor table full", "error"),
               ("router solicitations received", "info"), ("router advertisements sent", "info"),
               ("router advertisements received", "info"), ("icmp6 errors received", "info"))
 
@@ -279,8 +280,13 @@ class Ip6IcmpInput(Node):
             self.drop1(b, "NA for unknown target")
             return
         self.count(self.err["neighbor advertisements received"])
-        if tll is not None:
-            ip6.neighbor_learn(rx, target, tll)
+        nb = ip6.neighbors.get(key)
+        if tll is not None and nb is not None and nb.mac != tll and not flags & icmp6.NA_OVERRIDE:
+            # RFC 4861 7.2.5: without the override flag an advertisement does not replace an
+            # address we know (Linux: the entry goes stale, its address stays)
+            self.count(self.err["NA without override ignored"])
+        elif tll is not None and (nb is None or nb.mac != tll or flags & icmp6.NA_SOLICITED):
+            ip6.neighbor_learn(rx, target, tll)  # resolved, replaced, or confirmed
         vm.buffers.free(np.array([b], np.uint32))
 
     def send_ra(self, sw: int, dst: int, dmac: bytes | None) -> None:
@@ -311,7 +317,8 @@ class Ip6IcmpError(Node):
     """Turn each packet into the ICMPv6 error about it (type, code and parameter from aux),
     from our address toward its source, quoting what fits in 1280 bytes (RFC 4443 2.4):
     never about an ICMPv6 error, a packet from :: or a multicast source, nor one sent to a
-    multicast group (but packet too big); rate-limited as Linux's icmpv6 ratelimit."""
+    multicast group (but packet too big); rate-limited per destination as Linux does
+    (ratelimit.py)."""
 
     name = "ip6-icmp-error"
     next_nodes = ("error-drop", "ip6-lookup")
@@ -325,7 +332,7 @@ class Ip6IcmpError(Node):
 
     def __init__(self, vm) -> None:
         super().__init__(vm)
-        self.tokens, self.at = float(ERROR_BURST), time.monotonic()
+        self.limit = Icmp6RateLimit(time.monotonic)
 
     def process(self, frame):
         vm = self.vm
@@ -339,14 +346,10 @@ class Ip6IcmpError(Node):
             if not self._allowed(pkt, itype, code):
                 self.drop(np.array([b], np.uint32), self.err["error message dropped"])
                 continue
-            now = time.monotonic()
-            self.tokens = min(float(ERROR_BURST), self.tokens + (now - self.at) * ERROR_RATE)
-            self.at = now
-            if self.tokens < 1:
+            o_src, o_dst = int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big")
+            if not self.limit.allow(itype, o_src, self._route_len(o_src)):
                 self.drop(np.array([b], np.uint32), self.err["error message rate limited"])
                 continue
-            self.tokens -= 1
-            o_src, o_dst = int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big")
             rx = int(buf.sw_if_index[RX, b])
             me = o_dst if ip6.ours(o_dst) else ip6.source_for(rx, o_src)
             if not me:
@@ -357,6 +360,14 @@ class Ip6IcmpError(Node):
             _locally_originated(buf, b)
             self.count(self.err[self.SENT[itype]])
             self.next1(1, b)
+
+    def _route_len(self, dst: int) -> int:
+        """The prefix length of the route toward dst, a neighbour's own /128 aside."""
+        fib = self.vm.ip6.fib
+        e = fib.longest_match(dst)
+        while e is not None and e.plen and e.source == "adjacency":
+            e = fib.longest_match(dst, e.plen - 1)
+        return e.plen if e is not None else 0
 
     @staticmethod
     def _allowed(pkt: bytes, itype: int, code: int) -> bool:
