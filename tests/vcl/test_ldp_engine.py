@@ -176,3 +176,20 @@ def test_session_disable_takes_listeners_of_both_families(shell, ldp):
         shell.call(ls.close)
     finally:
         lsock.close()
+
+
+def test_session_disable_takes_udp_sockets_sessions_of_both_families(shell, ldp):
+    """Every socket on a freed session forgets it, whichever of them receives its datagrams."""
+    a, b = ldp.sock(AF_INET6, socket.SOCK_DGRAM), ldp.sock(AF_INET6, socket.SOCK_DGRAM)
+    c = ldp.sock(AF_INET6, socket.SOCK_DGRAM)
+    for u in (a, b):
+        u.opts.reuseaddr = True
+        assert shell.call(lambda u=u: ldp.bind(u, Ep(AF_INET6, 0, 7104), user=True)) == 0
+    assert shell.call(lambda: c.connect(Ep(AF_INET6, G, 7104))) == 0
+    assert set(a.sessions) == set(b.sessions) == {False, True} and c.connected
+    shell.run("session disable")
+    for u in (a, b, c):
+        assert not u.sessions and not u.groups and u.session is None, u
+    assert not shell.vm.session.listeners
+    for u in (a, b, c):
+        shell.call(u.close)

@@ -80,7 +80,7 @@ class LdpApp(App):
 
     def on_cleanup(self, s) -> None:
         vs = s.opaque
-        if isinstance(vs, ListenSock):
+        if isinstance(vs, (ListenSock, UdpSock)):
             vs.session_gone(s)
         elif vs is not None and vs.session is s:
             vs.on_cleanup()

@@ -875,11 +875,17 @@ class UdpSock(VSock):
             except OSError:
                 pass  # its end is full: Linux too would have only the latest error
 
-    def on_cleanup(self) -> None:
-        """Its session was freed (the session layer went away): so were any other parts."""
-        self.session = None
-        self.sessions = {ip6: s for ip6, s in self.sessions.items() if s.conn is not None}
-        self.groups = {ip6: g for ip6, g in self.groups.items() if ip6 in self.sessions}
+    def session_gone(self, s) -> None:
+        """The session layer freed one of the socket's sessions (`session disable` detaches every
+        app): each socket on it forgets it."""
+        if s is self.session and not self.sessions:  # its connection's
+            self.session = None
+            return
+        for ip6, mine in list(self.sessions.items()):
+            if mine is s:
+                for u in list(self.groups[ip6]):
+                    del u.sessions[ip6], u.groups[ip6]
+                    u.session = next(iter(u.sessions.values()), None)
 
     def close(self) -> None:
         self._leave()
