@@ -9,10 +9,11 @@ protocol; IPv6: fib index, src, dst, fragment id). Fragment payloads are copied 
 buffers as they arrive (the buffers go back to the pool at once, so a thousand half-done
 datagrams pin no buffers) into a list of disjoint byte ranges sorted by offset; the datagram is
 complete when a last fragment (no more-fragments flag) has been seen and the ranges cover every
-byte up to it (RFC 815's hole list, kept implicitly). Overlaps are handled as modern Linux does
-(RFC 5722's rule, Errata 3089): a fragment with exactly the offsets of one held is a duplicate
-and is dropped alone; any other overlap, or a last fragment that disagrees with what is held,
-discards the whole datagram. Every fragment dropped is counted once, under VPP's reason string,
+byte up to it (RFC 815's hole list, kept implicitly). Overlaps are handled as RFC 5722 (Errata
+3089) and VPP say: a fragment with exactly the offsets of one held is a duplicate and is dropped
+alone; any other overlap, or a last fragment that disagrees with what is held, discards the
+whole datagram. (Linux is looser: a fragment wholly inside data it holds is a duplicate to it,
+whatever its bytes; tests/system/test_ip6_local_kernel.py shows the difference.) Every fragment dropped is counted once, under VPP's reason string,
 in `show errors`.
 
 Bounds: at most `max_reassemblies` datagrams in progress (new ones are refused), at most

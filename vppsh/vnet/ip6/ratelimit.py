@@ -7,8 +7,8 @@ per destination, not one bucket for all (VPP has only a global one):
   icmp_msgs_burst 50, refilled no more often than every 20 ms; Linux 6.x takes 0-2 credits per
   message at random, 1 on average: here 1);
 - then a token bucket per destination (inet_peer_xrlim_allow): one message per `tmo`, bursts of
-  6 (XRLIM_BURST_FACTOR), where tmo is net.ipv6.icmp.ratelimit (100 ms on this kernel, 1 s
-  before Linux 6.x) halved for every 32 bits the route toward the destination is shorter than
+  6 (XRLIM_BURST_FACTOR), where tmo is net.ipv6.icmp.ratelimit (100 ms on this machine's
+  kernel, also in a fresh namespace; older kernels had 1 s) halved for every 32 bits the route toward the destination is shorter than
   /128 ("more bandwidth to wider prefixes"): a /64 gets 25 ms, the default route 6 ms. The route
   is the FIB's longest match that is not a neighbour's own /128 (Linux keeps none).
 
