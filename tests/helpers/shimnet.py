@@ -30,6 +30,14 @@ def wait_dad(ns: str, timeout: float = 10) -> None:
             time.sleep(0.05)
 
 
+def host_link(ns: str) -> tuple[str, str]:
+    """(name, MAC) of the one non-loopback link in `ns`, once its IPv6 addresses finished DAD."""
+    wait_dad(ns)
+    with NetNS(ns) as ipr:
+        link = next(link for link in ipr.get_links() if link.get_attr("IFLA_IFNAME") != "lo")
+        return link.get_attr("IFLA_IFNAME"), link.get_attr("IFLA_ADDRESS")
+
+
 def nsname() -> str:
     return f"vppsh-t-{uuid.uuid4().hex[:8]}"
 

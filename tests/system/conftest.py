@@ -26,6 +26,9 @@ import os
 import shutil
 
 import pytest
+from pyroute2 import netns as pr_netns
+
+from tests.helpers.shimnet import nsname
 
 ROOT = "root: needs root, /dev/net/tun and nsenter (namespaces, taps, kernel peers); skipped without them"
 
@@ -47,3 +50,19 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("root") is not None:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def names():
+    """names() gives a fresh namespace name; whatever of them is left is removed afterwards (a
+    module may define its own)."""
+    made = []
+
+    def new():
+        made.append(nsname())
+        return made[-1]
+
+    yield new
+    for n in made:
+        if n in pr_netns.listnetns():
+            pr_netns.remove(n)

@@ -6,43 +6,14 @@ big). tests/vnet/test_ip6_pg.py checks the same node by node without a kernel.""
 from __future__ import annotations
 
 import re
-import time
-import uuid
 
 import pytest
 from pyroute2 import NetNS
-from pyroute2 import netns as pr_netns
 
 from tests.helpers.kernel import ns_run, tcp_stream
+from tests.helpers.shimnet import host_link
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def names():
-    made = []
-
-    def new():
-        n = f"vppsh-t6-{uuid.uuid4().hex[:8]}"
-        made.append(n)
-        return n
-
-    yield new
-    for n in made:
-        if pr_netns.listnetns().count(n):
-            pr_netns.remove(n)
-
-
-def host_link(ns: str) -> tuple[str, str]:
-    """(name, MAC) of the one non-loopback link in `ns`, once its IPv6 addresses finished DAD."""
-    with NetNS(ns) as ipr:
-        deadline = time.monotonic() + 10
-        while True:
-            link = next(link for link in ipr.get_links() if link.get_attr("IFLA_IFNAME") != "lo")
-            tentative = [a for a in ipr.get_addr(family=10, index=link["index"]) if a["flags"] & 0x40]
-            if not tentative or time.monotonic() > deadline:
-                return link.get_attr("IFLA_IFNAME"), link.get_attr("IFLA_ADDRESS")
-            time.sleep(0.1)
 
 
 def loss(out: str) -> float:

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.helpers.kernel import echo_roundtrip
-from tests.system.test_ip6_tap import host_link, names  # noqa: F401  (the fixture)
+from tests.helpers.shimnet import host_link
 
 pytestmark = pytest.mark.root
 

@@ -18,7 +18,7 @@ import pytest
 from tests.helpers.kernel import ns_popen, ns_py, readline, stop
 from tests.helpers.pgnet import Recorder
 from tests.helpers.shell import wait_for
-from tests.system.test_ip6_tap import host_link, names  # noqa: F401  (the fixture)
+from tests.helpers.shimnet import host_link
 from vppsh.session.dgram import send_dgram
 from vppsh.session.transport import TransportProto
 from vppsh.wire.ip6 import parse_ip6
