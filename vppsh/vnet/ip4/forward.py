@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-from ...wire.ip4 import format_ip4, format_ip4_header
+from ...wire.ip4 import format_ip4_header
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, PRE_DATA, RX, TX
 from ...vlib.node import Node
 from ...wire.checksum import csum_rows
@@ -354,24 +354,31 @@ class Ip4Rewrite(Node):
         self.next(vm.interfaces.output_next(self, sw), frame)
 
     def _trace(self, b: int, adj: int) -> str:
-        vm = self.vm
-        t = vm.ip4.dpo
-        sw = int(t.sw_if_index[adj])
-        intf = vm.interfaces.get(sw)
+        return rewrite_trace(self.vm, self.vm.ip4, b, adj)
 
-        pkt = vm.buffers.packet(b)
-        dump = "\n".join(f"{o:08x}: {pkt[o:o + 32].hex()}" for o in range(0, min(len(pkt), 64), 32))
-        return (f"tx_sw_if_index {sw} dpo-idx {adj} : ipv4 via {format_ip4(t.addr[adj])} "
-                f"{intf.name if intf else sw}: mtu:{int(t.mtu[adj])} next:0 flags:[] "
-                f"{t.rewrite[adj].tobytes().hex()} flow hash: 0x00000000\n{dump}")
+
+def rewrite_trace(vm, ip, b: int, adj: int) -> str:
+    """ip4-rewrite's / ip6-rewrite's trace: the adjacency used, the first 64 bytes sent."""
+    t = ip.dpo
+    sw = int(t.sw_if_index[adj])
+    intf = vm.interfaces.get(sw)
+    pkt = vm.buffers.packet(b)
+    dump = "\n".join(f"{o:08x}: {pkt[o:o + 32].hex()}" for o in range(0, min(len(pkt), 64), 32))
+    idx, fam = ("adj-idx", "ipv6") if ip.BITS == 128 else ("dpo-idx", "ipv4")
+    return (f"tx_sw_if_index {sw} {idx} {adj} : {fam} via {ip.format(t.addr[adj])} "
+            f"{intf.name if intf else sw}: mtu:{int(t.mtu[adj])} next:0 flags:[] "
+            f"{t.rewrite[adj].tobytes().hex()} flow hash: 0x00000000\n{dump}")
 
 
 class Ip4Drop(Node):
+    """ip4-drop (ip6-drop: the same with IPv6's names): what the FIB says to drop."""
+
     name = "ip4-drop"
     errors = (("ip4 drop", "error"),)
+    trace_ip = staticmethod(trace_ip4)
 
     def process(self, frame):
-        self.drop(frame, self.err["ip4 drop"])
+        self.drop(frame, self.err[self.errors[0][0]])
 
     def format_trace(self, b):
-        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{trace_ip4(self.vm, b)}"
+        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{self.trace_ip(self.vm, b)}"

@@ -8,8 +8,8 @@ import numpy as np
 from ...vlib.buffer import F_GSO, F_LOCALLY_ORIGINATED, PRE_DATA, RX, TX
 from ...vlib.node import Node
 from ...wire import icmp6
-from ...wire.ip6 import IP6_HDR_LEN, format_ip6, format_ip6_header
-from ..ip4.forward import icmp_aux
+from ...wire.ip6 import IP6_HDR_LEN, format_ip6_header
+from ..ip4.forward import Ip4Drop, icmp_aux, rewrite_trace
 from ..ip4.rows import gather, gather_block, scatter_block, uniform_col
 from .main import dst_bytes
 
@@ -247,24 +247,11 @@ class Ip6Rewrite(Node):
         return True
 
     def _trace(self, b: int, adj: int) -> str:
-        vm = self.vm
-        t = vm.ip6.dpo
-        sw = int(t.sw_if_index[adj])
-        intf = vm.interfaces.get(sw)
-        pkt = vm.buffers.packet(b)
-        dump = "\n".join(f"{o:08x}: {pkt[o:o + 32].hex()}" for o in range(0, min(len(pkt), 64), 32))
-        return (f"tx_sw_if_index {sw} adj-idx {adj} : ipv6 via {format_ip6(t.addr[adj])} "
-                f"{intf.name if intf else sw}: mtu:{int(t.mtu[adj])} next:0 flags:[] "
-                f"{t.rewrite[adj].tobytes().hex()} flow hash: 0x00000000\n{dump}")
+        return rewrite_trace(self.vm, self.vm.ip6, b, adj)
 
 
-class Ip6Drop(Node):
+class Ip6Drop(Ip4Drop):
     name = "ip6-drop"
     errors = (("ip6 drop", "error"),)
-
-    def process(self, frame):
-        self.drop(frame, self.err["ip6 drop"])
-
-    def format_trace(self, b):
-        return f"fib:0 adj:{int(self.vm.buffers.adj_index[b])} flow:0x00000000\n{trace_ip6(self.vm, b)}"
+    trace_ip = staticmethod(trace_ip6)
 
