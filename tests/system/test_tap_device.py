@@ -3,6 +3,7 @@ namespace the test created (`vppsh-t-<random>`), removed by name at the end."""
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import os
 import random
@@ -292,13 +293,15 @@ def _fds():
 
 def test_create_destroy_cycles_leave_nothing(net):
     names = [f"vppsh-t-{secrets.token_hex(4)}" for _ in range(100)]
+    gc.collect()  # fds that earlier tests' garbage still holds go now, not during the count
     before = _fds()
     try:
         for i, name in enumerate(names):
             dev = _tap(name, net, gso=bool(i & 1), host_ip4_gw=ipaddress.ip_address(f"{net}.0"))
             dev.admin_change(True)
             dev.destroy()
-        assert _fds() == before
+        gc.collect()
+        assert _fds() <= before  # (fewer: someone else's closed meanwhile; more: a leak)
         assert not [n for n in names if netns.netns_exists(n)]
     finally:
         for n in names:
