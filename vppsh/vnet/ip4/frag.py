@@ -141,32 +141,19 @@ class Ip4Frag(Node):
         """Largest fragment for `mtu`: a fragment always fits one buffer."""
         return min(int(mtu), self.vm.buffers.data_size)
 
+    family, trace_ip = "ip4", staticmethod(trace_ip4)
+
     def process(self, frame):
+        """Per packet (rare: only what exceeds an MTU): the family's fragments, each to a fresh
+        buffer back to the rewrite node, the original freed."""
         vm = self.vm
-        buf, t = vm.buffers, vm.ip4.dpo
+        buf, t = vm.buffers, getattr(vm, self.family).dpo
         done, sent, small = [], 0, 0
         for b in frame.tolist():
             adj = int(buf.adj_index[b])
             mtu = int(t.mtu[adj])
-            pkt = bytearray(buf.packet(b))
-            local = int(buf.flags[b]) & F_LOCALLY_ORIGINATED
-            if not local and len(pkt) >= 20:
-                # ip4-rewrite decrements the TTL of forwarded packets; the fragments go back
-                # to it marked locally originated, so it is done here, once
-                pkt[8] = max(pkt[8] - 1, 0)
-                pkt[10:12] = b"\0\0"
-                struct.pack_into("!H", pkt, 10, csum(pkt[:(pkt[0] & 0x0F) * 4]))
-            try:
-                frags = fragment(pkt, self.max_size(mtu), self.next_id())
-            except FragError as e:
-                self._trace(b, mtu, 0, 2 if str(e) == "can't fragment this packet" else 0)
-                self.count(self.err[str(e)])
-                if str(e) == "can't fragment this packet":  # as VPP: tell the sender the MTU
-                    buf.aux[b] = icmp_aux(ICMP_DEST_UNREACH, 4, mtu)
-                    buf.error[b] = self.err[str(e)]
-                    self.next1(2, b)
-                else:
-                    self.drop(np.array((b,), np.uint32), self.err[str(e)])
+            frags = self._fragment(b, mtu)
+            if frags is None:
                 continue
             keep = F_LOCALLY_ORIGINATED | (int(buf.flags[b]) & F_TRACED)
             bi = to_buffers(vm, frags, int(buf.sw_if_index[RX, b]), keep, adj)
@@ -188,10 +175,34 @@ class Ip4Frag(Node):
         if small:
             self.count(self.err["packet smaller than MTU"], small)
 
+    def _fragment(self, b: int, mtu: int) -> list[bytes] | None:
+        """Buffer b's fragments for `mtu`; None once b went elsewhere (a drop, an ICMP error)."""
+        buf = self.vm.buffers
+        pkt = bytearray(buf.packet(b))
+        local = int(buf.flags[b]) & F_LOCALLY_ORIGINATED
+        if not local and len(pkt) >= 20:
+            # ip4-rewrite decrements the TTL of forwarded packets; the fragments go back
+            # to it marked locally originated, so it is done here, once
+            pkt[8] = max(pkt[8] - 1, 0)
+            pkt[10:12] = b"\0\0"
+            struct.pack_into("!H", pkt, 10, csum(pkt[:(pkt[0] & 0x0F) * 4]))
+        try:
+            return fragment(pkt, self.max_size(mtu), self.next_id())
+        except FragError as e:
+            self._trace(b, mtu, 0, 2 if str(e) == "can't fragment this packet" else 0)
+            self.count(self.err[str(e)])
+            if str(e) == "can't fragment this packet":  # as VPP: tell the sender the MTU
+                buf.aux[b] = icmp_aux(ICMP_DEST_UNREACH, 4, mtu)
+                buf.error[b] = self.err[str(e)]
+                self.next1(2, b)
+            else:
+                self.drop(np.array((b,), np.uint32), self.err[str(e)])
+            return None
+
     def _trace(self, b: int, mtu: int, n: int, nxt: int) -> None:
         vm = self.vm
         if vm.trace.active and vm.buffers.flags[b] & F_TRACED:
-            vm.trace.add(self, b, f"IPv4 mtu: {mtu} fragments: {n} next: {nxt}")
+            vm.trace.add(self, b, f"IPv{self.family[-1]} mtu: {mtu} fragments: {n} next: {nxt}")
 
     def format_trace(self, b):
-        return trace_ip4(self.vm, b)
+        return self.trace_ip(self.vm, b)

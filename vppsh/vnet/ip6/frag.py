@@ -15,10 +15,8 @@ import struct
 
 import numpy as np
 
-from ...vlib.buffer import F_LOCALLY_ORIGINATED, F_TRACED, RX
-from ...vlib.node import Node
 from ...wire import ip6 as W
-from ..ip4.frag import FRAG_ERRORS, FragError, to_buffers
+from ..ip4.frag import FragError, Ip4Frag
 from .forward import trace_ip6
 
 FRAG_HDR_LEN = 8
@@ -70,52 +68,19 @@ def fragment6(pkt, mtu: int, ident: int) -> list[bytes]:
     return out
 
 
-class Ip6Frag(Node):
+class Ip6Frag(Ip4Frag):
     """Locally originated packets too big for their adjacency's MTU: fragments back to
-    ip6-rewrite (VPP's ip6-frag, with ip4-frag's counters)."""
+    ip6-rewrite (VPP's ip6-frag, with ip4-frag's counters and loop)."""
 
     name = "ip6-frag"
     next_nodes = ("error-drop", "ip6-rewrite")
-    errors = FRAG_ERRORS
-    trace_in_process = True
+    family, trace_ip = "ip6", staticmethod(trace_ip6)
 
-    def process(self, frame):
-        vm = self.vm
-        buf, t = vm.buffers, vm.ip6.dpo
-        done, sent, small = [], 0, 0
-        for b in frame.tolist():
-            adj = int(buf.adj_index[b])
-            mtu = int(t.mtu[adj])
-            try:
-                frags = fragment6(buf.packet(b), min(mtu, buf.data_size), random.getrandbits(32))
-            except FragError as e:
-                self._trace(b, mtu, 0, 0)
-                self.drop(np.array((b,), np.uint32), self.err[str(e)])
-                continue
-            keep = F_LOCALLY_ORIGINATED | (int(buf.flags[b]) & F_TRACED)
-            bi = to_buffers(vm, frags, int(buf.sw_if_index[RX, b]), keep, adj)
-            if bi is None:
-                self.drop(np.array((b,), np.uint32), self.err["could not allocate buffer"])
-                continue
-            if keep & F_TRACED:  # the first fragment carries on the original's trace
-                buf.trace_index[bi[0]] = buf.trace_index[b]
-                buf.flags[bi[1:]] &= ~np.uint32(F_TRACED)
-            self._trace(b, mtu, len(frags), 1)
-            sent += len(frags)
-            small += len(frags) == 1
-            done.append(b)
-            self.next(1, bi)
-        if done:
-            buf.free(np.array(done, np.uint32))
-        if sent:
-            self.count(self.err["number of sent fragments"], sent)
-        if small:
-            self.count(self.err["packet smaller than MTU"], small)
-
-    def _trace(self, b: int, mtu: int, n: int, nxt: int) -> None:
-        vm = self.vm
-        if vm.trace.active and vm.buffers.flags[b] & F_TRACED:
-            vm.trace.add(self, b, f"IPv6 mtu: {mtu} fragments: {n} next: {nxt}")
-
-    def format_trace(self, b):
-        return trace_ip6(self.vm, b)
+    def _fragment(self, b: int, mtu: int) -> list[bytes] | None:
+        buf = self.vm.buffers
+        try:
+            return fragment6(buf.packet(b), min(mtu, buf.data_size), random.getrandbits(32))
+        except FragError as e:
+            self._trace(b, mtu, 0, 0)
+            self.drop(np.array((b,), np.uint32), self.err[str(e)])
+            return None
