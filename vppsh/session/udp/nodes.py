@@ -78,11 +78,20 @@ class Ip4UdpLookup(Node):
             pseudo = (s >> np.uint64(16)) + (s & np.uint64(0xFFFF)) + (d >> np.uint64(16)) \
                 + (d & np.uint64(0xFFFF)) + np.uint64(17) + ln
             bad_csum[sel] = sum_rows(rows, 0, ulen[sel], pseudo) != 0xFFFF
+        self._dispatch(frame, bad_len, bad_csum, um.port_refcnt[dport] > 0, rcv,
+                       lambda c: self._lookup(dst[c], dport[c], src[c], sport[c]),
+                       icmp_aux(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH))
+
+    def _dispatch(self, frame, bad_len, bad_csum, bound, rcv, lookup, unreach_aux: int) -> None:
+        """The frame's verdicts (both families): each good datagram to a bound port looked up
+        (lookup(mask) -> session indices), found ones to udp-input with their session in aux,
+        the rest port unreachable, bad ones dropped under ip-receive's counters."""
+        buf = self.vm.buffers
         ok = ~bad_len & ~bad_csum
         sidx = np.full(len(frame), -1, np.int64)
-        cand = ok & (um.port_refcnt[dport] > 0)
+        cand = ok & bound
         if cand.any():
-            sidx[cand] = self._lookup(dst[cand], dport[cand], src[cand], sport[cand])
+            sidx[cand] = lookup(cand)
         found = sidx >= 0
         nxt = np.zeros(len(frame), np.uint8)
         nxt[found] = 1
@@ -93,7 +102,7 @@ class Ip4UdpLookup(Node):
         if unreach.any():
             nxt[unreach] = 2
             err[unreach] = self.err["No listener for dst port"]
-            buf.aux[frame[unreach]] = icmp_aux(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
+            buf.aux[frame[unreach]] = unreach_aux
             self.count(self.err["No listener for dst port"], int(unreach.sum()))
         if found.any():
             buf.aux[frame[found]] = sidx[found].astype(np.uint32)
@@ -368,27 +377,8 @@ class Ip6UdpLookup(Ip4UdpLookup):
             rows = buf.gather(frame[sel], 40, int(ulen[sel].max()))
             pseudo = sum_rows(hdr[sel], 8, 32) + np.uint64(17) + ulen[sel].astype(np.uint64)
             bad_csum[sel] = sum_rows(rows, 0, ulen[sel], pseudo) != 0xFFFF
-        ok = ~bad_len & ~bad_csum
-        sidx = np.full(len(frame), -1, np.int64)
-        cand = ok & (um.port_refcnt[dport] > 0)
-        if cand.any():
-            sidx[cand] = self._lookup6(hdr[cand])
-        found = sidx >= 0
-        nxt = np.zeros(len(frame), np.uint8)
-        nxt[found] = 1
-        err = np.zeros(len(frame), np.uint16)
-        err[bad_len] = rcv["inconsistent udp/ip lengths"]
-        err[bad_csum] = rcv["bad udp checksum"]
-        unreach = ok & ~found
-        if unreach.any():
-            nxt[unreach] = 2
-            err[unreach] = self.err["No listener for dst port"]
-            buf.aux[frame[unreach]] = ICMP6_PORT_UNREACH
-            self.count(self.err["No listener for dst port"], int(unreach.sum()))
-        if found.any():
-            buf.aux[frame[found]] = sidx[found].astype(np.uint32)
-        buf.error[frame] = err
-        self.nexts(nxt, frame)
+        self._dispatch(frame, bad_len, bad_csum, um.port_refcnt[dport] > 0, rcv, lambda c: self._lookup6(hdr[c]),
+                       ICMP6_PORT_UNREACH)
 
     def fast1(self, b: int) -> bool:
         """One datagram for a bound port with a good checksum and no extension headers."""
