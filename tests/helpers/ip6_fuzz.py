@@ -74,31 +74,6 @@ def bursts(src_mac: str, dst_mac: str, me: str, peer: str, far: str, link_local:
                     maybe(st.sampled_from([0, 43, 44, 59, 60, 253])), chain, upper, st.binary(max_size=64),
                     maybe(st.integers(14, 120)), maybe(st.integers(0, 200)))
 
-    def fragments(size, fragsize, ident, order, lose, dup, shift, ragged, huge, tiny):
-        req = IPv6(src=peer, dst=me) / IPv6ExtHdrFragment(id=ident) / ICMPv6EchoRequest(id=5, seq=ident & 0xFFFF,
-                                                                                     data=bytes(size))
-        state = random.getstate()  # (scapy's fragment6 draws from it; hypothesis wants it left alone)
-        fr = [IPv6(bytes(f)) for f in fragment6(req, fragsize)]
-        random.setstate(state)
-        if lose is not None and len(fr) > 1:
-            del fr[lose % len(fr)]
-        if dup is not None and fr:
-            fr.append(fr[dup % len(fr)].copy())
-        if shift is not None and fr:
-            fr[shift % len(fr)][IPv6ExtHdrFragment].offset += 1  # overlaps the next one
-        if ragged is not None and fr:
-            f = fr[ragged % len(fr)]
-            f[IPv6ExtHdrFragment].m = 1
-            f = IPv6(bytes(f)[:-3])  # not a multiple of 8 any more
-            f.plen = None
-            fr[ragged % len(fr)] = IPv6(bytes(f))
-        if huge:
-            fr.append(IPv6(src=peer, dst=me) / IPv6ExtHdrFragment(id=ident, offset=8190, m=0, nh=58) / Raw(bytes(24)))
-        if tiny:
-            fr.append(IPv6(src=peer, dst=me) / IPv6ExtHdrFragment(id=ident, offset=0, m=1, nh=58) / Raw(bytes(8)))
-        fr = sorted(fr, key=lambda f: (order * f[IPv6ExtHdrFragment].offset) % 7)
-        return [bytes(eth / f) for f in fr]
-
     def nd(s, d, h, msg, opts, cut):
         raw = bytes(eth / IPv6(src=s, dst=d, hlim=h) / functools.reduce(operator.truediv, opts, msg))
         return [raw[:cut] if cut else raw]
@@ -110,10 +85,41 @@ def bursts(src_mac: str, dst_mac: str, me: str, peer: str, far: str, link_local:
                                      ICMPv6ND_NA(tgt=peer, S=0, O=0), ICMPv6ND_NA(tgt="2001:db8::98", S=0), ICMPv6ND_RA(),
                                      ICMPv6ND_RS(), ICMPv6ND_NS(tgt=me, code=1)]),
                     options, maybe(st.integers(54, 100)))
-    frags = st.builds(fragments, st.integers(0, 5000), st.sampled_from([1280, 600, 104]), st.integers(0, (1 << 32) - 1),
+    frags = st.builds(functools.partial(fragments, eth, peer, me), st.integers(0, 5000), st.sampled_from([1280, 600, 104]), st.integers(0, (1 << 32) - 1),
                       st.integers(1, 6), st.none() | st.integers(0, 99), st.none() | st.integers(0, 99),
                       st.none() | st.integers(0, 99), st.none() | st.integers(0, 99), st.booleans(), st.booleans())
     return st.one_of(one, one, nds, frags)
+
+
+def fragments(eth, peer: str, me: str, size, fragsize, ident, order, lose, dup, shift, ragged, huge, tiny) -> list[bytes]:
+    """An echo request of `size` bytes cut into fragments of `fragsize`, then mangled: one lost,
+    one duplicated, one shifted onto the next, one made ragged, one beyond 65,535, one tiny."""
+    req = IPv6(src=peer, dst=me) / IPv6ExtHdrFragment(id=ident) / ICMPv6EchoRequest(id=5, seq=ident & 0xFFFF,
+                                                                                 data=bytes(size))
+    state = random.getstate()  # (scapy's fragment6 draws from it; hypothesis wants it left alone)
+    fr = [IPv6(bytes(f)) for f in fragment6(req, fragsize)]
+    random.setstate(state)
+    if lose is not None and len(fr) > 1:
+        del fr[lose % len(fr)]
+    if dup is not None and fr:
+        fr.append(fr[dup % len(fr)].copy())
+    if shift is not None and fr:
+        fr[shift % len(fr)][IPv6ExtHdrFragment].offset += 1  # overlaps the next one
+    if ragged is not None and fr:
+        f = fr[ragged % len(fr)]
+        f[IPv6ExtHdrFragment].m = 1
+        f = IPv6(bytes(f)[:-3])  # not a multiple of 8 any more
+        f.plen = None
+        fr[ragged % len(fr)] = IPv6(bytes(f))
+    if huge:
+        fr.append(IPv6(src=peer, dst=me) / IPv6ExtHdrFragment(id=ident, offset=8190, m=0, nh=58) / Raw(bytes(24)))
+    if tiny:
+        fr.append(IPv6(src=peer, dst=me) / IPv6ExtHdrFragment(id=ident, offset=0, m=1, nh=58) / Raw(bytes(8)))
+    def offset(f):  # from the bytes: a ragged cut can leave scapy no fragment header to show
+        raw = bytes(f)
+        return int.from_bytes(raw[42:44], "big") >> 3 if len(raw) >= 44 else 0
+    fr = sorted(fr, key=lambda f: (order * offset(f)) % 7)
+    return [bytes(eth / f) for f in fr]
 
 
 def echo_frame(src_mac: str, dst_mac: str, me: str, peer: str, seq: int) -> bytes:
