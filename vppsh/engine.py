@@ -1,13 +1,13 @@
 """One running vppsh: the layers composed into an engine, the command tree and the console's
 CLI session. The one module that knows every layer: each layer only knows the ones below it
-(wire <- vlib <- vnet <- session <- vcl <- cli), and is attached here."""
+(wire <- vlib <- vnet <- session <- vcl <- cli; linux_cp on vnet), and is attached here."""
 
 from __future__ import annotations
 
 import sys
 import threading
 
-from . import session, vnet
+from . import linux_cp, session, vnet
 from .cli.grammar import load_tree
 from .cli.session import CliSession
 from .vlib.main import FRAME_SIZE, N_BUFFERS, VlibMain
@@ -19,6 +19,7 @@ def make_vm(n_buffers: int = N_BUFFERS, frame_size: int = FRAME_SIZE) -> VlibMai
     vm = VlibMain(n_buffers=n_buffers, frame_size=frame_size)
     vnet.attach(vm)
     session.attach(vm)
+    linux_cp.attach(vm)
     return vm
 
 
